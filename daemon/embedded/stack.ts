@@ -1,0 +1,165 @@
+// The embedded OVS + OVN stack of one node under one state directory: OVN NB and SB
+// ovsdb-servers, ovn-northd, the Open_vSwitch ovsdb-server, ovs-vswitchd and ovn-controller.
+// Every program is pointed at the directory (OVS_*/OVN_* variables and explicit paths) so that
+// several nodes, one per network namespace, never share sockets, pid files or logs.
+
+import { execFileSync } from 'node:child_process';
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import { SupervisedProcess, type ProcessSpec } from './supervised-process';
+
+export interface StackPaths {
+  dir: string;
+  ovsDir: string;
+  ovnDir: string;
+  ovsSocket: string;
+  nbSocket: string;
+  sbSocket: string;
+  vswitchdCtl: string;
+}
+
+export function stackPaths(stateDir: string): StackPaths {
+  const ovsDir = join(stateDir, 'ovs');
+  const ovnDir = join(stateDir, 'ovn');
+  return {
+    dir: stateDir, ovsDir, ovnDir,
+    ovsSocket: join(ovsDir, 'db.sock'),
+    nbSocket: join(ovnDir, 'nb.sock'),
+    sbSocket: join(ovnDir, 'sb.sock'),
+    vswitchdCtl: join(ovsDir, 'ovs-vswitchd.ctl'),
+  };
+}
+
+const SCHEMAS = {
+  ovs: '/usr/share/openvswitch/vswitch.ovsschema',
+  nb: '/usr/share/ovn/ovn-nb.ovsschema',
+  sb: '/usr/share/ovn/ovn-sb.ovsschema',
+};
+const PROGRAM_NAMES = ['ovsdb-server', 'ovs-vswitchd', 'ovn-northd', 'ovn-controller'];
+
+export class EmbeddedStack {
+  readonly paths: StackPaths;
+  private readonly env: NodeJS.ProcessEnv;
+  private readonly dbs: SupervisedProcess[] = [];
+  private readonly switchProcs: SupervisedProcess[] = [];
+
+  constructor(stateDir: string, private readonly log: Logger) {
+    this.paths = stackPaths(stateDir);
+    const { ovsDir, ovnDir } = this.paths;
+    this.env = {
+      ...process.env,
+      OVS_RUNDIR: ovsDir, OVS_DBDIR: ovsDir, OVS_LOGDIR: ovsDir, OVS_SYSCONFDIR: ovsDir, OVS_PKGDATADIR: '/usr/share/openvswitch',
+      OVN_RUNDIR: ovnDir, OVN_DBDIR: ovnDir, OVN_LOGDIR: ovnDir, OVN_SYSCONFDIR: ovnDir,
+    };
+  }
+
+  /** Starts the three databases and northd; the caller then configures OVS before startSwitch(). */
+  async startDatabases(): Promise<void> {
+    const { ovsDir, ovnDir } = this.paths;
+    mkdirSync(ovsDir, { recursive: true, mode: 0o700 });
+    mkdirSync(ovnDir, { recursive: true, mode: 0o700 });
+    await this.killLeftovers();
+    this.createDb(join(ovsDir, 'conf.db'), SCHEMAS.ovs);
+    this.createDb(join(ovnDir, 'nb.db'), SCHEMAS.nb);
+    this.createDb(join(ovnDir, 'sb.db'), SCHEMAS.sb);
+    const ovsdb = this.proc('ovsdb-server-ovs', 'ovsdb-server', ovsDir, this.paths.ovsSocket, [
+      join(ovsDir, 'conf.db'), `--remote=punix:${this.paths.ovsSocket}`, '--remote=db:Open_vSwitch,Open_vSwitch,manager_options',
+    ]);
+    const nb = this.proc('ovsdb-server-nb', 'ovsdb-server', ovnDir, this.paths.nbSocket, [
+      join(ovnDir, 'nb.db'), `--remote=punix:${this.paths.nbSocket}`, '--remote=db:OVN_Northbound,NB_Global,connections',
+    ]);
+    const sb = this.proc('ovsdb-server-sb', 'ovsdb-server', ovnDir, this.paths.sbSocket, [
+      join(ovnDir, 'sb.db'), `--remote=punix:${this.paths.sbSocket}`, '--remote=db:OVN_Southbound,SB_Global,connections',
+    ]);
+    this.dbs.push(ovsdb, nb, sb);
+    await Promise.all(this.dbs.map((p) => p.start()));
+    const northd = this.proc('ovn-northd', 'ovn-northd', ovnDir, undefined, [
+      `--ovnnb-db=unix:${this.paths.nbSocket}`, `--ovnsb-db=unix:${this.paths.sbSocket}`,
+    ]);
+    this.dbs.push(northd);
+    await northd.start();
+  }
+
+  /** Starts ovs-vswitchd and ovn-controller (after the Open_vSwitch row is configured). */
+  async startSwitch(): Promise<void> {
+    const { ovsDir, ovnDir, ovsSocket } = this.paths;
+    const vswitchd = this.proc('ovs-vswitchd', 'ovs-vswitchd', ovsDir, this.paths.vswitchdCtl, [`unix:${ovsSocket}`]);
+    const controller = this.proc('ovn-controller', 'ovn-controller', ovnDir, undefined, [`unix:${ovsSocket}`], false);
+    this.switchProcs.push(vswitchd, controller);
+    await vswitchd.start();
+    await controller.start();
+  }
+
+  /** True when every program is running (for STATUS). */
+  healthy(): boolean {
+    return [...this.dbs, ...this.switchProcs].every((p) => p.running);
+  }
+
+  /** Stops everything in reverse order; vswitchd first removes its datapath and tap devices. */
+  async stop(): Promise<void> {
+    const [vswitchd, controller] = this.switchProcs;
+    await controller?.stop();
+    if (vswitchd?.running) {
+      try {
+        execFileSync('ovs-appctl', ['-t', this.paths.vswitchdCtl, 'exit', '--cleanup'], { env: this.env, timeout: 5000, stdio: 'ignore' });
+      } catch (e) {
+        this.log.warn({ step: 'embedded', err: String(e) }, 'ovs-vswitchd exit --cleanup failed; terminating it');
+      }
+      await vswitchd.stop();
+    }
+    for (const p of [...this.dbs].reverse()) await p.stop();
+  }
+
+  private proc(name: string, command: string, dir: string, readyPath: string | undefined, args: string[], unixctl = true): SupervisedProcess {
+    const base = name.replace(/^ovsdb-server-/, 'ovsdb-');
+    const logFile = join(dir, `${base}.log`);
+    const common = [`--pidfile=${join(dir, `${base}.pid`)}`, `--log-file=${logFile}`, '--no-chdir'];
+    // ovn-controller 23.03 has no --unixctl; it puts its control socket under OVN_RUNDIR.
+    if (unixctl) common.push(`--unixctl=${join(dir, `${base === 'ovs-vswitchd' ? 'ovs-vswitchd' : base}.ctl`)}`);
+    const spec: ProcessSpec = { name, command, args: [...args, ...common], env: this.env, logFile };
+    if (readyPath) spec.readyPath = readyPath;
+    return new SupervisedProcess(spec, this.log);
+  }
+
+  private createDb(file: string, schema: string): void {
+    if (existsSync(file)) return;
+    execFileSync('ovsdb-tool', ['create', file, schema], { stdio: 'pipe' });
+  }
+
+  /** Programs of an earlier daemon of this state dir that outlived it (pid files name them). */
+  private async killLeftovers(): Promise<void> {
+    const killed: number[] = [];
+    for (const dir of [this.paths.ovsDir, this.paths.ovnDir]) {
+      for (const base of ['ovsdb-ovs', 'ovsdb-nb', 'ovsdb-sb', 'ovn-northd', 'ovs-vswitchd', 'ovn-controller']) {
+        const pid = readPid(join(dir, `${base}.pid`));
+        if (pid === undefined) continue;
+        let comm = '';
+        try { comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim(); } catch { continue; }
+        if (!PROGRAM_NAMES.includes(comm)) continue;
+        this.log.warn({ step: 'embedded', pid, program: comm }, 'stopping a leftover program of this state dir');
+        try { process.kill(pid, 'SIGKILL'); killed.push(pid); } catch { /* already gone */ }
+      }
+    }
+    // They are not our children, so no exit event reaches us; their database locks are released
+    // only when they are gone. Start-up only, after a crash: a short bounded wait is acceptable.
+    for (const pid of killed) {
+      for (let i = 0; i < 200 && existsSync(`/proc/${pid}/stat`) && !isZombie(pid); i++) await sleep(10);
+    }
+  }
+}
+
+function readPid(file: string): number | undefined {
+  try {
+    const pid = Number(readFileSync(file, 'utf8').trim());
+    return Number.isInteger(pid) && pid > 1 ? pid : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function isZombie(pid: number): boolean {
+  try { return / Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8')); } catch { return true; }
+}
+
+const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -1,0 +1,105 @@
+// Network configuration (stdin) decoding into a typed NetConf; every wrong type is a code 7
+// error naming the field, so the operator knows which line of the conflist to fix.
+
+import { normalizeResult, type CniDns, type CniResult, type CniVersion } from '../../common/cni-spec';
+import { assertSupportedVersion } from '../../common/cni-spec';
+import { DecodeError, InvalidConfigError } from '../../common/errors';
+
+export interface ValidAttachment { containerId: string; ifName: string }
+
+export interface NetConf {
+  cniVersion: CniVersion;
+  name: string;
+  type: string;
+  /** Logical switch to attach to; the daemon's default subnet when absent. */
+  logicalSwitch?: string;
+  mtu?: number;
+  dns?: CniDns;
+  /** Static addresses / MAC from the `ips` and `mac` capabilities (or args.cni). */
+  staticIps: string[];
+  staticMac?: string;
+  prevResult?: CniResult;
+  /** GC (CNI 1.1): attachments the runtime still wants. */
+  validAttachments?: ValidAttachment[];
+}
+
+const MAC_RE = /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i;
+
+export function parseNetConf(raw: string): NetConf {
+  let v: unknown;
+  try { v = JSON.parse(raw); } catch (e) {
+    throw new DecodeError('error decoding network configuration', { details: (e as Error).message });
+  }
+  if (!isObject(v)) throw new DecodeError('error decoding network configuration', { details: 'not a JSON object' });
+  const cniVersion = assertSupportedVersion(v.cniVersion);
+  const conf: NetConf = {
+    cniVersion,
+    name: str(v, 'name', true) as string,
+    type: str(v, 'type', true) as string,
+    staticIps: [],
+  };
+  const ls = str(v, 'logicalSwitch', false) ?? str(v, 'logical_switch', false);
+  if (ls !== undefined) conf.logicalSwitch = ls;
+  if (v.mtu !== undefined) {
+    if (typeof v.mtu !== 'number' || !Number.isInteger(v.mtu) || v.mtu < 576 || v.mtu > 9000) {
+      throw new InvalidConfigError('invalid network config: "mtu" must be an integer between 576 and 9000');
+    }
+    conf.mtu = v.mtu;
+  }
+  if (v.dns !== undefined) {
+    if (!isObject(v.dns)) throw new InvalidConfigError('invalid network config: "dns" must be an object');
+    conf.dns = v.dns as CniDns;
+  }
+  readStatics(v, conf);
+  if (v.prevResult !== undefined) {
+    if (!isObject(v.prevResult)) throw new InvalidConfigError('invalid network config: "prevResult" must be an object');
+    conf.prevResult = normalizeResult(v.prevResult);
+  }
+  const valid = v['cni.dev/valid-attachments'] ?? v['cni.dev/attachments'];
+  if (valid !== undefined) conf.validAttachments = parseValidAttachments(valid);
+  return conf;
+}
+
+function readStatics(v: Record<string, unknown>, conf: NetConf): void {
+  const rc = isObject(v.runtimeConfig) ? v.runtimeConfig : {};
+  const argsCni = isObject(v.args) && isObject(v.args.cni) ? v.args.cni : {};
+  const ips = rc.ips ?? argsCni.ips;
+  if (ips !== undefined) {
+    if (!Array.isArray(ips) || !ips.every((x) => typeof x === 'string')) {
+      throw new InvalidConfigError('invalid network config: runtimeConfig "ips" must be an array of strings');
+    }
+    // The ips capability carries CIDR notation; the prefix comes from the subnet, not the caller.
+    conf.staticIps = ips.map((s) => s.split('/')[0] as string);
+  }
+  const mac = rc.mac ?? argsCni.mac;
+  if (mac !== undefined) {
+    if (typeof mac !== 'string' || !MAC_RE.test(mac)) {
+      throw new InvalidConfigError(`invalid network config: runtimeConfig "mac" ${JSON.stringify(mac)} is not a MAC address`);
+    }
+    if ((parseInt(mac.slice(0, 2), 16) & 1) === 1) {
+      throw new InvalidConfigError(`invalid network config: MAC ${mac} is a multicast address`);
+    }
+    conf.staticMac = mac.toLowerCase();
+  }
+}
+
+function parseValidAttachments(v: unknown): ValidAttachment[] {
+  if (!Array.isArray(v)) throw new InvalidConfigError('invalid network config: "cni.dev/valid-attachments" must be an array');
+  return v.map((a, i) => {
+    if (!isObject(a) || typeof a.containerID !== 'string' || typeof a.ifname !== 'string') {
+      throw new InvalidConfigError(`invalid network config: valid-attachments[${i}] needs string containerID and ifname`);
+    }
+    return { containerId: a.containerID, ifName: a.ifname };
+  });
+}
+
+function str(v: Record<string, unknown>, key: string, required: boolean): string | undefined {
+  const x = v[key];
+  if (x === undefined && !required) return undefined;
+  if (typeof x !== 'string' || x === '') throw new InvalidConfigError(`invalid network config: "${key}" must be a non-empty string`);
+  return x;
+}
+
+function isObject(v: unknown): v is Record<string, unknown> {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}

@@ -1,0 +1,141 @@
+// One subnet's address pool. The durable record of who holds which address is the OVN NB
+// (each Logical_Switch_Port's `addresses`); this pool is the in-memory index rebuilt from it at
+// start, so concurrent ADDs are served without a database round trip and without duplicates.
+
+import { IpamError } from '../../common/errors';
+import { contains, formatIp, lastAddress, parseCidr, parseIp, type Cidr, type Family } from './cidr';
+
+export interface SubnetSpec {
+  name: string;
+  /** One CIDR per family (dual stack = one IPv4 and one IPv6). */
+  cidrs: string[];
+  /** Gateway per CIDR; defaults to the first address of each. */
+  gateways?: string[];
+  /** Single addresses or ranges "a..b" never handed out. */
+  excludeIps?: string[];
+}
+
+interface FamilyPool {
+  cidr: Cidr;
+  gateway: string;
+  first: bigint;
+  last: bigint;
+  excluded: Array<[bigint, bigint]>;
+  /** address value -> owner */
+  used: Map<bigint, string>;
+  /** Where the next search starts, so a just-released address is not reused at once. */
+  cursor: bigint;
+}
+
+export class SubnetPool {
+  readonly name: string;
+  private readonly pools = new Map<Family, FamilyPool>();
+
+  constructor(spec: SubnetSpec) {
+    this.name = spec.name;
+    spec.cidrs.forEach((text, i) => {
+      const cidr = parseCidr(text);
+      if (this.pools.has(cidr.family)) throw new IpamError(`subnet ${spec.name} has two IPv${cidr.family} CIDRs`);
+      const gateway = spec.gateways?.[i] ?? formatIp(cidr.family, cidr.network + 1n);
+      const gw = parseIp(gateway);
+      if (!contains(cidr, gw)) throw new IpamError(`gateway ${gateway} is outside ${cidr.text}`);
+      // The network address, the gateway and (IPv4) the broadcast address are never handed out.
+      const last = cidr.family === 4 ? lastAddress(cidr) - 1n : lastAddress(cidr);
+      const excluded = (spec.excludeIps ?? [])
+        .map((r) => parseRange(r))
+        .filter(([a]) => contains(cidr, { family: cidr.family, value: a }));
+      excluded.push([gw.value, gw.value]);
+      this.pools.set(cidr.family, { cidr, gateway, first: cidr.network + 1n, last, excluded, used: new Map(), cursor: cidr.network + 1n });
+    });
+    if (this.pools.size === 0) throw new IpamError(`subnet ${spec.name} has no CIDR`);
+  }
+
+  get families(): Family[] { return [...this.pools.keys()].sort(); }
+  cidr(family: Family): Cidr | undefined { return this.pools.get(family)?.cidr; }
+  gateway(family: Family): string | undefined { return this.pools.get(family)?.gateway; }
+
+  /** Claims a specific address for owner; idempotent for the same owner. */
+  reserve(ip: string, owner: string): void {
+    const { family, value } = parseIp(ip);
+    const pool = this.pools.get(family);
+    if (!pool || !contains(pool.cidr, { family, value })) {
+      throw new IpamError(`requested IP ${ip} is outside subnet ${this.name} (${this.describe()})`);
+    }
+    if (value < pool.first || value > pool.last || (value === pool.cidr.network)) {
+      throw new IpamError(`requested IP ${ip} is a reserved address of subnet ${this.name}`);
+    }
+    if (value === parseIp(pool.gateway).value) {
+      throw new IpamError(`requested IP ${ip} is the gateway of subnet ${this.name}`);
+    }
+    const holder = pool.used.get(value);
+    if (holder !== undefined && holder !== owner) {
+      throw new IpamError(`requested IP ${ip} is already in use by ${holder}`);
+    }
+    pool.used.set(value, owner);
+  }
+
+  /** Hands out the next free address of the family to owner (or the one it already holds). */
+  allocate(owner: string, family: Family): string {
+    const pool = this.pools.get(family);
+    if (!pool) throw new IpamError(`subnet ${this.name} has no IPv${family} range`);
+    for (const [v, o] of pool.used) if (o === owner) return formatIp(family, v);
+    const span = pool.last - pool.first + 1n;
+    let candidate = pool.cursor;
+    for (let tried = 0n; tried < span; tried++) {
+      if (candidate > pool.last || candidate < pool.first) candidate = pool.first;
+      if (!pool.used.has(candidate) && !isExcluded(pool, candidate)) {
+        pool.used.set(candidate, owner);
+        pool.cursor = candidate + 1n;
+        return formatIp(family, candidate);
+      }
+      candidate++;
+    }
+    throw new IpamError(`subnet ${this.name} has no free IPv${family} address (${pool.cidr.text})`);
+  }
+
+  /** Frees every address owner holds; returns them. */
+  release(owner: string): string[] {
+    const freed: string[] = [];
+    for (const [family, pool] of this.pools) {
+      for (const [v, o] of pool.used) {
+        if (o === owner) { pool.used.delete(v); freed.push(formatIp(family, v)); }
+      }
+    }
+    return freed;
+  }
+
+  ownerOf(ip: string): string | undefined {
+    const { family, value } = parseIp(ip);
+    return this.pools.get(family)?.used.get(value);
+  }
+
+  /** True when the address belongs to this subnet's ranges. */
+  covers(ip: string): boolean {
+    try {
+      const parsed = parseIp(ip);
+      const pool = this.pools.get(parsed.family);
+      return pool !== undefined && contains(pool.cidr, parsed);
+    } catch { return false; }
+  }
+
+  stats(family: Family): { used: number; free: bigint } {
+    const pool = this.pools.get(family);
+    if (!pool) return { used: 0, free: 0n };
+    const excluded = pool.excluded.reduce((n, [a, b]) => n + (b - a + 1n), 0n);
+    return { used: pool.used.size, free: pool.last - pool.first + 1n - excluded - BigInt(pool.used.size) };
+  }
+
+  private describe(): string { return [...this.pools.values()].map((p) => p.cidr.text).join(','); }
+}
+
+function isExcluded(pool: FamilyPool, v: bigint): boolean {
+  return pool.excluded.some(([a, b]) => v >= a && v <= b);
+}
+
+function parseRange(text: string): [bigint, bigint] {
+  const [a, b] = text.split('..');
+  const start = parseIp((a as string).trim()).value;
+  const end = b === undefined ? start : parseIp(b.trim()).value;
+  if (end < start) throw new IpamError(`exclude range ${text} ends before it starts`);
+  return [start, end];
+}

@@ -1,0 +1,59 @@
+// ovnoded: the per-node daemon's command line.
+
+import { Command } from 'commander';
+import { isOvnodeError } from '../common/errors';
+import { createLogger } from './log';
+import { parseOptions, type RawOptions } from './node/options';
+import { startNode } from './node/start';
+
+const program = new Command('ovnoded').description('ovnode node daemon: CNI server on OVS/OVN');
+
+program
+  .command('run')
+  .description('run the daemon')
+  .option('--embedded', 'start and supervise our own OVS and OVN under --state-dir')
+  .requiredOption('--state-dir <dir>', 'directory for databases, sockets and logs')
+  .option('--socket <path>', 'CNI socket (default <state-dir>/run/ovnoded.sock)')
+  .option('--subnet <cidr[,cidr6]>', 'pod subnet: one CIDR or an IPv4,IPv6 pair', '10.16.0.0/16')
+  .option('--join-cidr <cidr>', 'network between the node and its pods', '100.64.0.0/16')
+  .option('--mtu <n>', 'pod interface MTU (leave room for Geneve)', '1400')
+  .option('--metrics-address <host:port>', 'Prometheus /metrics listen address ("" to disable)', '127.0.0.1:9476')
+  .option('--node-name <name>', 'chassis / node name (default: hostname)')
+  .option('--encap-ip <ip>', 'Geneve tunnel endpoint address (default: first non-loopback IPv4)')
+  .option('--log-level <level>', 'pino log level', 'info')
+  .action(async (raw: RawOptions) => {
+    const log = createLogger(raw.logLevel);
+    let opts;
+    try {
+      opts = parseOptions(raw);
+    } catch (e) {
+      process.stderr.write(`ovnoded: ${(e as Error).message}\n`);
+      process.exit(2);
+    }
+    const started = Date.now();
+    let node: Awaited<ReturnType<typeof startNode>>;
+    try {
+      node = await startNode(opts, log);
+    } catch (e) {
+      log.fatal({ err: isOvnodeError(e) ? e.message : String(e) }, 'start-up failed');
+      process.exit(1);
+    }
+    log.info({ socket: opts.socket, metrics: opts.metricsAddress, node: opts.nodeName, subnets: opts.subnets, ms: Date.now() - started }, 'ovnoded ready');
+    let stopping = false;
+    const shutdown = (signal: string): void => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ signal }, 'stopping');
+      node.stop().then(
+        () => { log.info('stopped'); log.flush(); process.exit(0); },
+        (e: unknown) => { log.error({ err: String(e) }, 'stop failed'); process.exit(1); },
+      );
+    };
+    process.on('SIGTERM', () => shutdown('SIGTERM'));
+    process.on('SIGINT', () => shutdown('SIGINT'));
+  });
+
+program.parseAsync(process.argv).catch((e: unknown) => {
+  process.stderr.write(`ovnoded: ${String(e)}\n`);
+  process.exit(1);
+});

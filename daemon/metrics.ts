@@ -1,0 +1,68 @@
+// Prometheus metrics (prom-client) and the /metrics endpoint, loopback by default.
+
+import * as http from 'node:http';
+import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
+
+export class Metrics {
+  readonly registry = new Registry();
+  readonly requestDuration = new Histogram({
+    name: 'ovnode_cni_request_duration_seconds',
+    help: 'Time to serve a CNI request, by command and outcome',
+    labelNames: ['command', 'outcome'] as const,
+    buckets: [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30],
+    registers: [this.registry],
+  });
+  readonly errors = new Counter({
+    name: 'ovnode_cni_errors_total',
+    help: 'CNI requests that failed, by command and CNI error code',
+    labelNames: ['command', 'code'] as const,
+    registers: [this.registry],
+  });
+  readonly stepDuration = new Histogram({
+    name: 'ovnode_add_step_duration_seconds',
+    help: 'Time of each ADD step',
+    labelNames: ['step'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [this.registry],
+  });
+  readonly attachments = new Gauge({
+    name: 'ovnode_attachments',
+    help: 'Pod attachments on this node (OVS interfaces owned by ovnode)',
+    registers: [this.registry],
+  });
+  /** Read at scrape time: the OVSDB clients count their own reconnections. */
+  reconnectSources: Record<string, () => number> = {};
+  readonly ovsdbReconnects: Gauge<'db'>;
+
+  constructor() {
+    const sources = (): Record<string, () => number> => this.reconnectSources;
+    this.ovsdbReconnects = new Gauge({
+      name: 'ovnode_ovsdb_reconnects_total',
+      help: 'Reconnections to an OVSDB server, by database',
+      labelNames: ['db'] as const,
+      registers: [this.registry],
+      collect() {
+        for (const [db, read] of Object.entries(sources())) this.set({ db }, read());
+      },
+    });
+    collectDefaultMetrics({ register: this.registry, prefix: 'ovnode_' });
+  }
+
+  /** Serves /metrics on host:port; resolves with the bound address. */
+  listen(address: string): Promise<http.Server> {
+    const idx = address.lastIndexOf(':');
+    const host = address.slice(0, idx).replace(/^\[|\]$/g, '');
+    const port = Number(address.slice(idx + 1));
+    const server = http.createServer((req, res) => {
+      if (req.url !== '/metrics') { res.writeHead(404).end(); return; }
+      this.registry.metrics().then(
+        (text) => res.writeHead(200, { 'content-type': this.registry.contentType }).end(text),
+        (e: unknown) => res.writeHead(500).end(String(e)),
+      );
+    });
+    return new Promise((resolve, reject) => {
+      server.once('error', reject);
+      server.listen(port, host, () => resolve(server));
+    });
+  }
+}

@@ -1,0 +1,30 @@
+// The node's own path to its pods (kubelet probes, node-local clients): an OVS internal port
+// on br-int bound to an LSP on the join switch, its address in the node netns, and a route for
+// each pod subnet via the router's join address.
+
+import type { NativeOps } from '../../native/index';
+import type { Rtnl } from '../kernel/rtnl';
+import type { OvsdbClient } from '../ovsdb/client';
+import { OVS } from '../ovs/schema';
+
+export interface NodePortConfig {
+  name: string;
+  /** CIDR of the node's address on the join network, e.g. 100.64.0.2/16. */
+  address: string;
+  joinGateway: string;
+  podCidrs: string[];
+  mtu: number;
+  disableTxChecksum: boolean;
+}
+
+export async function configureNodePort(deps: { ovs: OvsdbClient; rtnl: Rtnl; native: NativeOps }, c: NodePortConfig, signal: AbortSignal): Promise<void> {
+  // vswitchd creates the tap device when it adds the port; ofport is set once it has.
+  await deps.ovs.waitFor(OVS.iface, (r) => r.name === c.name && typeof r.ofport === 'number' && r.ofport > 0, signal);
+  const link = await deps.rtnl.getLink(c.name);
+  if (!link) throw new Error(`node port ${c.name} has an ofport but no kernel device`);
+  await deps.rtnl.addAddress(link.index, c.address);
+  await deps.rtnl.setUp(link.index);
+  const v4 = c.podCidrs.filter((p) => !p.includes(':'));
+  for (const dst of v4) await deps.rtnl.addRoute({ dst, gateway: c.joinGateway, oif: link.index });
+  if (c.disableTxChecksum) deps.native.disableTxChecksum(c.name);
+}

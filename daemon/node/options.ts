@@ -1,0 +1,58 @@
+// Daemon options as the CLI gives them, validated into typed settings.
+
+import { hostname } from 'node:os';
+import { join } from 'node:path';
+import { InvalidConfigError } from '../../common/errors';
+import { parseCidr } from '../ipam/cidr';
+
+export interface DaemonOptions {
+  embedded: boolean;
+  stateDir: string;
+  socket: string;
+  /** Pod subnet CIDRs: one, or an IPv4,IPv6 pair for dual stack. */
+  subnets: string[];
+  joinCidr: string;
+  mtu: number;
+  metricsAddress: string;
+  nodeName: string;
+  encapIp?: string;
+  logLevel: string;
+}
+
+export interface RawOptions {
+  embedded?: boolean;
+  stateDir: string;
+  socket?: string;
+  subnet: string;
+  joinCidr: string;
+  mtu: string;
+  metricsAddress: string;
+  nodeName?: string;
+  encapIp?: string;
+  logLevel: string;
+}
+
+export function parseOptions(raw: RawOptions): DaemonOptions {
+  const subnets = raw.subnet.split(',').map((s) => s.trim()).filter(Boolean);
+  const cidrs = subnets.map((s) => {
+    try { return parseCidr(s); } catch (e) { throw new InvalidConfigError(`--subnet: ${(e as Error).message}`); }
+  });
+  if (cidrs.length === 0 || cidrs.length > 2 || (cidrs.length === 2 && cidrs[0]?.family === cidrs[1]?.family)) {
+    throw new InvalidConfigError('--subnet takes one CIDR or an IPv4,IPv6 pair');
+  }
+  const mtu = Number(raw.mtu);
+  if (!Number.isInteger(mtu) || mtu < 576 || mtu > 9000) throw new InvalidConfigError('--mtu must be an integer in 576..9000');
+  const opts: DaemonOptions = {
+    embedded: Boolean(raw.embedded),
+    stateDir: raw.stateDir,
+    socket: raw.socket ?? join(raw.stateDir, 'run', 'ovnoded.sock'),
+    subnets: cidrs.map((c) => c.text),
+    joinCidr: parseCidr(raw.joinCidr).text,
+    mtu,
+    metricsAddress: raw.metricsAddress,
+    nodeName: raw.nodeName ?? hostname(),
+    logLevel: raw.logLevel,
+  };
+  if (raw.encapIp) opts.encapIp = raw.encapIp;
+  return opts;
+}

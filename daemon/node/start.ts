@@ -1,0 +1,142 @@
+// Bringing a node up (and down): embedded OVS/OVN stack, OVSDB sessions with their monitors,
+// chassis and bridge, logical topology, the node port, start-up reconciliation, then the CNI
+// socket and metrics. Start-up may exec OVS tools; the request path never does.
+
+import { existsSync } from 'node:fs';
+import type { Server } from 'node:http';
+import { networkInterfaces } from 'node:os';
+import type { Logger } from 'pino';
+import { loadNative } from '../../native/index';
+import type { Deps, NodeSettings, Readiness } from '../context';
+import { EmbeddedStack } from '../embedded/stack';
+import { formatIp, parseCidr } from '../ipam/cidr';
+import { macForIp } from '../ipam/mac';
+import { SubnetRegistry } from '../ipam/registry';
+import { openRtnl } from '../kernel/rtnl';
+import { Metrics } from '../metrics';
+import { ensureTopology, type SwitchSpec } from '../ovn/topology';
+import { configureChassis, ensureBridge } from '../ovs/bridge';
+import { SB } from '../ovs/schema';
+import { OvsdbClient } from '../ovsdb/client';
+import { PodPlumber } from '../plumb/pod-interface';
+import { CniServer } from '../server/cni-server';
+import { reconcile } from './reconcile';
+import { NB_MONITOR, OVS_MONITOR, SB_MONITOR } from './monitors';
+import { configureNodePort } from './node-port';
+import type { DaemonOptions } from './options';
+
+export const DEFAULT_SWITCH = 'ovn-default';
+export const JOIN_SWITCH = 'join';
+const NODE_PORT = 'ovn0';
+const BRIDGE = 'br-int';
+const STARTUP_TIMEOUT_MS = 60_000;
+
+export interface RunningNode { deps: Deps; stop(): Promise<void> }
+
+export async function startNode(opts: DaemonOptions, log: Logger): Promise<RunningNode> {
+  if (!opts.embedded) throw new Error('only --embedded is implemented: the daemon starts its own OVS and OVN');
+  const native = loadNative();
+  const datapathType: NodeSettings['datapathType'] = existsSync('/sys/module/openvswitch') ? 'system' : 'netdev';
+  const rtnl = openRtnl();
+  const lo = await rtnl.getLink('lo');
+  if (lo && !lo.up) await rtnl.setUp(lo.index); // a fresh node netns has lo down; metrics listen there
+  const stack = new EmbeddedStack(opts.stateDir, log);
+  // The userspace datapath's tap devices outlive ovs-vswitchd (even with exit --cleanup): remove
+  // them after it stops, and before it starts in case an earlier daemon was killed.
+  const removeTaps = async (): Promise<void> => {
+    if (datapathType !== 'netdev') return;
+    for (const name of [NODE_PORT, BRIDGE, 'ovs-netdev']) await rtnl.deleteLink(name);
+  };
+  const cleanups: Array<() => Promise<unknown> | unknown> = [() => rtnl.close(), removeTaps, () => stack.stop()];
+  const stop = async (): Promise<void> => {
+    for (const c of cleanups.splice(0).reverse()) {
+      try { await c(); } catch (e) { log.warn({ err: String(e) }, 'shutdown step failed'); }
+    }
+  };
+  try {
+    await stack.startDatabases();
+    const clients = {
+      ovs: new OvsdbClient({ socketPath: stack.paths.ovsSocket, database: 'Open_vSwitch', logger: log }),
+      nb: new OvsdbClient({ socketPath: stack.paths.nbSocket, database: 'OVN_Northbound', logger: log }),
+      sb: new OvsdbClient({ socketPath: stack.paths.sbSocket, database: 'OVN_Southbound', logger: log }),
+    };
+    for (const c of Object.values(clients)) cleanups.push(() => c.close());
+    await Promise.all(Object.values(clients).map((c) => c.connect()));
+    await Promise.all([clients.ovs.monitor(OVS_MONITOR), clients.nb.monitor(NB_MONITOR), clients.sb.monitor(SB_MONITOR)]);
+
+    const join = parseCidr(opts.joinCidr);
+    const joinGw = formatIp(join.family, join.network + 1n);
+    const nodeJoinIp = formatIp(join.family, join.network + 2n);
+    const chassis = {
+      systemId: opts.nodeName, hostname: opts.nodeName, sbRemote: `unix:${stack.paths.sbSocket}`,
+      encapIp: opts.encapIp ?? defaultEncapIp(), bridge: BRIDGE, datapathType,
+    };
+    await configureChassis(clients.ovs, chassis);
+    await ensureBridge(clients.ovs, chassis, { name: NODE_PORT, mac: macForIp(nodeJoinIp), ifaceId: `node-${opts.nodeName}` });
+    await removeTaps();
+    await stack.startSwitch();
+
+    const podSwitch: SwitchSpec = {
+      name: DEFAULT_SWITCH, cidrs: opts.subnets,
+      gateways: opts.subnets.map((c) => { const p = parseCidr(c); return formatIp(p.family, p.network + 1n); }),
+      routerPortMac: '',
+    };
+    podSwitch.routerPortMac = macForIp(podSwitch.gateways.find((g) => !g.includes(':')) ?? podSwitch.gateways[0]);
+    const joinSwitch: SwitchSpec = { name: JOIN_SWITCH, cidrs: [join.text], gateways: [joinGw], routerPortMac: macForIp(joinGw) };
+    await ensureTopology(clients.nb, [podSwitch, joinSwitch], {
+      switchName: JOIN_SWITCH, lspName: `node-${opts.nodeName}`, mac: macForIp(nodeJoinIp), ips: [nodeJoinIp],
+    });
+
+    const startup = AbortSignal.timeout(STARTUP_TIMEOUT_MS);
+    await clients.sb.waitFor(SB.chassis, (r) => r.name === opts.nodeName, startup);
+    await configureNodePort({ ovs: clients.ovs, rtnl, native }, {
+      name: NODE_PORT, address: `${nodeJoinIp}/${join.prefix}`, joinGateway: joinGw, podCidrs: opts.subnets,
+      mtu: opts.mtu, disableTxChecksum: datapathType === 'netdev',
+    }, startup);
+
+    const subnets = new SubnetRegistry(DEFAULT_SWITCH);
+    subnets.add({ name: DEFAULT_SWITCH, cidrs: podSwitch.cidrs, gateways: podSwitch.gateways });
+    subnets.add({ name: JOIN_SWITCH, cidrs: [join.text], gateways: [joinGw] });
+    const reserved = subnets.rebuildFromNb(clients.nb);
+
+    const metrics = new Metrics();
+    const node: NodeSettings = { name: opts.nodeName, bridge: BRIDGE, mtu: opts.mtu, datapathType };
+    const readiness = (): Readiness => {
+      if (!clients.ovs.connected) return { ready: false, reason: 'not connected to the Open_vSwitch database' };
+      if (!clients.nb.connected) return { ready: false, reason: 'not connected to the OVN northbound database' };
+      if (!stack.healthy()) return { ready: false, reason: 'an OVS/OVN process is down (restarting)' };
+      return { ready: true };
+    };
+    const deps: Deps = {
+      log, ovs: clients.ovs, nb: clients.nb, native, node, metrics, readiness, subnets,
+      plumber: new PodPlumber({ nodeRtnl: rtnl, native, openRtnl }),
+    };
+    metrics.reconnectSources = {
+      Open_vSwitch: () => clients.ovs.reconnects,
+      OVN_Northbound: () => clients.nb.reconnects,
+      OVN_Southbound: () => clients.sb.reconnects,
+    };
+    const swept = await reconcile(deps);
+    log.info({ step: 'start', reservedIps: reserved, removedStale: swept }, 'state rebuilt from OVSDB');
+
+    const server = new CniServer(deps);
+    await server.listen(opts.socket);
+    cleanups.push(() => server.close());
+    let metricsServer: Server | undefined;
+    if (opts.metricsAddress) {
+      metricsServer = await metrics.listen(opts.metricsAddress);
+      cleanups.push(() => new Promise((r) => metricsServer?.close(r)));
+    }
+    return { deps, stop };
+  } catch (e) {
+    await stop();
+    throw e;
+  }
+}
+
+function defaultEncapIp(): string {
+  for (const addrs of Object.values(networkInterfaces())) {
+    for (const a of addrs ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
+  }
+  return '127.0.0.1';
+}

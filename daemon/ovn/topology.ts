@@ -1,0 +1,79 @@
+// The node zone's logical topology in the OVN NB: one router, a pod switch per subnet with a
+// router port as its gateway, and the join switch that carries the node's own port.
+// Names follow Kube-OVN (ovn-cluster, ovn-default, join) so existing annotations keep working.
+
+import type { OvsdbClient } from '../ovsdb/client';
+import type { Operation } from '../ovsdb/types';
+import { asArray, namedUuid, ovsMap, ovsSet, uuid } from '../ovsdb/values';
+import { NB } from '../ovs/schema';
+
+export const ROUTER = 'ovn-cluster';
+
+export interface SwitchSpec {
+  name: string;
+  /** CIDRs, one per family. */
+  cidrs: string[];
+  /** Router-port addresses, one per CIDR (the subnet gateways). */
+  gateways: string[];
+  routerPortMac: string;
+}
+
+export interface NodePortSpec { switchName: string; lspName: string; mac: string; ips: string[] }
+
+function gatewayNetworks(s: SwitchSpec): string[] {
+  return s.cidrs.map((c, i) => `${s.gateways[i]}/${c.split('/')[1]}`);
+}
+
+/** One NB transaction that creates or updates the router, the switches and the node port. */
+export async function ensureTopology(nb: OvsdbClient, switches: SwitchSpec[], nodePort: NodePortSpec): Promise<void> {
+  const ops: Operation[] = [];
+  const router = [...nb.rows(NB.lr).values()].find((r) => r.name === ROUTER);
+  const routerRef = router ? uuid(router._uuid) : namedUuid('lr');
+  if (!router) ops.push({ op: 'insert', table: NB.lr, 'uuid-name': 'lr', row: { name: ROUTER } });
+  switches.forEach((s, i) => ops.push(...switchOps(nb, s, routerRef, i)));
+  ops.push(...nodePortOps(nb, nodePort));
+  ops.push({ op: 'comment', comment: 'ovnode: node topology' });
+  await nb.transact(ops);
+}
+
+function switchOps(nb: OvsdbClient, s: SwitchSpec, routerRef: ReturnType<typeof uuid>, i: number): Operation[] {
+  const lrpName = `${ROUTER}-${s.name}`;
+  const networks = ovsSet(gatewayNetworks(s));
+  const ids = ovsMap({ 'ovnode:owner': 'ovnode', 'ovnode:cidrs': s.cidrs.join(','), 'ovnode:gateways': s.gateways.join(',') });
+  const ls = [...nb.rows(NB.ls).values()].find((r) => r.name === s.name);
+  const lrp = [...nb.rows(NB.lrp).values()].find((r) => r.name === lrpName);
+  const ops: Operation[] = [];
+  if (lrp) {
+    ops.push({ op: 'update', table: NB.lrp, where: [['_uuid', '==', uuid(lrp._uuid)]], row: { networks, mac: s.routerPortMac } });
+  } else {
+    ops.push(
+      { op: 'insert', table: NB.lrp, 'uuid-name': `lrp${i}`, row: { name: lrpName, mac: s.routerPortMac, networks } },
+      { op: 'mutate', table: NB.lr, where: [['_uuid', '==', routerRef]], mutations: [['ports', 'insert', ovsSet([namedUuid(`lrp${i}`)])]] },
+    );
+  }
+  if (ls) {
+    ops.push({ op: 'update', table: NB.ls, where: [['_uuid', '==', uuid(ls._uuid)]], row: { external_ids: ids } });
+    const hasRouterPort = asArray<string>(ls.ports).some((p) => nb.rows(NB.lsp).get(p)?.name === `${s.name}-${ROUTER}`);
+    if (hasRouterPort) return ops;
+  }
+  ops.push({
+    op: 'insert', table: NB.lsp, 'uuid-name': `rp${i}`,
+    row: { name: `${s.name}-${ROUTER}`, type: 'router', addresses: ovsSet(['router']), options: ovsMap({ 'router-port': lrpName }) },
+  });
+  if (ls) {
+    ops.push({ op: 'mutate', table: NB.ls, where: [['_uuid', '==', uuid(ls._uuid)]], mutations: [['ports', 'insert', ovsSet([namedUuid(`rp${i}`)])]] });
+  } else {
+    ops.push({ op: 'insert', table: NB.ls, row: { name: s.name, ports: namedUuid(`rp${i}`), external_ids: ids } });
+  }
+  return ops;
+}
+
+function nodePortOps(nb: OvsdbClient, p: NodePortSpec): Operation[] {
+  const line = ovsSet([[p.mac, ...p.ips].join(' ')]);
+  const lsp = [...nb.rows(NB.lsp).values()].find((r) => r.name === p.lspName);
+  if (lsp) return [{ op: 'update', table: NB.lsp, where: [['_uuid', '==', uuid(lsp._uuid)]], row: { addresses: line, port_security: line } }];
+  return [
+    { op: 'insert', table: NB.lsp, 'uuid-name': 'nodelsp', row: { name: p.lspName, addresses: line, port_security: line, external_ids: ovsMap({ 'ovnode:owner': 'ovnode-node' }) } },
+    { op: 'mutate', table: NB.ls, where: [['name', '==', p.switchName]], mutations: [['ports', 'insert', ovsSet([namedUuid('nodelsp')])]] },
+  ];
+}

@@ -1,0 +1,84 @@
+// Node-level OVS configuration: the Open_vSwitch row's chassis settings (what ovn-controller
+// reads to join OVN), the integration bridge, and the node's own internal port on it.
+
+import { OvsdbError } from '../../common/errors';
+import type { OvsdbClient } from '../ovsdb/client';
+import type { Operation } from '../ovsdb/types';
+import { asArray, asMap, namedUuid, ovsMap, ovsSet, uuid } from '../ovsdb/values';
+import { OVS } from './schema';
+
+export interface ChassisConfig {
+  systemId: string;
+  hostname: string;
+  sbRemote: string;
+  encapIp: string;
+  bridge: string;
+  datapathType: 'netdev' | 'system';
+}
+
+/** Makes sure the Open_vSwitch root row exists and carries the chassis settings. */
+export async function configureChassis(ovs: OvsdbClient, c: ChassisConfig): Promise<void> {
+  const root = [...ovs.rows(OVS.root).values()][0];
+  const ids = {
+    'system-id': c.systemId,
+    hostname: c.hostname,
+    'ovn-remote': c.sbRemote,
+    'ovn-encap-type': 'geneve',
+    'ovn-encap-ip': c.encapIp,
+    'ovn-bridge': c.bridge,
+    'ovn-bridge-datapath-type': c.datapathType,
+  };
+  const ops: Operation[] = root
+    ? [{ op: 'mutate', table: OVS.root, where: [], mutations: [['external_ids', 'delete', ovsSet(Object.keys(ids))], ['external_ids', 'insert', ovsMap(ids)]] }]
+    : [{ op: 'insert', table: OVS.root, row: { external_ids: ovsMap(ids) } }];
+  await ovs.transact(ops);
+}
+
+export interface InternalPortSpec { name: string; mac: string; ifaceId: string }
+
+/** Creates the bridge (with its local port) and the node's internal port when missing. */
+export async function ensureBridge(ovs: OvsdbClient, c: ChassisConfig, nodePort: InternalPortSpec): Promise<void> {
+  const bridge = [...ovs.rows(OVS.bridge).values()].find((b) => b.name === c.bridge);
+  const ops: Operation[] = [];
+  if (!bridge) {
+    ops.push(
+      { op: 'insert', table: OVS.iface, 'uuid-name': 'brif', row: { name: c.bridge, type: 'internal' } },
+      { op: 'insert', table: OVS.port, 'uuid-name': 'brport', row: { name: c.bridge, interfaces: namedUuid('brif') } },
+      {
+        op: 'insert', table: OVS.bridge, 'uuid-name': 'br',
+        row: {
+          name: c.bridge, ports: namedUuid('brport'), datapath_type: c.datapathType, fail_mode: 'secure',
+          other_config: ovsMap({ 'disable-in-band': 'true' }),
+        },
+      },
+      { op: 'mutate', table: OVS.root, where: [], mutations: [['bridges', 'insert', ovsSet([namedUuid('br')])]] },
+    );
+  } else if (bridge.datapath_type !== c.datapathType) {
+    ops.push({ op: 'update', table: OVS.bridge, where: [['_uuid', '==', uuid(bridge._uuid)]], row: { datapath_type: c.datapathType } });
+  }
+  const iface = [...ovs.rows(OVS.iface).values()].find((i) => i.name === nodePort.name);
+  const ifaceIds = { 'iface-id': nodePort.ifaceId, 'ovnode:owner': 'ovnode-node' };
+  if (!iface) {
+    ops.push(
+      { op: 'insert', table: OVS.iface, 'uuid-name': 'nodeif', row: { name: nodePort.name, type: 'internal', mac: nodePort.mac, external_ids: ovsMap(ifaceIds) } },
+      { op: 'insert', table: OVS.port, 'uuid-name': 'nodeport', row: { name: nodePort.name, interfaces: namedUuid('nodeif') } },
+      {
+        op: 'mutate', table: OVS.bridge, where: [['name', '==', c.bridge]],
+        mutations: [['ports', 'insert', ovsSet([namedUuid('nodeport')])]],
+      },
+    );
+  } else if (asMap(iface.external_ids)['iface-id'] !== nodePort.ifaceId || iface.mac !== nodePort.mac) {
+    ops.push({ op: 'update', table: OVS.iface, where: [['_uuid', '==', uuid(iface._uuid)]], row: { mac: nodePort.mac, external_ids: ovsMap(ifaceIds) } });
+  }
+  if (ops.length === 0) return;
+  const res = await ovs.transact(ops);
+  if (res.some((r) => r.error)) throw new OvsdbError('cannot create the integration bridge');
+}
+
+/** Names of every Port on the bridge (for start-up reconciliation). */
+export function bridgePortNames(ovs: OvsdbClient, bridgeName: string): string[] {
+  const bridge = [...ovs.rows(OVS.bridge).values()].find((b) => b.name === bridgeName);
+  if (!bridge) return [];
+  const ports = ovs.rows(OVS.port);
+  return asArray<string>(bridge.ports).map((u) => ports.get(u)?.name as string).filter(Boolean);
+}

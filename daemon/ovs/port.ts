@@ -1,0 +1,65 @@
+// OVS side of an attachment: the Port + Interface rows on br-int, written in ONE transaction,
+// and the event-driven wait for ovn-controller's `ovn-installed` mark on the Interface.
+
+import { OvsdbError } from '../../common/errors';
+import type { OvsdbClient } from '../ovsdb/client';
+import type { Operation } from '../ovsdb/types';
+import { asArray, asMap, namedUuid, ovsMap, ovsSet, uuid, type Row } from '../ovsdb/values';
+import type { Attachment } from '../store/attachment';
+import { EXT, toInterfaceExternalIds } from '../store/external-ids';
+import { OVS } from './schema';
+
+export interface PortSpec { bridge: string; attachment: Attachment }
+
+/** UUIDs of Port rows on the bridge that carry this name or this iface-id (stale leftovers). */
+function stalePorts(ovs: OvsdbClient, name: string, ifaceId: string): string[] {
+  const ifaces = [...ovs.rows(OVS.iface).values()]
+    .filter((r) => r.name === name || asMap(r.external_ids)[EXT.ifaceId] === ifaceId)
+    .map((r) => r._uuid);
+  return [...ovs.rows(OVS.port).values()]
+    .filter((p) => p.name === name || asArray<string>(p.interfaces).some((i) => ifaces.includes(i)))
+    .map((p) => p._uuid);
+}
+
+export async function attachPort(ovs: OvsdbClient, { bridge, attachment }: PortSpec, signal?: AbortSignal): Promise<void> {
+  const name = attachment.hostIfName;
+  const stale = stalePorts(ovs, name, attachment.lspName);
+  const ops: Operation[] = [];
+  if (stale.length > 0) {
+    // A port of an earlier sandbox of the same pod, or of an interrupted ADD: replace it in the
+    // same transaction so ovn-controller never sees two claims on one iface-id.
+    ops.push({ op: 'mutate', table: OVS.bridge, where: [['name', '==', bridge]], mutations: [['ports', 'delete', ovsSet(stale.map(uuid))]] });
+  }
+  ops.push(
+    { op: 'insert', table: OVS.iface, 'uuid-name': 'iface', row: { name, external_ids: ovsMap(toInterfaceExternalIds(attachment)) } },
+    {
+      op: 'insert', table: OVS.port, 'uuid-name': 'port',
+      row: { name, interfaces: namedUuid('iface'), external_ids: ovsMap({ [EXT.owner]: 'ovnode', [EXT.sandbox]: attachment.sandbox }) },
+    },
+    { op: 'mutate', table: OVS.bridge, where: [['name', '==', bridge]], mutations: [['ports', 'insert', ovsSet([namedUuid('port')])]] },
+    { op: 'comment', comment: `ovnode: add ${attachment.lspName} (${attachment.sandbox})` },
+  );
+  const results = await ovs.transact(ops, signal ? { signal } : undefined);
+  const mutate = results[ops.length - 2];
+  if (!mutate || mutate.count !== 1) throw new OvsdbError(`bridge ${bridge} does not exist`);
+}
+
+/** Removes the port named `name` (Port and Interface are garbage-collected with the reference). */
+export async function detachPort(ovs: OvsdbClient, bridge: string, name: string): Promise<boolean> {
+  const ports = [...ovs.rows(OVS.port).values()].filter((p) => p.name === name).map((p) => p._uuid);
+  if (ports.length === 0) return false;
+  await ovs.transact([
+    { op: 'mutate', table: OVS.bridge, where: [['name', '==', bridge]], mutations: [['ports', 'delete', ovsSet(ports.map(uuid))]] },
+    { op: 'comment', comment: `ovnode: delete port ${name}` },
+  ]);
+  return true;
+}
+
+export function isOvnInstalled(row: Row): boolean {
+  return asMap(row.external_ids)[EXT.ovnInstalled] === 'true';
+}
+
+/** Waits, on the monitor's updates, until ovn-controller has installed flows for the port. */
+export function waitOvnInstalled(ovs: OvsdbClient, name: string, signal: AbortSignal): Promise<Row> {
+  return ovs.waitFor(OVS.iface, (r) => r.name === name && isOvnInstalled(r), signal);
+}

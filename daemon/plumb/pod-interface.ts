@@ -1,0 +1,120 @@
+// Kernel plumbing of one pod interface: a veth whose peer is created directly inside the pod
+// netns (no create-then-move: moving a link between namespaces costs the kernel ~15 ms), then
+// address, MTU, routes and offloads inside the netns through a netlink socket opened there.
+
+import { closeSync, openSync } from 'node:fs';
+import { InvalidEnvError, PlumbError } from '../../common/errors';
+import type { NativeOps } from '../../native/index';
+import { type Rtnl } from '../kernel/rtnl';
+
+export interface PodInterfaceSpec {
+  netns: string;
+  hostIfName: string;
+  podIfName: string;
+  mac: string;
+  mtu: number;
+  /** CIDR notation, e.g. 10.16.0.5/16. */
+  addresses: string[];
+  /** Default-route gateway per family present in addresses. */
+  gateways: string[];
+  /** The userspace datapath drops TCP whose checksum was left to offload (see LAB doc). */
+  disableTxChecksum: boolean;
+}
+
+export interface PodInterfaceState { mac: string; mtu: number; addresses: string[]; routes: Array<{ dst: string; gateway?: string }> }
+
+export interface PlumberDeps {
+  /** rtnetlink socket of the node's own netns (where host-side veths live). */
+  nodeRtnl: Rtnl;
+  native: NativeOps;
+  /** Opens an rtnetlink socket in the calling thread's current netns. */
+  openRtnl: () => Rtnl;
+}
+
+export class PodPlumber {
+  constructor(private readonly deps: PlumberDeps) {}
+
+  /** Creates and configures the pod interface; returns the host side's MAC. */
+  async create(spec: PodInterfaceSpec): Promise<{ hostMac: string }> {
+    const { nodeRtnl } = this.deps;
+    await this.createVeth(spec);
+    const host = await nodeRtnl.getLink(spec.hostIfName);
+    if (!host) throw new PlumbError(`host veth ${spec.hostIfName} vanished right after creation`);
+    await nodeRtnl.setUp(host.index);
+    await this.inPod(spec.netns, async (pod) => {
+      const link = await pod.getLink(spec.podIfName);
+      if (!link) throw new PlumbError(`${spec.podIfName} did not appear in ${spec.netns}`);
+      for (const a of spec.addresses) await pod.addAddress(link.index, a);
+      await pod.setUp(link.index);
+      for (const gw of spec.gateways) {
+        await pod.addRoute({ dst: gw.includes(':') ? '::/0' : '0.0.0.0/0', gateway: gw, oif: link.index });
+      }
+      if (spec.disableTxChecksum) this.deps.native.runIn(spec.netns, () => this.deps.native.disableTxChecksum(spec.podIfName));
+    });
+    return { hostMac: host.mac };
+  }
+
+  private async createVeth(spec: PodInterfaceSpec): Promise<void> {
+    let fd: number;
+    try {
+      fd = openSync(spec.netns, 'r');
+    } catch (e) {
+      throw new InvalidEnvError(`CNI_NETNS ${spec.netns} cannot be opened`, { details: (e as Error).message });
+    }
+    try {
+      const veth = { name: spec.hostIfName, mtu: spec.mtu, peer: { name: spec.podIfName, mac: spec.mac, mtu: spec.mtu, netnsFd: fd } };
+      try {
+        await this.deps.nodeRtnl.createVeth(veth);
+      } catch (e) {
+        if (!/EEXIST/.test(String(e))) throw new PlumbError(`cannot create veth ${spec.hostIfName}`, { details: String(e), cause: e });
+        // A veth of this sandbox survived an earlier, interrupted ADD: its name is derived from
+        // the sandbox id, so it is ours to replace.
+        await this.deps.nodeRtnl.deleteLink(spec.hostIfName);
+        await this.deps.nodeRtnl.createVeth(veth);
+      }
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** Removes the host-side veth (the kernel removes the pod side with it). */
+  async destroy(hostIfName: string): Promise<boolean> {
+    return this.deps.nodeRtnl.deleteLink(hostIfName);
+  }
+
+  /** Reads the pod-side interface for CHECK; undefined when it is not there. */
+  async inspect(netns: string, ifName: string): Promise<PodInterfaceState | undefined> {
+    if (!this.deps.native.exists(netns)) return undefined;
+    return this.inPod(netns, async (pod) => {
+      const link = await pod.getLink(ifName);
+      if (!link) return undefined;
+      const addresses = await pod.listAddresses(link.index);
+      const routes = [...(await pod.listRoutes(4)), ...(await pod.listRoutes(6))]
+        .filter((r) => r.oif === link.index)
+        .map((r) => (r.gateway ? { dst: r.dst, gateway: r.gateway } : { dst: r.dst }));
+      return { mac: link.mac, mtu: link.mtu, addresses, routes };
+    });
+  }
+
+  /** Gratuitous ARP / unsolicited NA from inside the pod, so neighbours learn the new binding. */
+  announce(p: { netns: string; ifName: string; mac: string; ips: string[] }): void {
+    const { native } = this.deps;
+    native.runIn(p.netns, () => {
+      for (const ip of p.ips) {
+        if (ip.includes(':')) native.sendUnsolicitedNa({ ifName: p.ifName, mac: p.mac, ip });
+        else native.sendGratuitousArp({ ifName: p.ifName, mac: p.mac, ip });
+      }
+    });
+  }
+
+  private async inPod<T>(netns: string, fn: (pod: Rtnl) => Promise<T>): Promise<T> {
+    // The socket is bound to the netns it was created in, so it can be used asynchronously
+    // after runIn has switched the thread back.
+    const pod = this.deps.native.runIn(netns, () => this.deps.openRtnl());
+    try {
+      return await fn(pod);
+    } finally {
+      pod.close();
+    }
+  }
+}

@@ -1,0 +1,59 @@
+// Decoding of one wire request into a typed CniRequest, once, at the edge.
+
+import { COMMANDS, type CniCommand } from '../../common/cni-spec';
+import { DecodeError, InvalidEnvError } from '../../common/errors';
+import type { CniWireRequest } from '../../common/protocol';
+import { parseCniArgs, type CniArgs } from '../intent/cni-args';
+import { parseNetConf, type NetConf } from '../intent/netconf';
+
+export interface CniRequest {
+  command: Exclude<CniCommand, 'VERSION'>;
+  containerId: string;
+  netns: string;
+  ifName: string;
+  args: CniArgs;
+  conf: NetConf;
+  /** Epoch ms after which the daemon gives up (before the shim does). */
+  deadline: number;
+}
+
+// libcni's own validation (pkg/utils): container ids and interface names.
+const CONTAINER_ID_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+const DEADLINE_MARGIN_MS = 500;
+
+export function decodeRequest(body: unknown, now = Date.now()): CniRequest {
+  if (typeof body !== 'object' || body === null) throw new DecodeError('request body is not a JSON object');
+  const wire = body as Partial<CniWireRequest>;
+  if (typeof wire.config !== 'string' || typeof wire.env !== 'object' || wire.env === null) {
+    throw new DecodeError('request must carry "env" and "config"');
+  }
+  const env = wire.env;
+  const command = env.CNI_COMMAND;
+  if (!command || !(COMMANDS as readonly string[]).includes(command) || command === 'VERSION') {
+    throw new InvalidEnvError(`unknown CNI_COMMAND: ${command ?? ''}`);
+  }
+  const conf = parseNetConf(wire.config);
+  const req: CniRequest = {
+    command: command as CniRequest['command'],
+    containerId: env.CNI_CONTAINERID ?? '',
+    netns: env.CNI_NETNS ?? '',
+    ifName: env.CNI_IFNAME ?? '',
+    args: parseCniArgs(env.CNI_ARGS),
+    conf,
+    deadline: now + Math.max(1000, (typeof wire.deadlineMs === 'number' ? wire.deadlineMs : 60_000) - DEADLINE_MARGIN_MS),
+  };
+  validateEnv(req);
+  return req;
+}
+
+function validateEnv(req: CniRequest): void {
+  if (req.command === 'GC' || req.command === 'STATUS') return;
+  if (!CONTAINER_ID_RE.test(req.containerId)) {
+    throw new InvalidEnvError(`CNI_CONTAINERID ${JSON.stringify(req.containerId)} is invalid (want ${CONTAINER_ID_RE.source})`);
+  }
+  const n = req.ifName;
+  if (n.length === 0 || n.length > 15 || n === '.' || n === '..' || /[/:\s]/.test(n)) {
+    throw new InvalidEnvError(`CNI_IFNAME ${JSON.stringify(n)} is not a valid interface name`);
+  }
+  if (req.command !== 'DEL' && req.netns === '') throw new InvalidEnvError('CNI_NETNS is not set');
+}

@@ -1,0 +1,83 @@
+// The checkpoint of an attachment, written where the data lives (OVS Interface and OVN
+// Logical_Switch_Port external_ids) and read back at start. Keys iface-id, attached-mac,
+// ip_addresses, sandbox and iface-id-ver are the ones ovn-controller and the other OVN CNIs use;
+// ours are prefixed "ovnode:".
+
+import type { Attachment } from './attachment';
+
+export const EXT = {
+  ifaceId: 'iface-id',
+  attachedMac: 'attached-mac',
+  ipAddresses: 'ip_addresses',
+  sandbox: 'sandbox',
+  ifaceIdVer: 'iface-id-ver',
+  podName: 'pod_name',
+  podNamespace: 'pod_namespace',
+  ovnInstalled: 'ovn-installed',
+  owner: 'ovnode:owner',
+  ifName: 'ovnode:ifname',
+  netns: 'ovnode:netns',
+  logicalSwitch: 'ovnode:logical_switch',
+  network: 'ovnode:network',
+} as const;
+
+export const OWNER = 'ovnode';
+
+type Ids = Record<string, string>;
+
+/** external_ids for the OVS Interface row. */
+export function toInterfaceExternalIds(a: Attachment): Ids {
+  const ids: Ids = {
+    [EXT.owner]: OWNER,
+    [EXT.ifaceId]: a.lspName,
+    [EXT.attachedMac]: a.mac,
+    [EXT.ipAddresses]: a.ips.join(','),
+    [EXT.sandbox]: a.sandbox,
+    [EXT.ifName]: a.ifName,
+    [EXT.netns]: a.netns,
+    [EXT.logicalSwitch]: a.logicalSwitch,
+    [EXT.network]: a.network,
+  };
+  if (a.podUid) ids[EXT.ifaceIdVer] = a.podUid;
+  if (a.podName) ids[EXT.podName] = a.podName;
+  if (a.podNamespace) ids[EXT.podNamespace] = a.podNamespace;
+  return ids;
+}
+
+/** external_ids for the Logical_Switch_Port: the same checkpoint, so either side can rebuild. */
+export function toLspExternalIds(a: Attachment, hostIfName = a.hostIfName): Ids {
+  const ids = toInterfaceExternalIds(a);
+  delete ids[EXT.ifaceId];
+  ids['ovnode:host_ifname'] = hostIfName;
+  return ids;
+}
+
+/** Reads an attachment back from an Interface row's name + external_ids; undefined if not ours. */
+export function fromInterfaceExternalIds(name: string, ids: Ids): Attachment | undefined {
+  if (ids[EXT.owner] !== OWNER || !ids[EXT.sandbox] || !ids[EXT.ifaceId]) return undefined;
+  return build(ids, ids[EXT.ifaceId] as string, name);
+}
+
+/** Reads an attachment back from an LSP row's name + external_ids; undefined if not ours. */
+export function fromLspExternalIds(lspName: string, ids: Ids): Attachment | undefined {
+  if (ids[EXT.owner] !== OWNER || !ids[EXT.sandbox]) return undefined;
+  return build(ids, lspName, ids['ovnode:host_ifname'] ?? '');
+}
+
+function build(ids: Ids, lspName: string, hostIfName: string): Attachment {
+  const a: Attachment = {
+    sandbox: ids[EXT.sandbox] as string,
+    ifName: ids[EXT.ifName] ?? 'eth0',
+    netns: ids[EXT.netns] ?? '',
+    network: ids[EXT.network] ?? '',
+    lspName,
+    logicalSwitch: ids[EXT.logicalSwitch] ?? '',
+    hostIfName,
+    mac: ids[EXT.attachedMac] ?? '',
+    ips: (ids[EXT.ipAddresses] ?? '').split(',').filter(Boolean),
+  };
+  if (ids[EXT.podName]) a.podName = ids[EXT.podName];
+  if (ids[EXT.podNamespace]) a.podNamespace = ids[EXT.podNamespace];
+  if (ids[EXT.ifaceIdVer]) a.podUid = ids[EXT.ifaceIdVer];
+  return a;
+}

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Builds everything: TypeScript (dist/), the native addon (build/native), and the CNI executable
+# as ONE self-contained file (dist/bin/ovnode: esbuild bundle -> Node single executable).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$PWD
+
+npx tsc -p tsconfig.json
+# cmake-js uses node-api-headers (package.json "binary.napi_versions"): no header download.
+npx cmake-js compile -d native -O build/native >build/native-build.log 2>&1 || { cat build/native-build.log; exit 1; }
+
+mkdir -p build/shim dist/bin
+npx esbuild cni/main.ts --bundle --platform=node --target=node20 --format=cjs \
+  --minify --legal-comments=none --outfile=build/shim/ovnode.js --log-level=warning
+cat > build/shim/sea-config.json <<JSON
+{ "main": "$root/build/shim/ovnode.js", "output": "$root/build/shim/sea-prep.blob",
+  "disableExperimentalSEAWarning": true, "useCodeCache": false, "useSnapshot": false }
+JSON
+node --experimental-sea-config build/shim/sea-config.json >/dev/null
+cp "$(command -v node)" build/shim/ovnode
+strip build/shim/ovnode 2>/dev/null || true
+npx postject build/shim/ovnode NODE_SEA_BLOB build/shim/sea-prep.blob \
+  --sentinel-fuse NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2 >/dev/null
+mv -f build/shim/ovnode dist/bin/ovnode
+chmod 0755 dist/bin/ovnode
+
+cat > dist/bin/ovnoded <<'JS'
+#!/usr/bin/env node
+require('../daemon/main.js');
+JS
+chmod 0755 dist/bin/ovnoded
+echo "built: dist/bin/ovnode (CNI executable), dist/bin/ovnoded (daemon)"
