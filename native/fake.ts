@@ -1,0 +1,239 @@
+// FakeNative: an in-memory NativeOps for unit tests. It models what callers depend on: which
+// netns the thread is in, which links exist there, their ethtool features (including the
+// kernel's own follow-up changes), and it throws the same errors as the addon. Tests assert on
+// the recorded arrays and on the resulting state, not on call order.
+import { isIPv4, isIPv6 } from 'node:net';
+import type { AnnouncementRequest, NativeOps, NativeSystemError } from './index';
+
+/** A netns path, or null for the host netns (where the thread is outside any runIn). */
+export type FakeNetnsPath = string | null;
+
+export interface FakeAnnouncement {
+  kind: 'garp' | 'na';
+  /** The netns the thread was in when sending; null for the host netns. */
+  netns: FakeNetnsPath;
+  ifName: string;
+  mac: string;
+  ip: string;
+  count: number;
+}
+
+export interface FakeFeatureWrite {
+  op: 'setFeatures' | 'disableTxChecksum';
+  netns: FakeNetnsPath;
+  ifName: string;
+  /** What was requested, not what resulted (see featuresOf for that). */
+  features: Record<string, boolean>;
+}
+
+export interface FakeLinkOptions {
+  /** Netns holding the link, registered with addNetns first; default: the host netns. */
+  netns?: FakeNetnsPath;
+  /** Initial feature states; default VETH_FEATURES. */
+  features?: Readonly<Record<string, boolean>>;
+  /** Features the "driver" does not let change; default VETH_FIXED when features is omitted. */
+  fixed?: readonly string[];
+  /** Administratively up; sending on a down link fails like the kernel's ENETDOWN. Default true. */
+  up?: boolean;
+}
+
+/**
+ * A fresh veth's main features as Linux 6.x reports them (`ethtool -k`); the integration test
+ * pins them, and the dependants dropped with the TX checksum, to the running kernel.
+ */
+export const VETH_FEATURES: Readonly<Record<string, boolean>> = {
+  'rx-checksum': true,
+  'tx-checksum-ipv4': false,
+  'tx-checksum-ip-generic': true,
+  'tx-checksum-ipv6': false,
+  'tx-checksum-fcoe-crc': false,
+  'tx-checksum-sctp': true,
+  'tx-scatter-gather': true,
+  'tx-tcp-segmentation': true,
+  'tx-tcp-ecn-segmentation': true,
+  'tx-tcp-mangleid-segmentation': true,
+  'tx-tcp6-segmentation': true,
+  'tx-udp-segmentation': true,
+  'tx-generic-segmentation': true,
+  'rx-gro': false,
+  highdma: true,
+  'rx-vlan-hw-parse': true,
+  'tx-vlan-hw-insert': true,
+};
+export const VETH_FIXED: readonly string[] = ['tx-checksum-ipv4', 'tx-checksum-ipv6', 'tx-checksum-fcoe-crc'];
+
+const TX_CHECKSUM_PREFIX = 'tx-checksum-';
+/** Segmentation offloads the kernel turns off while no TX checksum is on (netdev_fix_features). */
+const NEEDS_TX_CHECKSUM = new Set([
+  'tx-tcp-segmentation',
+  'tx-tcp-ecn-segmentation',
+  'tx-tcp-mangleid-segmentation',
+  'tx-tcp6-segmentation',
+  'tx-udp-segmentation',
+]);
+const MAX_COUNT = 100;
+const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
+const ERRNO = {
+  ENOENT: { errno: 2, text: 'No such file or directory' },
+  ENODEV: { errno: 19, text: 'No such device' },
+  ENETDOWN: { errno: 100, text: 'Network is down' },
+} as const;
+
+/** The addon's error shape: `op(subject): errno text` plus code, errno and syscall. */
+function systemError(op: string, subject: string, code: keyof typeof ERRNO, syscall = op): NativeSystemError {
+  const e = new Error(`${op}(${subject}): ${ERRNO[code].text}`) as NativeSystemError;
+  e.code = code;
+  e.errno = ERRNO[code].errno;
+  e.syscall = syscall;
+  return e;
+}
+
+function checkInterfaceName(op: string, ifName: string): void {
+  // IFNAMSIZ (16) counts the terminating NUL, as in the addon's check.
+  if (ifName === '' || ifName.length >= 16) throw new TypeError(`${op}: invalid interface name "${ifName}"`);
+}
+
+interface FakeLink {
+  up: boolean;
+  /** Requested state per feature; the active state is derived from it (activeFeatures). */
+  wanted: Map<string, boolean>;
+  fixed: Set<string>;
+}
+
+function activeFeatures(link: FakeLink): Record<string, boolean> {
+  const txChecksum = [...link.wanted].some(([name, on]) => on && name.startsWith(TX_CHECKSUM_PREFIX));
+  const out: Record<string, boolean> = {};
+  for (const [name, on] of link.wanted) out[name] = on && (txChecksum || !NEEDS_TX_CHECKSUM.has(name));
+  return out;
+}
+
+export class FakeNative implements NativeOps {
+  /** Every netns successfully entered by runIn, in order. */
+  readonly netnsEntered: string[] = [];
+  readonly packetsSent: FakeAnnouncement[] = [];
+  readonly featuresSet: FakeFeatureWrite[] = [];
+
+  private readonly namespaces = new Set<string>();
+  private readonly links = new Map<FakeNetnsPath, Map<string, FakeLink>>([[null, new Map()]]);
+  private readonly stack: string[] = [];
+
+  /** The netns the fake thread is in now: the innermost runIn, or null outside any. */
+  get currentNetns(): FakeNetnsPath {
+    return this.stack.at(-1) ?? null;
+  }
+
+  addNetns(netnsPath: string): this {
+    this.namespaces.add(netnsPath);
+    if (!this.links.has(netnsPath)) this.links.set(netnsPath, new Map());
+    return this;
+  }
+
+  /** Like deleting the netns: the path stops existing and its links go with it. */
+  removeNetns(netnsPath: string): void {
+    this.namespaces.delete(netnsPath);
+    this.links.delete(netnsPath);
+  }
+
+  addLink(ifName: string, opts: FakeLinkOptions = {}): this {
+    const netns = opts.netns ?? null;
+    const links = this.links.get(netns);
+    if (links === undefined) throw new Error(`FakeNative.addLink: netns ${netns} not added`);
+    links.set(ifName, {
+      up: opts.up ?? true,
+      wanted: new Map(Object.entries(opts.features ?? VETH_FEATURES)),
+      fixed: new Set(opts.fixed ?? (opts.features === undefined ? VETH_FIXED : [])),
+    });
+    return this;
+  }
+
+  /** Active features of a link, for assertions made outside runIn. */
+  featuresOf(netns: FakeNetnsPath, ifName: string): Record<string, boolean> {
+    const link = this.links.get(netns)?.get(ifName);
+    if (link === undefined) throw new Error(`FakeNative.featuresOf: no link ${ifName} in ${netns}`);
+    return activeFeatures(link);
+  }
+
+  runIn<T>(netnsPath: string, fn: () => T): T {
+    if (!this.namespaces.has(netnsPath)) throw systemError('setns', netnsPath, 'ENOENT', 'open');
+    this.netnsEntered.push(netnsPath);
+    this.stack.push(netnsPath);
+    try {
+      return fn();
+    } finally {
+      this.stack.pop();
+    }
+  }
+
+  exists(netnsPath: string): boolean {
+    return this.namespaces.has(netnsPath);
+  }
+
+  sendGratuitousArp(req: AnnouncementRequest): void {
+    this.announce('garp', 'sendGratuitousArp', req);
+  }
+
+  sendUnsolicitedNa(req: AnnouncementRequest): void {
+    this.announce('na', 'sendUnsolicitedNa', req);
+  }
+
+  getFeatures(ifName: string): Record<string, boolean> {
+    return activeFeatures(this.link('getFeatures', ifName));
+  }
+
+  setFeatures(ifName: string, features: Record<string, boolean>): void {
+    const link = this.link('setFeatures', ifName);
+    for (const [name, on] of Object.entries(features)) {
+      if (typeof on !== 'boolean') throw new TypeError(`setFeatures(${ifName}): ${name} must be a boolean`);
+      if (!link.wanted.has(name)) throw new Error(`setFeatures(${ifName}): unknown feature "${name}"`);
+    }
+    this.featuresSet.push({ op: 'setFeatures', netns: this.currentNetns, ifName, features: { ...features } });
+    this.apply('setFeatures', ifName, link, features);
+  }
+
+  disableTxChecksum(ifName: string): void {
+    const link = this.link('disableTxChecksum', ifName);
+    const features: Record<string, boolean> = {};
+    for (const name of link.wanted.keys()) if (name.startsWith(TX_CHECKSUM_PREFIX)) features[name] = false;
+    this.featuresSet.push({ op: 'disableTxChecksum', netns: this.currentNetns, ifName, features });
+    this.apply('disableTxChecksum', ifName, link, features);
+  }
+
+  /** Requests like ETHTOOL_SFEATURES, then reports what did not take, as the addon does. */
+  private apply(op: string, ifName: string, link: FakeLink, features: Record<string, boolean>): void {
+    for (const [name, on] of Object.entries(features)) if (!link.fixed.has(name)) link.wanted.set(name, on);
+    const active = activeFeatures(link);
+    const refused = Object.entries(features)
+      .filter(([name, on]) => active[name] !== on)
+      .map(([name, on]) => `${name} stays ${on ? 'off' : 'on'}${link.fixed.has(name) ? ' [fixed]' : ''}`);
+    if (refused.length > 0) throw new Error(`${op}(${ifName}): ${refused.join(', ')}`);
+  }
+
+  private announce(kind: FakeAnnouncement['kind'], fn: string, req: AnnouncementRequest): void {
+    const family = kind === 'garp' ? 'IPv4' : 'IPv6';
+    if (typeof req.ifName !== 'string' || req.ifName === '') {
+      throw new TypeError(`${fn}: ifName must be a non-empty string`);
+    }
+    checkInterfaceName(fn, req.ifName);
+    if (!MAC_RE.test(req.mac)) throw new TypeError(`${fn}: invalid MAC "${req.mac}"`);
+    if (parseInt(req.mac.slice(0, 2), 16) & 1) {
+      throw new TypeError(`${fn}: MAC "${req.mac}" is not a unicast address`);
+    }
+    if (!(family === 'IPv4' ? isIPv4(req.ip) : isIPv6(req.ip))) {
+      throw new TypeError(`${fn}: "${req.ip}" is not an ${family} address`);
+    }
+    const count = req.count ?? 1;
+    if (!Number.isInteger(count) || count < 1 || count > MAX_COUNT) {
+      throw new TypeError(`${fn}: count must be an integer from 1 to ${MAX_COUNT}`);
+    }
+    if (!this.link(fn, req.ifName).up) throw systemError('sendto', req.ifName, 'ENETDOWN');
+    const { ifName, mac, ip } = req;
+    this.packetsSent.push({ kind, netns: this.currentNetns, ifName, mac, ip, count });
+  }
+
+  private link(op: string, ifName: string): FakeLink {
+    checkInterfaceName(op, ifName);
+    const link = this.links.get(this.currentNetns)?.get(ifName);
+    if (link === undefined) throw systemError('if_nametoindex', ifName, 'ENODEV');
+    return link;
+  }
+}

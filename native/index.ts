@@ -1,0 +1,129 @@
+// The typed facade over the C++ addon (native/src/): the only module that loads
+// ovnode_native.node. Callers depend on the Netns, Packets and Ethtool seams declared here and get
+// FakeNative (native/fake.ts) in unit tests.
+import * as fs from 'node:fs';
+import { createRequire } from 'node:module';
+import * as path from 'node:path';
+
+/** Where `npm run build:native` leaves the addon, relative to the repository root. */
+export const ADDON_RELATIVE_PATH = path.join('build', 'native', 'Release', 'ovnode_native.node');
+
+/** What one announcement is about; `count` frames are sent back to back (default 1, at most 100). */
+export interface AnnouncementRequest {
+  ifName: string;
+  /** Ethernet source and announced hardware address, `aa:bb:cc:dd:ee:ff`. */
+  mac: string;
+  ip: string;
+  count?: number;
+}
+
+export interface Netns {
+  /**
+   * Runs fn synchronously with the calling thread inside the network namespace at netnsPath
+   * (e.g. /var/run/netns/x or /proc/PID/ns/net); always restores the original netns, also when fn
+   * throws. Only fn's synchronous part runs inside: work after an `await` runs outside, but a
+   * socket opened inside stays bound to that netns.
+   */
+  runIn<T>(netnsPath: string, fn: () => T): T;
+  /** true when the path is a network namespace file we can open */
+  exists(netnsPath: string): boolean;
+}
+
+/** Address announcements; call while inside the target netns (within Netns.runIn). */
+export interface Packets {
+  /** ARP request form (RFC 5227 section 2.3): sender = target = ip, to broadcast. */
+  sendGratuitousArp(req: AnnouncementRequest): void;
+  /**
+   * Unsolicited neighbour advertisement (RFC 4861 section 7.2.6) to ff02::1 from ip, Override
+   * flag set, target link-layer address option, hop limit 255.
+   */
+  sendUnsolicitedNa(req: AnnouncementRequest): void;
+}
+
+/** ethtool features of an interface in the CURRENT netns of the calling thread. */
+export interface Ethtool {
+  /** Active state keyed by kernel feature name (ETH_SS_FEATURES), e.g. "tx-checksum-ip-generic". */
+  getFeatures(ifName: string): Record<string, boolean>;
+  /**
+   * ETHTOOL_SFEATURES. Throws on an unknown name, and when a feature did not reach the requested
+   * state (fixed by the driver, or a prerequisite is off).
+   */
+  setFeatures(ifName: string, features: Record<string, boolean>): void;
+  /**
+   * What `ethtool -K IF tx off` does: turns off all tx-checksum-* features; the kernel then drops
+   * the features that need them (TSO, USO). Throws when one stays on.
+   */
+  disableTxChecksum(ifName: string): void;
+}
+
+export interface NativeOps extends Netns, Packets, Ethtool {}
+
+/**
+ * A failed system call in the addon. The message reads `op(subject): errno text`, e.g.
+ * `setns(/var/run/netns/x): No such file or directory`.
+ */
+export interface NativeSystemError extends Error {
+  /** errno name, e.g. "ENOENT". */
+  code: string;
+  /** Positive errno value. */
+  errno: number;
+  /** The system call that failed, e.g. "open" while entering a netns. */
+  syscall: string;
+}
+
+export function isNativeSystemError(e: unknown): e is NativeSystemError {
+  return (
+    e instanceof Error &&
+    typeof (e as Partial<NativeSystemError>).code === 'string' &&
+    typeof (e as Partial<NativeSystemError>).errno === 'number' &&
+    typeof (e as Partial<NativeSystemError>).syscall === 'string'
+  );
+}
+
+const OPERATIONS: readonly (keyof NativeOps)[] = [
+  'runIn',
+  'exists',
+  'sendGratuitousArp',
+  'sendUnsolicitedNa',
+  'getFeatures',
+  'setFeatures',
+  'disableTxChecksum',
+];
+
+/**
+ * The repository root: the nearest directory at or above `from` holding package.json. Works for
+ * the source (native/index.ts under vitest) and the build output (dist/native/index.js) alike.
+ */
+export function findRepoRoot(from: string = __dirname): string {
+  for (let dir = path.resolve(from); ; dir = path.dirname(dir)) {
+    // native/package.json only tells cmake-js to build against Node-API headers: skip it.
+    if (isProjectRoot(dir)) return dir;
+    if (path.dirname(dir) === dir) throw new Error(`no package.json at or above ${from}`);
+  }
+}
+
+function isProjectRoot(dir: string): boolean {
+  try {
+    return (JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: string }).name === 'ovnode';
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Loads the addon (Node's require cache makes later calls cheap) and checks that it exports
+ * every operation, so a stale build fails here rather than at first use.
+ */
+export function loadNative(): NativeOps {
+  const root = findRepoRoot();
+  const file = path.join(root, ADDON_RELATIVE_PATH);
+  if (!fs.existsSync(file)) {
+    throw new Error(`native addon not built: ${file} is missing (run \`npm run build:native\`)`);
+  }
+  const addon = createRequire(path.join(root, 'package.json'))(file) as Partial<NativeOps>;
+  const missing = OPERATIONS.filter((op) => typeof addon[op] !== 'function');
+  if (missing.length > 0) {
+    throw new Error(`native addon ${file} lacks ${missing.join(', ')}: rebuild with \`npm run build:native\``);
+  }
+  return addon as NativeOps;
+}

@@ -1,0 +1,71 @@
+// Argument decoding shared by the addon's functions; see args.h.
+#include "args.h"
+
+#include <net/if.h>
+
+#include <cmath>
+
+#include "errors.h"
+
+namespace ovnode {
+namespace {
+
+std::string ArgName(size_t index) { return "argument " + std::to_string(index + 1); }
+
+}  // namespace
+
+std::string StringArg(const Napi::CallbackInfo& info, size_t index, const char* fn) {
+  if (!info[index].IsString()) {
+    ThrowTypeError(info.Env(), std::string(fn) + ": " + ArgName(index) + " must be a string");
+  }
+  return info[index].As<Napi::String>().Utf8Value();
+}
+
+Napi::Function FunctionArg(const Napi::CallbackInfo& info, size_t index, const char* fn) {
+  if (!info[index].IsFunction()) {
+    ThrowTypeError(info.Env(), std::string(fn) + ": " + ArgName(index) + " must be a function");
+  }
+  return info[index].As<Napi::Function>();
+}
+
+Napi::Object ObjectArg(const Napi::CallbackInfo& info, size_t index, const char* fn) {
+  if (!info[index].IsObject() || info[index].IsArray()) {
+    ThrowTypeError(info.Env(), std::string(fn) + ": " + ArgName(index) + " must be an object");
+  }
+  return info[index].As<Napi::Object>();
+}
+
+std::string StringProp(const Napi::Object& obj, const char* key, const char* fn) {
+  Napi::Value value = obj.Get(key);
+  if (!value.IsString() || value.As<Napi::String>().Utf8Value().empty()) {
+    ThrowTypeError(obj.Env(), std::string(fn) + ": " + key + " must be a non-empty string");
+  }
+  return value.As<Napi::String>().Utf8Value();
+}
+
+uint32_t OptionalUintProp(const Napi::Object& obj, const char* key, const char* fn,
+                          uint32_t fallback, uint32_t min, uint32_t max) {
+  Napi::Value value = obj.Get(key);
+  if (value.IsUndefined()) return fallback;
+  double number = value.IsNumber() ? value.As<Napi::Number>().DoubleValue() : NAN;
+  if (!(number >= min && number <= max) || std::floor(number) != number) {
+    ThrowTypeError(obj.Env(), std::string(fn) + ": " + key + " must be an integer from " +
+                                  std::to_string(min) + " to " + std::to_string(max));
+  }
+  return static_cast<uint32_t>(number);
+}
+
+void CheckInterfaceName(Napi::Env env, const std::string& name, const char* fn) {
+  // IFNAMSIZ counts the terminating NUL; a NUL inside would silently truncate the name.
+  if (name.empty() || name.size() >= IFNAMSIZ || name.find('\0') != std::string::npos) {
+    ThrowTypeError(env, std::string(fn) + ": invalid interface name \"" + name + "\"");
+  }
+}
+
+std::string InterfaceNameArg(const Napi::CallbackInfo& info, size_t index, const char* fn) {
+  std::string name = StringArg(info, index, fn);
+  CheckInterfaceName(info.Env(), name, fn);
+  return name;
+}
+
+}  // namespace ovnode

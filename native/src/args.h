@@ -1,0 +1,26 @@
+// Decoding of JavaScript arguments for the addon's functions. Each helper throws a TypeError that
+// names the function and the argument, so a wrong call fails before any system call is made.
+#pragma once
+
+#include <napi.h>
+
+#include <cstdint>
+#include <string>
+
+namespace ovnode {
+
+std::string StringArg(const Napi::CallbackInfo& info, size_t index, const char* fn);
+Napi::Function FunctionArg(const Napi::CallbackInfo& info, size_t index, const char* fn);
+Napi::Object ObjectArg(const Napi::CallbackInfo& info, size_t index, const char* fn);
+
+// A required, non-empty string property of a request object.
+std::string StringProp(const Napi::Object& obj, const char* key, const char* fn);
+// An optional integer property in [min, max]; fallback when absent or undefined.
+uint32_t OptionalUintProp(const Napi::Object& obj, const char* key, const char* fn,
+                          uint32_t fallback, uint32_t min, uint32_t max);
+
+// An interface name as the kernel accepts it (non-empty, shorter than IFNAMSIZ).
+std::string InterfaceNameArg(const Napi::CallbackInfo& info, size_t index, const char* fn);
+void CheckInterfaceName(Napi::Env env, const std::string& name, const char* fn);
+
+}  // namespace ovnode

@@ -1,0 +1,242 @@
+// Announcement frames, built byte by byte and sent on an AF_PACKET socket. A packet socket
+// rather than an IPv4/ICMPv6 socket because the address being announced may not be usable as a
+// source yet (IPv6 DAD still running, or the address not assigned in this netns at all), and
+// because the Ethernet source must be the pod's MAC whatever the interface's own address is.
+#include "packets.h"
+
+#include <arpa/inet.h>
+#include <linux/if_packet.h>
+#include <net/ethernet.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+
+#include <algorithm>
+#include <array>
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "args.h"
+#include "errors.h"
+#include "fd.h"
+
+namespace ovnode {
+namespace {
+
+using Mac = std::array<uint8_t, ETH_ALEN>;
+
+constexpr Mac kBroadcastMac = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+// ff02::1 mapped to Ethernet per RFC 2464 section 7: 33:33 + low 32 bits of the group.
+constexpr Mac kAllNodesMac = {0x33, 0x33, 0x00, 0x00, 0x00, 0x01};
+// One burst is sent synchronously on the JavaScript thread; the cap keeps a bad count from
+// blocking it. Spacing repeated announcements over time is the caller's job.
+constexpr uint32_t kMaxCount = 100;
+
+// Appends big-endian fields to a frame.
+class FrameWriter {
+ public:
+  void U8(uint8_t v) { bytes_.push_back(v); }
+  void U16(uint16_t v) {
+    U8(static_cast<uint8_t>(v >> 8));
+    U8(static_cast<uint8_t>(v));
+  }
+  void U32(uint32_t v) {
+    U16(static_cast<uint16_t>(v >> 16));
+    U16(static_cast<uint16_t>(v));
+  }
+  void Bytes(const uint8_t* p, size_t n) { bytes_.insert(bytes_.end(), p, p + n); }
+  void Zeros(size_t n) { bytes_.insert(bytes_.end(), n, 0); }
+  void Ethernet(const Mac& dst, const Mac& src, uint16_t ethertype) {
+    Bytes(dst.data(), dst.size());
+    Bytes(src.data(), src.size());
+    U16(ethertype);
+  }
+  size_t size() const { return bytes_.size(); }
+  std::vector<uint8_t>& bytes() { return bytes_; }
+
+ private:
+  std::vector<uint8_t> bytes_;
+};
+
+// What both announcement kinds are asked for; ip is in network byte order (4 or 16 bytes).
+struct Announcement {
+  std::string if_name;
+  Mac mac;
+  std::vector<uint8_t> ip;
+  uint32_t count;
+};
+
+int HexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+// Exactly "xx:xx:xx:xx:xx:xx"; hand-rolled because sscanf("%2x") also takes spaces and signs.
+bool ParseMac(const std::string& text, Mac& mac) {
+  if (text.size() != 3 * ETH_ALEN - 1) return false;
+  for (size_t i = 0; i < ETH_ALEN; i++) {
+    int hi = HexDigit(text[3 * i]);
+    int lo = HexDigit(text[3 * i + 1]);
+    if (hi < 0 || lo < 0 || (i + 1 < ETH_ALEN && text[3 * i + 2] != ':')) return false;
+    mac[i] = static_cast<uint8_t>(hi << 4 | lo);
+  }
+  return true;
+}
+
+Announcement DecodeAnnouncement(const Napi::CallbackInfo& info, const char* fn, int family) {
+  Napi::Env env = info.Env();
+  Napi::Object req = ObjectArg(info, 0, fn);
+  Announcement a;
+  a.if_name = StringProp(req, "ifName", fn);
+  CheckInterfaceName(env, a.if_name, fn);
+  std::string mac = StringProp(req, "mac", fn);
+  if (!ParseMac(mac, a.mac)) ThrowTypeError(env, std::string(fn) + ": invalid MAC \"" + mac + "\"");
+  // A multicast source MAC is invalid on Ethernet (IEEE 802.3) and receivers drop it.
+  if (a.mac[0] & 0x01) {
+    ThrowTypeError(env, std::string(fn) + ": MAC \"" + mac + "\" is not a unicast address");
+  }
+  std::string ip = StringProp(req, "ip", fn);
+  a.ip.resize(family == AF_INET ? 4 : 16);
+  if (inet_pton(family, ip.c_str(), a.ip.data()) != 1) {
+    ThrowTypeError(env, std::string(fn) + ": \"" + ip + "\" is not an " +
+                            (family == AF_INET ? "IPv4" : "IPv6") + " address");
+  }
+  a.count = OptionalUintProp(req, "count", fn, 1, 1, kMaxCount);
+  return a;
+}
+
+// A send-only packet socket on one interface. Protocol 0 means the kernel queues no received
+// frames to it, so nothing accumulates while it is open.
+class LinkSender {
+ public:
+  LinkSender(Napi::Env env, const std::string& if_name) : env_(env), if_name_(if_name) {
+    ifindex_ = if_nametoindex(if_name.c_str());
+    if (ifindex_ == 0) ThrowSysError(env, {errno, "if_nametoindex", if_name});
+    fd_ = UniqueFd(socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0));
+    if (!fd_.valid()) ThrowSysError(env, {errno, "socket(AF_PACKET)", if_name, "socket"});
+  }
+
+  void Send(const std::vector<uint8_t>& frame, const Mac& dst, uint16_t ethertype) {
+    sockaddr_ll to{};
+    to.sll_family = AF_PACKET;
+    to.sll_protocol = htons(ethertype);
+    to.sll_ifindex = static_cast<int>(ifindex_);
+    to.sll_halen = ETH_ALEN;
+    std::copy(dst.begin(), dst.end(), to.sll_addr);
+    ssize_t sent = sendto(fd_.get(), frame.data(), frame.size(), 0,
+                          reinterpret_cast<const sockaddr*>(&to), sizeof(to));
+    if (sent < 0) ThrowSysError(env_, {errno, "sendto", if_name_});
+    if (static_cast<size_t>(sent) != frame.size()) {
+      ThrowError(env_, "sendto(" + if_name_ + "): short write");
+    }
+  }
+
+ private:
+  Napi::Env env_;
+  std::string if_name_;
+  unsigned int ifindex_ = 0;
+  UniqueFd fd_;
+};
+
+// ARP Announcement as RFC 5227 section 2.3 defines it: an ARP request broadcast with sender and
+// target protocol address both set to the announced IP and a zero target hardware address.
+// Receivers that already cache the IP update the MAC; Linux creates no new entry unless
+// arp_accept is set, which is what we want from an announcement.
+std::vector<uint8_t> BuildGratuitousArp(const Announcement& a) {
+  FrameWriter w;
+  w.Ethernet(kBroadcastMac, a.mac, ETHERTYPE_ARP);
+  w.U16(1);             // hardware type: Ethernet
+  w.U16(ETHERTYPE_IP);  // protocol type: IPv4
+  w.U8(ETH_ALEN);
+  w.U8(4);
+  w.U16(1);  // opcode: request
+  w.Bytes(a.mac.data(), a.mac.size());
+  w.Bytes(a.ip.data(), a.ip.size());
+  w.Zeros(ETH_ALEN);
+  w.Bytes(a.ip.data(), a.ip.size());
+  // Pad to the Ethernet minimum ourselves: a virtual device would otherwise send a runt.
+  if (w.size() < ETH_ZLEN) w.Zeros(ETH_ZLEN - w.size());
+  return std::move(w.bytes());
+}
+
+// Internet checksum (RFC 1071) over the IPv6 pseudo-header (RFC 8200 section 8.1) and the ICMPv6
+// message, which must hold a zero checksum field while this runs.
+uint16_t Icmpv6Checksum(const uint8_t* src, const uint8_t* dst, const uint8_t* msg, size_t len) {
+  uint32_t sum = 0;
+  auto add = [&sum](const uint8_t* p, size_t n) {
+    for (size_t i = 0; i < n; i += 2) {
+      sum += static_cast<uint32_t>(p[i] << 8) | (i + 1 < n ? p[i + 1] : 0);
+    }
+  };
+  add(src, 16);
+  add(dst, 16);
+  sum += static_cast<uint32_t>(len >> 16) + static_cast<uint32_t>(len & 0xffff);
+  sum += IPPROTO_ICMPV6;
+  add(msg, len);
+  while (sum >> 16) sum = (sum & 0xffff) + (sum >> 16);
+  return static_cast<uint16_t>(~sum);
+}
+
+// RFC 4861 section 7.2.6 unsolicited neighbour advertisement: to all-nodes, Solicited flag clear
+// (it answers nobody), Override set so receivers replace a cached MAC, with the target link-layer
+// address option. Hop limit 255 is mandatory: receivers drop NAs that crossed a router (7.1.2).
+std::vector<uint8_t> BuildUnsolicitedNa(const Announcement& a) {
+  constexpr uint8_t kAllNodes[16] = {0xff, 0x02, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x01};
+  constexpr size_t kIcmpLen = 4 + 4 + 16 + 8;  // header, flags, target, one 8-byte option
+  constexpr uint32_t kOverrideFlag = 0x20000000;
+
+  FrameWriter w;
+  w.Ethernet(kAllNodesMac, a.mac, ETHERTYPE_IPV6);
+  w.U32(0x60000000);  // version 6, traffic class 0, flow label 0
+  w.U16(kIcmpLen);
+  w.U8(IPPROTO_ICMPV6);
+  w.U8(255);
+  // Source is the announced address itself, as Linux does for its own unsolicited NAs: the link
+  // local address may not exist (or not be ours to use) in this netns.
+  w.Bytes(a.ip.data(), a.ip.size());
+  w.Bytes(kAllNodes, sizeof(kAllNodes));
+
+  const size_t icmp_at = w.size();
+  w.U8(136);  // type: neighbour advertisement
+  w.U8(0);    // code
+  w.U16(0);   // checksum, filled below
+  w.U32(kOverrideFlag);
+  w.Bytes(a.ip.data(), a.ip.size());
+  w.U8(2);  // option: target link-layer address
+  w.U8(1);  // option length in units of 8 bytes
+  w.Bytes(a.mac.data(), a.mac.size());
+
+  std::vector<uint8_t>& frame = w.bytes();
+  uint16_t checksum = Icmpv6Checksum(a.ip.data(), kAllNodes, frame.data() + icmp_at, kIcmpLen);
+  frame[icmp_at + 2] = static_cast<uint8_t>(checksum >> 8);
+  frame[icmp_at + 3] = static_cast<uint8_t>(checksum);
+  return std::move(frame);
+}
+
+Napi::Value SendGratuitousArp(const Napi::CallbackInfo& info) {
+  Announcement a = DecodeAnnouncement(info, "sendGratuitousArp", AF_INET);
+  LinkSender sender(info.Env(), a.if_name);
+  std::vector<uint8_t> frame = BuildGratuitousArp(a);
+  for (uint32_t i = 0; i < a.count; i++) sender.Send(frame, kBroadcastMac, ETHERTYPE_ARP);
+  return info.Env().Undefined();
+}
+
+Napi::Value SendUnsolicitedNa(const Napi::CallbackInfo& info) {
+  Announcement a = DecodeAnnouncement(info, "sendUnsolicitedNa", AF_INET6);
+  LinkSender sender(info.Env(), a.if_name);
+  std::vector<uint8_t> frame = BuildUnsolicitedNa(a);
+  for (uint32_t i = 0; i < a.count; i++) sender.Send(frame, kAllNodesMac, ETHERTYPE_IPV6);
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+void RegisterPackets(Napi::Env env, Napi::Object exports) {
+  exports.Set("sendGratuitousArp", Napi::Function::New(env, SendGratuitousArp, "sendGratuitousArp"));
+  exports.Set("sendUnsolicitedNa", Napi::Function::New(env, SendUnsolicitedNa, "sendUnsolicitedNa"));
+}
+
+}  // namespace ovnode

@@ -1,0 +1,344 @@
+// Integration tests of the real addon (build/native/Release/ovnode_native.node). Needs root,
+// iproute2, tcpdump, ethtool and ping. Everything happens in two throwaway namespaces joined by a veth
+// pair created inside them, so the host's links, routes and neighbours are never touched and no
+// frame leaves the pair. Addresses come from the documentation ranges (RFC 5737, RFC 3849).
+import { execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FakeNative, VETH_FEATURES } from '../../native/fake';
+import { isNativeSystemError, loadNative, type NativeOps } from '../../native/index';
+
+const id = randomBytes(3).toString('hex');
+const NS_A = `ovt-nat-${id}-a`;
+const NS_B = `ovt-nat-${id}-b`;
+const PATH_A = `/var/run/netns/${NS_A}`;
+const PATH_B = `/var/run/netns/${NS_B}`;
+const VETH_A = `ovta${id}`;
+const VETH_B = `ovtb${id}`;
+const IP4_A = '192.0.2.1';
+const IP4_B = '192.0.2.2';
+const IP6_A = '2001:db8::1';
+const IP6_B = '2001:db8::2';
+/** The MAC we announce: deliberately not VETH_A's own, so the frames prove they carry ours. */
+const ANNOUNCED_MAC = '02:6f:76:6e:00:01';
+const STALE_MAC = '02:6f:76:6e:00:99';
+
+function run(cmd: string, args: string[]): string {
+  return execFileSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+function ipIn(ns: string, args: string[]): string {
+  return run('ip', ['-n', ns, ...args]);
+}
+
+function requireTools(): void {
+  if (process.getuid?.() !== 0) throw new Error('native integration tests need root (netns, raw sockets)');
+  for (const tool of ['ip', 'tcpdump', 'ethtool', 'ping']) {
+    try {
+      run('sh', ['-c', `command -v ${tool}`]);
+    } catch {
+      throw new Error(`native integration tests need ${tool} on PATH`);
+    }
+  }
+}
+
+/** ethtool -k output as name -> on, for every line "name: on|off[ [fixed]]". */
+function ethtoolK(ns: string, ifName: string): Record<string, boolean> {
+  const out: Record<string, boolean> = {};
+  const text = run('ip', ['netns', 'exec', ns, 'ethtool', '-k', ifName]);
+  for (const m of text.matchAll(/^\s*([\w-]+): (on|off)/gm)) {
+    out[m[1]!] = m[2] === 'on';
+  }
+  return out;
+}
+
+interface CaptureRequest {
+  ns: string;
+  ifName: string;
+  filter: string;
+  count: number;
+}
+
+/**
+ * Captures `count` frames matching filter on ifName in ns while send() runs; resolves with
+ * tcpdump's verbose decode. Send starts only once tcpdump reports it is listening.
+ */
+function capture(req: CaptureRequest, send: () => void): Promise<string> {
+  const args = ['netns', 'exec', req.ns, 'tcpdump', '-i', req.ifName, '-c', String(req.count)];
+  const child = spawn('ip', [...args, '-nn', '-e', '-vv', '-l', '--immediate-mode', req.filter]);
+  let stdout = '';
+  let stderr = '';
+  let sent = false;
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill();
+      reject(new Error(`tcpdump saw no ${req.filter} on ${req.ifName} in 10 s\n${stdout}\n${stderr}`));
+    }, 10_000);
+    child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+    child.stderr.on('data', (d: Buffer) => {
+      stderr += d.toString();
+      if (!sent && stderr.includes('listening on')) {
+        sent = true;
+        try {
+          send();
+        } catch (e) {
+          clearTimeout(timer);
+          child.kill();
+          reject(e);
+        }
+      }
+    });
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      if (code === 0) resolve(stdout);
+      else reject(new Error(`tcpdump exited with ${code}: ${stderr}`));
+    });
+  });
+}
+
+/**
+ * Waits until ns reaches ip. A veth's carrier is applied by the kernel's linkwatch work up to a
+ * second after `link set up`; until then the peer drops IPv6 input for lack of a usable route.
+ */
+function waitForPath(ns: string, ip: string): void {
+  const deadline = Date.now() + 10_000;
+  for (;;) {
+    try {
+      run('ip', ['netns', 'exec', ns, 'ping', '-c', '1', '-W', '0.2', '-q', ip]);
+      return;
+    } catch (e) {
+      if (Date.now() > deadline) throw new Error(`no path from ${ns} to ${ip} after 10 s`, { cause: e });
+    }
+  }
+}
+
+function netnsInode(): number {
+  return fs.statSync('/proc/thread-self/ns/net').ino;
+}
+
+let native: NativeOps;
+
+beforeAll(() => {
+  requireTools();
+  native = loadNative();
+  run('ip', ['netns', 'add', NS_A]);
+  run('ip', ['netns', 'add', NS_B]);
+  // Created from inside NS_A with the peer placed straight into NS_B: it never exists in the host.
+  ipIn(NS_A, ['link', 'add', 'name', VETH_A, 'type', 'veth', 'peer', 'name', VETH_B, 'netns', NS_B]);
+  for (const [ns, dev, ip4, ip6] of [[NS_A, VETH_A, IP4_A, IP6_A], [NS_B, VETH_B, IP4_B, IP6_B]] as const) {
+    ipIn(ns, ['addr', 'add', `${ip4}/24`, 'dev', dev]);
+    ipIn(ns, ['addr', 'add', `${ip6}/64`, 'dev', dev, 'nodad']);
+    ipIn(ns, ['link', 'set', dev, 'up']);
+    ipIn(ns, ['link', 'set', 'lo', 'up']);
+  }
+  waitForPath(NS_A, IP4_B);
+  waitForPath(NS_A, IP6_B);
+});
+
+afterAll(() => {
+  // Deleting NS_A destroys the veth pair with it.
+  for (const ns of [NS_A, NS_B]) {
+    try {
+      run('ip', ['netns', 'del', ns]);
+    } catch {
+      // not created: setup failed before it
+    }
+  }
+});
+
+describe('Netns', () => {
+  it('runs the callback inside the netns and returns its value', () => {
+    const outside = netnsInode();
+    const inside = native.runIn(PATH_A, () => ({
+      ino: netnsInode(),
+      links: Object.keys(os.networkInterfaces()),
+    }));
+    expect(inside.ino).toBe(fs.statSync(PATH_A).ino);
+    expect(inside.ino).not.toBe(outside);
+    expect(inside.links).toContain(VETH_A);
+    expect(netnsInode()).toBe(outside);
+  });
+
+  it('nests: the inner runIn returns to the outer netns', () => {
+    const seen = native.runIn(PATH_A, () => {
+      const inner = native.runIn(PATH_B, netnsInode);
+      return { inner, back: netnsInode() };
+    });
+    expect(seen).toEqual({ inner: fs.statSync(PATH_B).ino, back: fs.statSync(PATH_A).ino });
+  });
+
+  it('restores the original netns when the callback throws, rethrowing the same error', () => {
+    const outside = netnsInode();
+    const failure = new RangeError('callback failed');
+    let caught: unknown;
+    try {
+      native.runIn(PATH_A, () => {
+        throw failure;
+      });
+    } catch (e) {
+      caught = e;
+    }
+    expect(caught).toBe(failure);
+    expect(netnsInode()).toBe(outside);
+  });
+
+  it('throws a system error naming setns and the path for a missing netns', () => {
+    const missing = `/var/run/netns/ovt-nat-${id}-missing`;
+    let caught: unknown;
+    try {
+      native.runIn(missing, () => 1);
+    } catch (e) {
+      caught = e;
+    }
+    expect(isNativeSystemError(caught)).toBe(true);
+    expect(caught).toMatchObject({
+      message: `setns(${missing}): No such file or directory`,
+      code: 'ENOENT',
+      errno: 2,
+      syscall: 'open',
+    });
+  });
+
+  it('refuses a namespace file of another type', () => {
+    expect(() => native.runIn('/proc/self/ns/uts', () => 1)).toThrow(
+      'setns(/proc/self/ns/uts): Invalid argument (not a network namespace)',
+    );
+  });
+
+  it.each([
+    { desc: 'named netns', path: PATH_A, want: true },
+    { desc: 'process netns', path: '/proc/self/ns/net', want: true },
+    { desc: 'missing path', path: `/var/run/netns/ovt-nat-${id}-missing`, want: false },
+    { desc: 'regular file', path: '/etc/hostname', want: false },
+    { desc: 'other namespace type', path: '/proc/self/ns/uts', want: false },
+  ])('exists: $desc', ({ path, want }) => {
+    expect(native.exists(path)).toBe(want);
+  });
+});
+
+describe('Packets', () => {
+  it('sends a gratuitous ARP that the peer receives and uses to update its neighbour', async () => {
+    ipIn(NS_B, ['neigh', 'replace', IP4_A, 'lladdr', STALE_MAC, 'dev', VETH_B, 'nud', 'stale']);
+    const filter = `arp and ether src ${ANNOUNCED_MAC}`;
+    const req = { ifName: VETH_A, mac: ANNOUNCED_MAC, ip: IP4_A, count: 2 };
+    const out = await capture({ ns: NS_B, ifName: VETH_B, filter, count: 2 }, () =>
+      native.runIn(PATH_A, () => native.sendGratuitousArp(req)),
+    );
+    expect(out).toContain(`${ANNOUNCED_MAC} > ff:ff:ff:ff:ff:ff, ethertype ARP (0x0806), length 60`);
+    expect(out).toContain(`Request who-has ${IP4_A} tell ${IP4_A}`);
+    expect(ipIn(NS_B, ['neigh', 'show', IP4_A, 'dev', VETH_B])).toContain(`lladdr ${ANNOUNCED_MAC}`);
+  });
+
+  it('sends an unsolicited NA with a valid checksum that overrides the peer neighbour', async () => {
+    ipIn(NS_B, ['-6', 'neigh', 'replace', IP6_A, 'lladdr', STALE_MAC, 'dev', VETH_B, 'nud', 'stale']);
+    const filter = `icmp6 and ether src ${ANNOUNCED_MAC}`;
+    const out = await capture({ ns: NS_B, ifName: VETH_B, filter, count: 1 }, () =>
+      native.runIn(PATH_A, () => native.sendUnsolicitedNa({ ifName: VETH_A, mac: ANNOUNCED_MAC, ip: IP6_A })),
+    );
+    expect(out).toContain(`${ANNOUNCED_MAC} > 33:33:00:00:00:01, ethertype IPv6 (0x86dd)`);
+    expect(out).toContain('hlim 255');
+    expect(out).toContain(`${IP6_A} > ff02::1: [icmp6 sum ok] ICMP6, neighbor advertisement`);
+    expect(out).toContain(`tgt is ${IP6_A}, Flags [override]`);
+    expect(out).toContain(`destination link-address option (2), length 8 (1): ${ANNOUNCED_MAC}`);
+    // The kernel accepted it (checksum, hop limit, flags) and applied the Override flag.
+    expect(ipIn(NS_B, ['-6', 'neigh', 'show', IP6_A, 'dev', VETH_B])).toContain(`lladdr ${ANNOUNCED_MAC}`);
+  });
+
+  it('acts in the current netns only: the veth is unknown outside runIn', () => {
+    expect(() => native.sendGratuitousArp({ ifName: VETH_A, mac: ANNOUNCED_MAC, ip: IP4_A })).toThrow(
+      `if_nametoindex(${VETH_A}): No such device`,
+    );
+  });
+
+  it('rejects an address of the wrong family before sending', () => {
+    expect(() =>
+      native.runIn(PATH_A, () => native.sendUnsolicitedNa({ ifName: VETH_A, mac: ANNOUNCED_MAC, ip: IP4_A })),
+    ).toThrow(`sendUnsolicitedNa: "${IP4_A}" is not an IPv6 address`);
+  });
+});
+
+describe('Ethtool', () => {
+  it('getFeatures agrees with ethtool -k', () => {
+    const features = native.runIn(PATH_A, () => native.getFeatures(VETH_A));
+    const reported = ethtoolK(NS_A, VETH_A);
+    const shared = Object.keys(features).filter((name) => name in reported);
+    expect(shared.length).toBeGreaterThan(20);
+    for (const name of shared) expect(features[name], name).toBe(reported[name]);
+  });
+
+  it('setFeatures changes a feature and rejects unknown names', () => {
+    native.runIn(PATH_A, () => native.setFeatures(VETH_A, { 'rx-gro': true }));
+    expect(ethtoolK(NS_A, VETH_A)['generic-receive-offload']).toBe(true);
+    native.runIn(PATH_A, () => native.setFeatures(VETH_A, { 'rx-gro': false }));
+    expect(ethtoolK(NS_A, VETH_A)['generic-receive-offload']).toBe(false);
+    expect(() => native.runIn(PATH_A, () => native.setFeatures(VETH_A, { 'rx-bogus': true }))).toThrow(
+      `setFeatures(${VETH_A}): unknown feature "rx-bogus"`,
+    );
+  });
+
+  it('disableTxChecksum does what ethtool -K tx off does', () => {
+    native.runIn(PATH_A, () => native.disableTxChecksum(VETH_A));
+    expect(run('ip', ['netns', 'exec', NS_A, 'ethtool', '-k', VETH_A])).toMatch(/^tx-checksumming: off$/m);
+    const after = native.runIn(PATH_A, () => native.getFeatures(VETH_A));
+    expect(after).toMatchObject({
+      'tx-checksum-ip-generic': false,
+      'tx-checksum-sctp': false,
+      'tx-tcp-segmentation': false,
+    });
+    // TSO now needs a checksum the device no longer offers: the kernel keeps it off, we say so.
+    const enableTso = () => native.setFeatures(VETH_A, { 'tx-tcp-segmentation': true });
+    const refused = `setFeatures(${VETH_A}): tx-tcp-segmentation stays off`;
+    expect(() => native.runIn(PATH_A, enableTso)).toThrow(refused);
+  });
+});
+
+describe('FakeNative parity', () => {
+  // Unit tests elsewhere trust the fake's errors; pin them to the addon's for the same mistakes.
+  const good = { ifName: VETH_A, mac: ANNOUNCED_MAC, ip: IP4_A };
+  // Each call runs inside NS_A unless outside is set.
+  const cases: { desc: string; call: (ops: NativeOps) => unknown; outside?: boolean }[] = [
+    {
+      desc: 'missing netns',
+      call: (ops) => ops.runIn(`/var/run/netns/ovt-nat-${id}-missing`, () => 1),
+      outside: true,
+    },
+    { desc: 'unknown link', call: (ops) => ops.getFeatures('ovt-none') },
+    { desc: 'link outside runIn', call: (ops) => ops.sendGratuitousArp(good), outside: true },
+    { desc: 'too long a name', call: (ops) => ops.disableTxChecksum('x'.repeat(16)) },
+    { desc: 'unknown feature', call: (ops) => ops.setFeatures(VETH_A, { nope: true }) },
+    { desc: 'bad MAC', call: (ops) => ops.sendGratuitousArp({ ...good, mac: '02:00' }) },
+    { desc: 'multicast MAC', call: (ops) => ops.sendGratuitousArp({ ...good, mac: '33:33:00:00:00:01' }) },
+    { desc: 'wrong family', call: (ops) => ops.sendUnsolicitedNa(good) },
+    { desc: 'count too big', call: (ops) => ops.sendGratuitousArp({ ...good, count: 101 }) },
+  ];
+
+  it.each(cases)('same error: $desc', ({ call: op, outside }) => {
+    const call = (ops: NativeOps) => (outside ? op(ops) : ops.runIn(PATH_A, () => op(ops)));
+    const fake = new FakeNative().addNetns(PATH_A).addLink(VETH_A, { netns: PATH_A });
+    const errorOf = (ops: NativeOps) => {
+      try {
+        call(ops);
+      } catch (e) {
+        const { name, message, code, errno, syscall } = e as Error & Record<string, unknown>;
+        return { name, message, code, errno, syscall };
+      }
+      throw new Error('expected a throw');
+    };
+    expect(errorOf(fake)).toEqual(errorOf(native));
+  });
+
+  it('models a fresh veth and what the kernel drops with its TX checksum', () => {
+    // Only the features the fake models; a newer kernel may report more.
+    const realFeatures = () => {
+      const all = native.runIn(PATH_B, () => native.getFeatures(VETH_B));
+      return Object.fromEntries(Object.keys(VETH_FEATURES).map((name) => [name, all[name]]));
+    };
+    const fake = new FakeNative().addLink('eth0');
+    expect(realFeatures()).toEqual(VETH_FEATURES);
+    fake.disableTxChecksum('eth0');
+    native.runIn(PATH_B, () => native.disableTxChecksum(VETH_B));
+    expect(realFeatures()).toEqual(fake.featuresOf(null, 'eth0'));
+  });
+});

@@ -1,0 +1,238 @@
+// Unit tests of FakeNative: the fake must behave like the addon where callers can tell (errors,
+// netns scoping, kernel feature dependencies), or unit tests built on it prove nothing.
+import { describe, expect, it } from 'vitest';
+import { FakeNative, VETH_FEATURES } from '../../../native/fake';
+import { isNativeSystemError, type AnnouncementRequest, type NativeOps } from '../../../native/index';
+
+const POD_NS = '/var/run/netns/pod-a';
+const OTHER_NS = '/proc/4242/ns/net';
+
+function podFake(): FakeNative {
+  return new FakeNative().addNetns(POD_NS).addNetns(OTHER_NS).addLink('eth0', { netns: POD_NS });
+}
+
+function thrown(fn: () => unknown): unknown {
+  try {
+    fn();
+  } catch (e) {
+    return e;
+  }
+  throw new Error('expected a throw');
+}
+
+describe('FakeNative netns', () => {
+  it('is usable where NativeOps is expected', () => {
+    const ops: NativeOps = podFake();
+    expect(ops.exists(POD_NS)).toBe(true);
+  });
+
+  it('runs the callback inside the netns, returns its value and records the entry', () => {
+    const fake = podFake();
+    const seen = fake.runIn(POD_NS, () => fake.currentNetns);
+    expect(seen).toBe(POD_NS);
+    expect(fake.currentNetns).toBeNull();
+    expect(fake.netnsEntered).toEqual([POD_NS]);
+  });
+
+  it('tracks nesting and leaves the netns when the callback throws', () => {
+    const fake = podFake();
+    const inner: (string | null)[] = [];
+    expect(() =>
+      fake.runIn(POD_NS, () => {
+        fake.runIn(OTHER_NS, () => inner.push(fake.currentNetns));
+        inner.push(fake.currentNetns);
+        throw new RangeError('callback failed');
+      }),
+    ).toThrow(RangeError);
+    expect(inner).toEqual([OTHER_NS, POD_NS]);
+    expect(fake.currentNetns).toBeNull();
+    expect(fake.netnsEntered).toEqual([POD_NS, OTHER_NS]);
+  });
+
+  it('throws the addon error for an unknown path without calling the callback', () => {
+    const fake = podFake();
+    let called = false;
+    const e = thrown(() => fake.runIn('/var/run/netns/missing', () => (called = true)));
+    expect(called).toBe(false);
+    expect(isNativeSystemError(e)).toBe(true);
+    expect(e).toMatchObject({
+      message: 'setns(/var/run/netns/missing): No such file or directory',
+      code: 'ENOENT',
+      errno: 2,
+      syscall: 'open',
+    });
+    expect(fake.netnsEntered).toEqual([]);
+  });
+
+  it('forgets a removed netns and its links', () => {
+    const fake = podFake();
+    fake.removeNetns(POD_NS);
+    expect(fake.exists(POD_NS)).toBe(false);
+    expect(() => fake.runIn(POD_NS, () => 1)).toThrow(/No such file or directory/);
+    fake.addNetns(POD_NS);
+    expect(() => fake.runIn(POD_NS, () => fake.getFeatures('eth0'))).toThrow(
+      'if_nametoindex(eth0): No such device',
+    );
+  });
+});
+
+describe('FakeNative packets', () => {
+  const garp: AnnouncementRequest = { ifName: 'eth0', mac: '0a:58:0a:f4:00:05', ip: '10.244.0.5' };
+  const na: AnnouncementRequest = { ...garp, ip: 'fd00:10:244::5', count: 3 };
+
+  it('records announcements with the netns they were sent from', () => {
+    const fake = podFake();
+    fake.runIn(POD_NS, () => {
+      fake.sendGratuitousArp(garp);
+      fake.sendUnsolicitedNa(na);
+    });
+    expect(fake.packetsSent).toEqual([
+      { kind: 'garp', netns: POD_NS, ifName: 'eth0', mac: garp.mac, ip: garp.ip, count: 1 },
+      { kind: 'na', netns: POD_NS, ifName: 'eth0', mac: na.mac, ip: na.ip, count: 3 },
+    ]);
+  });
+
+  type Row = { desc: string; kind: 'garp' | 'na'; req: Partial<AnnouncementRequest>; error: RegExp | string };
+  const refused: Row[] = [
+    {
+      desc: 'IPv6 address for ARP',
+      kind: 'garp',
+      req: { ip: na.ip },
+      error: 'sendGratuitousArp: "fd00:10:244::5" is not an IPv4 address',
+    },
+    {
+      desc: 'IPv4 address for NA',
+      kind: 'na',
+      req: { ip: garp.ip },
+      error: 'sendUnsolicitedNa: "10.244.0.5" is not an IPv6 address',
+    },
+    {
+      desc: 'malformed MAC',
+      kind: 'garp',
+      req: { mac: '0a:58:0a:f4:00:5' },
+      error: 'sendGratuitousArp: invalid MAC "0a:58:0a:f4:00:5"',
+    },
+    { desc: 'multicast MAC', kind: 'garp', req: { mac: '01:00:5e:00:00:01' }, error: /not a unicast address/ },
+    {
+      desc: 'count zero',
+      kind: 'na',
+      req: { count: 0 },
+      error: 'sendUnsolicitedNa: count must be an integer from 1 to 100',
+    },
+    { desc: 'fractional count', kind: 'na', req: { count: 1.5 }, error: /count must be an integer/ },
+    {
+      desc: 'unknown link',
+      kind: 'garp',
+      req: { ifName: 'eth1' },
+      error: 'if_nametoindex(eth1): No such device',
+    },
+  ];
+  it.each(refused)('refuses: $desc', ({ kind, req, error }) => {
+    const fake = podFake();
+    const send = () =>
+      kind === 'garp' ? fake.sendGratuitousArp({ ...garp, ...req }) : fake.sendUnsolicitedNa({ ...na, ...req });
+    expect(() => fake.runIn(POD_NS, send)).toThrow(error);
+    expect(fake.packetsSent).toEqual([]);
+  });
+
+  it('acts in the current netns: the pod link is unknown outside runIn', () => {
+    const fake = podFake();
+    expect(() => fake.sendGratuitousArp(garp)).toThrow('if_nametoindex(eth0): No such device');
+  });
+
+  it('fails like ENETDOWN on a link that is down', () => {
+    const fake = new FakeNative().addLink('veth1', { up: false });
+    const e = thrown(() => fake.sendGratuitousArp({ ...garp, ifName: 'veth1' }));
+    expect(e).toMatchObject({ message: 'sendto(veth1): Network is down', code: 'ENETDOWN', syscall: 'sendto' });
+  });
+});
+
+describe('FakeNative ethtool', () => {
+  it('starts a link with veth features and returns a copy', () => {
+    const fake = podFake();
+    const features = fake.runIn(POD_NS, () => fake.getFeatures('eth0'));
+    expect(features).toEqual(VETH_FEATURES);
+    features['tx-checksum-ip-generic'] = false;
+    expect(fake.featuresOf(POD_NS, 'eth0')['tx-checksum-ip-generic']).toBe(true);
+  });
+
+  it('keeps feature maps per netns and link', () => {
+    const fake = podFake().addLink('eth0', { features: { 'rx-gro': true } });
+    fake.runIn(POD_NS, () => fake.setFeatures('eth0', { 'rx-gro': true }));
+    expect(fake.featuresOf(null, 'eth0')).toEqual({ 'rx-gro': true });
+    expect(fake.featuresOf(POD_NS, 'eth0')['rx-gro']).toBe(true);
+    expect(fake.featuresSet).toEqual([
+      { op: 'setFeatures', netns: POD_NS, ifName: 'eth0', features: { 'rx-gro': true } },
+    ]);
+  });
+
+  it('disableTxChecksum turns off every tx-checksum-* and the kernel drops TSO/USO with them', () => {
+    const fake = podFake();
+    fake.runIn(POD_NS, () => fake.disableTxChecksum('eth0'));
+    const after = fake.featuresOf(POD_NS, 'eth0');
+    for (const [name, on] of Object.entries(after)) {
+      if (name.startsWith('tx-checksum-')) expect(on, name).toBe(false);
+    }
+    expect(after).toMatchObject({
+      'tx-tcp-segmentation': false,
+      'tx-tcp6-segmentation': false,
+      'tx-udp-segmentation': false,
+    });
+    expect(after).toMatchObject({ 'tx-scatter-gather': true, 'tx-generic-segmentation': true });
+    expect(fake.featuresSet[0]).toMatchObject({ op: 'disableTxChecksum', netns: POD_NS, ifName: 'eth0' });
+  });
+
+  it('restores the dropped dependants when a TX checksum comes back, as the kernel does', () => {
+    const fake = podFake();
+    fake.runIn(POD_NS, () => {
+      fake.disableTxChecksum('eth0');
+      fake.setFeatures('eth0', { 'tx-checksum-ip-generic': true });
+    });
+    expect(fake.featuresOf(POD_NS, 'eth0')['tx-tcp-segmentation']).toBe(true);
+  });
+
+  const refused: { desc: string; run: (f: FakeNative) => void; error: RegExp | string }[] = [
+    {
+      desc: 'unknown feature name',
+      run: (f) => f.setFeatures('eth0', { 'tx-bogus': false }),
+      error: 'setFeatures(eth0): unknown feature "tx-bogus"',
+    },
+    {
+      desc: 'non-boolean value',
+      run: (f) => f.setFeatures('eth0', { 'rx-gro': 1 as unknown as boolean }),
+      error: 'setFeatures(eth0): rx-gro must be a boolean',
+    },
+    {
+      desc: 'fixed feature',
+      run: (f) => f.setFeatures('eth0', { 'tx-checksum-ipv4': true }),
+      error: 'setFeatures(eth0): tx-checksum-ipv4 stays off [fixed]',
+    },
+    {
+      desc: 'feature whose prerequisite is off',
+      run: (f) => {
+        f.disableTxChecksum('eth0');
+        f.setFeatures('eth0', { 'tx-tcp-segmentation': true });
+      },
+      error: 'setFeatures(eth0): tx-tcp-segmentation stays off',
+    },
+    { desc: 'unknown link', run: (f) => f.getFeatures('eth1'), error: 'if_nametoindex(eth1): No such device' },
+  ];
+  it.each(refused)('refuses: $desc', ({ run, error }) => {
+    const fake = podFake();
+    expect(() => fake.runIn(POD_NS, () => run(fake))).toThrow(error);
+  });
+
+  it('disableTxChecksum reports a TX checksum that is fixed on', () => {
+    const fake = new FakeNative().addLink('lo', {
+      features: { 'tx-checksum-ip-generic': true, 'tx-tcp-segmentation': true },
+      fixed: ['tx-checksum-ip-generic'],
+    });
+    expect(() => fake.disableTxChecksum('lo')).toThrow(
+      'disableTxChecksum(lo): tx-checksum-ip-generic stays on [fixed]',
+    );
+    expect(fake.featuresOf(null, 'lo')).toEqual({
+      'tx-checksum-ip-generic': true,
+      'tx-tcp-segmentation': true,
+    });
+  });
+});
