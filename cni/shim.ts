@@ -3,7 +3,7 @@
 // input, unsupported versions, missing variables); everything else is the daemon's job.
 
 import { COMMANDS, SUPPORTED_VERSIONS, assertSupportedVersion, isSupportedVersion, type CniCommand } from '../common/cni-spec';
-import { DecodeError, InvalidEnvError, IoError, toCniError } from '../common/errors';
+import { DecodeError, InvalidConfigError, InvalidEnvError, IoError, toCniError } from '../common/errors';
 import { CNI_ENV_KEYS, DEFAULT_DAEMON_SOCKET, DEFAULT_DEADLINE_MS, PROTOCOL_VERSION } from '../common/protocol';
 import { callDaemon } from './client';
 
@@ -19,7 +19,7 @@ export async function runShim(env: NodeJS.ProcessEnv, stdin: () => string): Prom
     if (isSupportedVersion(conf.cniVersion)) cniVersion = conf.cniVersion;
     assertSupportedVersion(conf.cniVersion);
     requireEnv(env, command);
-    const timeout = typeof conf.timeoutSeconds === 'number' ? conf.timeoutSeconds * 1000 : undefined;
+    const timeout = readTimeout(conf.timeoutSeconds);
     const reply = await callDaemon({
       socketPath: typeof conf.daemonSocket === 'string' ? conf.daemonSocket : DEFAULT_DAEMON_SOCKET,
       request: {
@@ -35,6 +35,15 @@ export async function runShim(env: NodeJS.ProcessEnv, stdin: () => string): Prom
   } catch (e) {
     return { stdout: { cniVersion, ...toCniError(e) }, exitCode: 1 };
   }
+}
+
+/** Optional netconf "timeoutSeconds": how long the shim waits for the daemon. */
+function readTimeout(v: unknown): number | undefined {
+  if (v === undefined) return undefined;
+  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0 || v > 3600) {
+    throw new InvalidConfigError('invalid network config: "timeoutSeconds" must be a number of seconds in (0, 3600]');
+  }
+  return v * 1000;
 }
 
 function readCommand(env: NodeJS.ProcessEnv): CniCommand {

@@ -69,7 +69,7 @@ export function normalizeResult(raw: unknown): CniResult | undefined {
   if (raw === undefined || raw === null || typeof raw !== 'object') return undefined;
   const r = raw as Record<string, unknown>;
   const ips = Array.isArray(r.ips)
-    ? (r.ips as Record<string, unknown>[]).map((ip) => {
+    ? (r.ips as Record<string, unknown>[]).filter((ip) => typeof ip?.address === 'string').map((ip) => {
         const out: CniIpConfig = { address: String(ip.address) };
         if (typeof ip.gateway === 'string') out.gateway = ip.gateway;
         if (typeof ip.interface === 'number') out.interface = ip.interface;

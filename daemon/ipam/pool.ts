@@ -41,11 +41,10 @@ export class SubnetPool {
       if (!contains(cidr, gw)) throw new IpamError(`gateway ${gateway} is outside ${cidr.text}`);
       // The network address, the gateway and (IPv4) the broadcast address are never handed out.
       const last = cidr.family === 4 ? lastAddress(cidr) - 1n : lastAddress(cidr);
-      const excluded = (spec.excludeIps ?? [])
-        .map((r) => parseRange(r))
-        .filter(([a]) => contains(cidr, { family: cidr.family, value: a }));
-      excluded.push([gw.value, gw.value]);
-      this.pools.set(cidr.family, { cidr, gateway, first: cidr.network + 1n, last, excluded, used: new Map(), cursor: cidr.network + 1n });
+      const first = cidr.network + 1n;
+      const ranges = (spec.excludeIps ?? []).map(parseRange).filter(([, , fam]) => fam === cidr.family);
+      const excluded = normalizeRanges([...ranges.map(([a, b]) => [a, b] as [bigint, bigint]), [gw.value, gw.value]], first, last);
+      this.pools.set(cidr.family, { cidr, gateway, first, last, excluded, used: new Map(), cursor: first });
     });
     if (this.pools.size === 0) throw new IpamError(`subnet ${spec.name} has no CIDR`);
   }
@@ -122,7 +121,9 @@ export class SubnetPool {
     const pool = this.pools.get(family);
     if (!pool) return { used: 0, free: 0n };
     const excluded = pool.excluded.reduce((n, [a, b]) => n + (b - a + 1n), 0n);
-    return { used: pool.used.size, free: pool.last - pool.first + 1n - excluded - BigInt(pool.used.size) };
+    // Static reservations may sit inside excluded ranges (an operator can pin one there).
+    const usedOutside = [...pool.used.keys()].filter((v) => v >= pool.first && v <= pool.last && !isExcluded(pool, v)).length;
+    return { used: pool.used.size, free: pool.last - pool.first + 1n - excluded - BigInt(usedOutside) };
   }
 
   private describe(): string { return [...this.pools.values()].map((p) => p.cidr.text).join(','); }
@@ -132,10 +133,26 @@ function isExcluded(pool: FamilyPool, v: bigint): boolean {
   return pool.excluded.some(([a, b]) => v >= a && v <= b);
 }
 
-function parseRange(text: string): [bigint, bigint] {
+function parseRange(text: string): [bigint, bigint, Family] {
   const [a, b] = text.split('..');
-  const start = parseIp((a as string).trim()).value;
-  const end = b === undefined ? start : parseIp(b.trim()).value;
-  if (end < start) throw new IpamError(`exclude range ${text} ends before it starts`);
-  return [start, end];
+  const start = parseIp((a as string).trim());
+  const end = b === undefined ? start : parseIp(b.trim());
+  if (end.family !== start.family) throw new IpamError(`exclude range ${text} mixes address families`);
+  if (end.value < start.value) throw new IpamError(`exclude range ${text} ends before it starts`);
+  return [start.value, end.value, start.family];
+}
+
+/** Clips ranges to [first, last] and merges overlaps, so counting them counts each address once. */
+function normalizeRanges(ranges: Array<[bigint, bigint]>, first: bigint, last: bigint): Array<[bigint, bigint]> {
+  const clipped = ranges
+    .map(([a, b]): [bigint, bigint] => [a < first ? first : a, b > last ? last : b])
+    .filter(([a, b]) => a <= b)
+    .sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0));
+  const out: Array<[bigint, bigint]> = [];
+  for (const r of clipped) {
+    const prev = out[out.length - 1];
+    if (prev && r[0] <= prev[1] + 1n) prev[1] = r[1] > prev[1] ? r[1] : prev[1];
+    else out.push([r[0], r[1]]);
+  }
+  return out;
 }

@@ -19,6 +19,7 @@ export interface CniRequest {
 
 // libcni's own validation (pkg/utils): container ids and interface names.
 const CONTAINER_ID_RE = /^[a-zA-Z0-9][a-zA-Z0-9_.-]*$/;
+/** The daemon stops this much before the shim gives up, so its error reaches the runtime. */
 const DEADLINE_MARGIN_MS = 500;
 
 export function decodeRequest(body: unknown, now = Date.now()): CniRequest {
@@ -40,10 +41,14 @@ export function decodeRequest(body: unknown, now = Date.now()): CniRequest {
     ifName: env.CNI_IFNAME ?? '',
     args: parseCniArgs(env.CNI_ARGS),
     conf,
-    deadline: now + Math.max(1000, (typeof wire.deadlineMs === 'number' ? wire.deadlineMs : 60_000) - DEADLINE_MARGIN_MS),
+    deadline: now + daemonBudget(typeof wire.deadlineMs === 'number' && wire.deadlineMs > 0 ? wire.deadlineMs : 60_000),
   };
   validateEnv(req);
   return req;
+}
+
+function daemonBudget(shimMs: number): number {
+  return shimMs - Math.min(DEADLINE_MARGIN_MS, shimMs / 10);
 }
 
 function validateEnv(req: CniRequest): void {
