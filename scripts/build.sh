@@ -20,7 +20,7 @@ node --experimental-sea-config build/shim/sea-config.json >/dev/null
 cp "$(command -v node)" build/shim/ovnode
 strip build/shim/ovnode 2>/dev/null || true
 npx postject build/shim/ovnode NODE_SEA_BLOB build/shim/sea-prep.blob \
-  --sentinel-fuse NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2 >/dev/null
+  --sentinel-fuse NODE_SEA_FUSE_fce680ab2cc467b6e072b8b5df1996b2 >build/shim/postject.log 2>&1 || { cat build/shim/postject.log; exit 1; }
 mv -f build/shim/ovnode dist/bin/ovnode
 chmod 0755 dist/bin/ovnode
 

@@ -25,14 +25,14 @@ export async function cmdAdd(ctx: RequestContext): Promise<CniResult> {
   try {
     const attachment = timed('ipam', () => allocate(ctx, intent, pool, undo));
     const { hostMac } = await timed('plumb', () => plumbPod(ctx, intent, attachment, pool, undo));
-    await timed('ovn', async () => {
-      await createLsp(deps.nb, { attachment, portSecurity: intent.portSecurity }, signal);
-      undo.push('logical switch port', () => deleteLsp(deps.nb, attachment.lspName));
-    });
-    await timed('ovs', async () => {
-      await attachPort(deps.ovs, { bridge: deps.node.bridge, attachment }, signal);
-      undo.push('ovs port', () => detachPort(deps.ovs, deps.node.bridge, attachment.hostIfName));
-    });
+    // The NB and OVS transactions are independent: ovn-controller binds the port once both
+    // exist, so they run concurrently. Each pushes its undo only once it has committed.
+    await timed('ovn+ovs', () => settleAll([
+      createLsp(deps.nb, { attachment, portSecurity: intent.portSecurity }, signal)
+        .then(() => undo.push('logical switch port', () => deleteLsp(deps.nb, attachment.lspName))),
+      attachPort(deps.ovs, { bridge: deps.node.bridge, attachment }, signal)
+        .then(() => undo.push('ovs port', () => detachPort(deps.ovs, deps.node.bridge, attachment.hostIfName))),
+    ]));
     await timed('wait', () => waitOvnInstalled(deps.ovs, attachment.hostIfName, signal));
     timed('announce', () => deps.plumber.announce({ netns: req.netns, ifName: req.ifName, mac: attachment.mac, ips: attachment.ips }));
     log.info({ step: 'done', ips: attachment.ips, mac: attachment.mac, lsp: attachment.lspName }, 'attached');
@@ -74,6 +74,12 @@ async function plumbPod(ctx: RequestContext, intent: PodIntent, a: Attachment, p
     netns: req.netns, hostIfName: a.hostIfName, podIfName: req.ifName, mac: a.mac, mtu: intent.mtu,
     addresses, gateways, disableTxChecksum: deps.node.datapathType === 'netdev',
   });
+}
+
+/** Like Promise.all, but waits for every promise, so no undo is pushed after the unwind began. */
+async function settleAll(ps: Array<Promise<unknown>>): Promise<void> {
+  const failed = (await Promise.allSettled(ps)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) throw failed.reason;
 }
 
 /** Runs a step, recording its duration in the step histogram and on the log line. */

@@ -4,32 +4,43 @@
 
 import type { Deps, RequestContext } from '../context';
 import { hostIfName } from '../intent/intent';
-import { deleteLsp } from '../ovn/lsp';
-import { detachPort } from '../ovs/port';
+import { deleteLsps } from '../ovn/lsp';
+import { detachPorts } from '../ovs/port';
 import { findAttachment } from '../store/lookup';
 
 export async function cmdDel(ctx: RequestContext): Promise<void> {
   const { req, deps, log } = ctx;
-  const removed = await removeAttachment(deps, req.containerId, req.ifName);
+  const removed = await removeAttachment(deps, req.containerId, req.ifName, { vethInBackground: true });
   log.info({ step: 'done', ...removed }, 'detached');
 }
 
 export interface Removed { ports: string[]; lsps: string[]; ips: string[]; veth: boolean }
 
-export async function removeAttachment(deps: Deps, sandbox: string, ifName: string): Promise<Removed> {
+export interface RemoveOptions {
+  /** Remove the host veth after returning (DEL's fast path); otherwise wait for it. */
+  vethInBackground?: boolean;
+}
+
+export async function removeAttachment(deps: Deps, sandbox: string, ifName: string, opts: RemoveOptions = {}): Promise<Removed> {
   const found = findAttachment(deps, sandbox, ifName);
-  const portNames = new Set([hostIfName(sandbox, ifName), ...found.fromOvs.map((a) => a.hostIfName)]);
-  const lspNames = new Set([...found.fromNb.map((a) => a.lspName)]);
-  const out: Removed = { ports: [], lsps: [], ips: [], veth: false };
-  // Flows go before the veth: removing the port first keeps a reused ofport from ever pointing
-  // at a new pod's interface with the old pod's flows.
-  for (const name of portNames) if (await detachPort(deps.ovs, deps.node.bridge, name)) out.ports.push(name);
-  for (const name of lspNames) {
-    if (await deleteLsp(deps.nb, name)) out.lsps.push(name);
-    // Only release addresses of ports this sandbox still owned: a newer sandbox of the same pod
-    // may have taken over the port name and its address.
-    for (const pool of deps.subnets.all()) out.ips.push(...pool.release(name));
+  const portNames = [...new Set([hostIfName(sandbox, ifName), ...found.fromOvs.map((a) => a.hostIfName)])];
+  const lspNames = [...new Set(found.fromNb.map((a) => a.lspName))];
+  // Port and LSP go first and together (one transaction per database, in parallel): once the
+  // port is out of OVS no flow can point at the veth, whatever happens to it afterwards.
+  const [ports, lsps] = await Promise.all([
+    detachPorts(deps.ovs, deps.node.bridge, portNames),
+    deleteLsps(deps.nb, lspNames),
+  ]);
+  // Only release addresses of ports this sandbox still owned: a newer sandbox of the same pod
+  // may have taken over the port name and its address.
+  const ips = lsps.flatMap((name) => deps.subnets.all().flatMap((pool) => pool.release(name)));
+  let veth = false;
+  for (const name of portNames) {
+    if (opts.vethInBackground) {
+      deps.plumber.destroyInBackground(name, (e) => deps.log.error({ step: 'del', veth: name, err: String(e) }, 'veth removal failed'));
+    } else if (await deps.plumber.destroy(name)) {
+      veth = true;
+    }
   }
-  for (const name of portNames) if (await deps.plumber.destroy(name)) out.veth = true;
-  return out;
+  return { ports, lsps, ips, veth };
 }

@@ -18,6 +18,9 @@ export interface PodIntent {
   podUid?: string;
 }
 
+/** What every host-side veth name looks like (so start-up can recognise orphans). */
+export const HOST_IF_RE = /^[0-9a-f]{12}_h$/;
+
 /** Host-side veth name: derived from the sandbox, so DEL finds it even when nothing else is left. */
 export function hostIfName(containerId: string, ifName: string): string {
   return `${createHash('sha256').update(`${containerId}/${ifName}`).digest('hex').slice(0, 12)}_h`;

@@ -16,6 +16,8 @@ export interface RouteSpec { dst: string; gateway?: string; oif: number }
 export interface Rtnl {
   createVeth(spec: VethSpec): Promise<void>;
   getLink(name: string): Promise<LinkInfo | undefined>;
+  /** Names of the links of one kind (IFLA_INFO_KIND, e.g. "veth"). */
+  listLinkNames(kind: string): Promise<string[]>;
   setUp(index: number): Promise<void>;
   /** False when the link did not exist. */
   deleteLink(name: string): Promise<boolean>;
@@ -93,6 +95,15 @@ class NetlinkRtnl implements Rtnl {
       if (ENODEV.test(String(e))) return undefined;
       throw e;
     }
+  }
+
+  async listLinkNames(kind: string): Promise<string[]> {
+    const want = nlattr(1 /* IFLA_INFO_KIND */, cstr(kind));
+    const links = await this.sock.getLinks();
+    return links
+      .filter((l) => l.attrs.linkinfo !== undefined && l.attrs.linkinfo.subarray(0, want.length).equals(want))
+      .map((l) => l.attrs.ifname ?? '')
+      .filter(Boolean);
   }
 
   async setUp(index: number): Promise<void> {

@@ -2,6 +2,8 @@
 // was down, or the node rebooted) are removed with everything they held.
 
 import type { Deps } from '../context';
+import { HOST_IF_RE } from '../intent/intent';
+import { OVS } from '../ovs/schema';
 import { removeAttachment } from '../cmd/del';
 import { attachmentKey } from '../store/attachment';
 import { nbAttachments, ovsAttachments } from '../store/lookup';
@@ -18,6 +20,22 @@ export async function reconcile(deps: Deps): Promise<number> {
     deps.log.info({ step: 'reconcile', sandbox: a.sandbox, ifname: a.ifName, ...r }, 'removed attachment whose netns is gone');
     removed++;
   }
+  removed += await removeOrphanVeths(deps);
   deps.metrics.attachments.set(ovsAttachments(deps.ovs).length);
   return removed;
+}
+
+/** Host veths of ours (named by hostIfName) that no OVS port references: a DEL's background
+ * removal, or an ADD, was cut short by a crash. */
+async function removeOrphanVeths(deps: Deps): Promise<number> {
+  const referenced = new Set([...deps.ovs.rows(OVS.port).values()].map((p) => p.name as string));
+  let n = 0;
+  for (const name of await deps.plumber.hostVethNames()) {
+    if (!HOST_IF_RE.test(name) || referenced.has(name)) continue;
+    if (await deps.plumber.destroy(name)) {
+      deps.log.info({ step: 'reconcile', veth: name }, 'removed orphan host veth');
+      n++;
+    }
+  }
+  return n;
 }

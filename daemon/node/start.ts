@@ -119,6 +119,7 @@ export async function startNode(opts: DaemonOptions, log: Logger): Promise<Runni
     const swept = await reconcile(deps);
     log.info({ step: 'start', reservedIps: reserved, removedStale: swept }, 'state rebuilt from OVSDB');
 
+    cleanups.push(() => deps.plumber.drain());
     const server = new CniServer(deps);
     await server.listen(opts.socket);
     cleanups.push(() => server.close());

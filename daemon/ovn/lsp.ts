@@ -57,14 +57,21 @@ export async function createLsp(nb: OvsdbClient, { attachment, portSecurity }: L
   if (results[ops.length - 2]?.count !== 1) throw new OvsdbError(`logical switch ${attachment.logicalSwitch} does not exist`);
 }
 
-/** Deletes the LSP if present; idempotent. */
-export async function deleteLsp(nb: OvsdbClient, name: string): Promise<boolean> {
-  const row = findLsp(nb, name);
-  if (!row) return false;
-  const ops: Operation[] = owners(nb, row._uuid).map((ls) => ({
-    op: 'mutate' as const, table: NB.ls, where: [['name', '==', ls] as ['name', '==', string]], mutations: [['ports', 'delete', ovsSet([uuid(row._uuid)])] as ['ports', 'delete', ReturnType<typeof ovsSet>]],
-  }));
-  ops.push({ op: 'delete', table: NB.lsp, where: [['_uuid', '==', uuid(row._uuid)]] });
+/** Deletes the named LSPs in one transaction; idempotent; returns the names that existed. */
+export async function deleteLsps(nb: OvsdbClient, names: string[]): Promise<string[]> {
+  const rows = names.map((n) => findLsp(nb, n)).filter((r): r is NonNullable<typeof r> => r !== undefined);
+  if (rows.length === 0) return [];
+  const ops: Operation[] = [];
+  for (const row of rows) {
+    for (const ls of owners(nb, row._uuid)) {
+      ops.push({ op: 'mutate', table: NB.ls, where: [['name', '==', ls]], mutations: [['ports', 'delete', ovsSet([uuid(row._uuid)])]] });
+    }
+    ops.push({ op: 'delete', table: NB.lsp, where: [['_uuid', '==', uuid(row._uuid)]] });
+  }
   await nb.transact(ops);
-  return true;
+  return rows.map((r) => r.name as string);
+}
+
+export async function deleteLsp(nb: OvsdbClient, name: string): Promise<boolean> {
+  return (await deleteLsps(nb, [name])).length > 0;
 }

@@ -44,15 +44,22 @@ export async function attachPort(ovs: OvsdbClient, { bridge, attachment }: PortS
   if (!mutate || mutate.count !== 1) throw new OvsdbError(`bridge ${bridge} does not exist`);
 }
 
-/** Removes the port named `name` (Port and Interface are garbage-collected with the reference). */
-export async function detachPort(ovs: OvsdbClient, bridge: string, name: string): Promise<boolean> {
-  const ports = [...ovs.rows(OVS.port).values()].filter((p) => p.name === name).map((p) => p._uuid);
-  if (ports.length === 0) return false;
+/**
+ * Removes the named ports in one transaction (Port and Interface rows are garbage-collected
+ * with the bridge's reference); returns the names that existed.
+ */
+export async function detachPorts(ovs: OvsdbClient, bridge: string, names: string[]): Promise<string[]> {
+  const rows = [...ovs.rows(OVS.port).values()].filter((p) => names.includes(p.name as string));
+  if (rows.length === 0) return [];
   await ovs.transact([
-    { op: 'mutate', table: OVS.bridge, where: [['name', '==', bridge]], mutations: [['ports', 'delete', ovsSet(ports.map(uuid))]] },
-    { op: 'comment', comment: `ovnode: delete port ${name}` },
+    { op: 'mutate', table: OVS.bridge, where: [['name', '==', bridge]], mutations: [['ports', 'delete', ovsSet(rows.map((r) => uuid(r._uuid)))]] },
+    { op: 'comment', comment: `ovnode: delete port ${rows.map((r) => r.name).join(',')}` },
   ]);
-  return true;
+  return rows.map((r) => r.name as string);
+}
+
+export async function detachPort(ovs: OvsdbClient, bridge: string, name: string): Promise<boolean> {
+  return (await detachPorts(ovs, bridge, [name])).length > 0;
 }
 
 export function isOvnInstalled(row: Row): boolean {

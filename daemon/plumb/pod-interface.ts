@@ -32,6 +32,9 @@ export interface PlumberDeps {
 }
 
 export class PodPlumber {
+  /** Host veths being removed in the background, by name. */
+  private readonly removing = new Map<string, Promise<boolean>>();
+
   constructor(private readonly deps: PlumberDeps) {}
 
   /** Creates and configures the pod interface; returns the host side's MAC. */
@@ -55,6 +58,8 @@ export class PodPlumber {
   }
 
   private async createVeth(spec: PodInterfaceSpec): Promise<void> {
+    // A DEL of this sandbox may still be removing a veth of the same (derived) name.
+    await this.removing.get(spec.hostIfName);
     let fd: number;
     try {
       fd = openSync(spec.netns, 'r');
@@ -79,7 +84,30 @@ export class PodPlumber {
 
   /** Removes the host-side veth (the kernel removes the pod side with it). */
   async destroy(hostIfName: string): Promise<boolean> {
+    await this.removing.get(hostIfName);
     return this.deps.nodeRtnl.deleteLink(hostIfName);
+  }
+
+  /**
+   * Starts removing the host-side veth without waiting: unregistering a netdev waits for an
+   * RCU grace period (~15 ms) that DEL need not pay once the port is out of OVS and OVN.
+   * A later create() or destroy() of the same name waits for it; drain() waits for all;
+   * after a crash, start-up removes veths that no OVS port references.
+   */
+  destroyInBackground(hostIfName: string, onError: (e: unknown) => void): void {
+    if (this.removing.has(hostIfName)) return;
+    const p = this.deps.nodeRtnl.deleteLink(hostIfName).catch((e: unknown) => { onError(e); return false; })
+      .finally(() => this.removing.delete(hostIfName));
+    this.removing.set(hostIfName, p);
+  }
+
+  /** Names of the veth devices in the node netns. */
+  async hostVethNames(): Promise<string[]> {
+    return this.deps.nodeRtnl.listLinkNames('veth');
+  }
+
+  async drain(): Promise<void> {
+    await Promise.all([...this.removing.values()]);
   }
 
   /** Reads the pod-side interface for CHECK; undefined when it is not there. */

@@ -69,6 +69,7 @@ export class CniServer {
       this.deps.log.warn({ cmd: command, code: reply.error?.code, err: reply.error?.msg, details: reply.error?.details }, 'request failed');
     }
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+    this.deps.log.debug({ cmd: command, ms: seconds * 1000 }, 'request served');
     this.deps.metrics.requestDuration.observe({ command, outcome: reply.error ? 'error' : 'ok' }, seconds);
     const body = JSON.stringify(reply);
     res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body);
