@@ -35,6 +35,9 @@ export async function cmdAdd(ctx: RequestContext): Promise<CniResult> {
     ]));
     await timed('wait', () => waitOvnInstalled(deps.ovs, attachment.hostIfName, signal));
     timed('announce', () => deps.plumber.announce({ netns: req.netns, ifName: req.ifName, mac: attachment.mac, ips: attachment.ips }));
+    // This sandbox took the pod's port over: addresses the earlier sandbox held and this one
+    // does not use are free now.
+    for (const ip of pool.holdings(attachment.lspName)) if (!attachment.ips.includes(ip)) pool.releaseIp(ip, attachment.lspName);
     log.info({ step: 'done', ips: attachment.ips, mac: attachment.mac, lsp: attachment.lspName }, 'attached');
     return buildResult({ attachment, hostMac, pool, conf: req.conf, mtu: intent.mtu });
   } catch (e) {
@@ -46,7 +49,10 @@ export async function cmdAdd(ctx: RequestContext): Promise<CniResult> {
 function allocate(ctx: RequestContext, intent: PodIntent, pool: SubnetPool, undo: UndoStack): Attachment {
   const { req } = ctx;
   const ips: string[] = [];
-  undo.push('ip addresses', () => pool.release(intent.lspName));
+  // The port name is the pod's, shared by its sandboxes: a live earlier sandbox may hold
+  // addresses under it. Undo frees only what this ADD newly took.
+  const prior = new Set(pool.holdings(intent.lspName));
+  undo.push('ip addresses', () => ips.filter((ip) => !prior.has(ip)).forEach((ip) => pool.releaseIp(ip, intent.lspName)));
   if (intent.staticIps.length > 0) {
     for (const ip of intent.staticIps) { pool.reserve(ip, intent.lspName); ips.push(ip); }
   } else {

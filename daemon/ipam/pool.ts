@@ -92,6 +92,22 @@ export class SubnetPool {
     throw new IpamError(`subnet ${this.name} has no free IPv${family} address (${pool.cidr.text})`);
   }
 
+  /** Addresses owner holds now. */
+  holdings(owner: string): string[] {
+    const out: string[] = [];
+    for (const [family, pool] of this.pools) for (const [v, o] of pool.used) if (o === owner) out.push(formatIp(family, v));
+    return out;
+  }
+
+  /** Frees one address if owner holds it. */
+  releaseIp(ip: string, owner: string): boolean {
+    const { family, value } = parseIp(ip);
+    const pool = this.pools.get(family);
+    if (!pool || pool.used.get(value) !== owner) return false;
+    pool.used.delete(value);
+    return true;
+  }
+
   /** Frees every address owner holds; returns them. */
   release(owner: string): string[] {
     const freed: string[] = [];

@@ -4,7 +4,7 @@
 import { OvsdbError } from '../../common/errors';
 import type { OvsdbClient } from '../ovsdb/client';
 import type { Operation } from '../ovsdb/types';
-import { asArray, asMap, namedUuid, ovsMap, ovsSet, uuid } from '../ovsdb/values';
+import { asArray, namedUuid, ovsMap, ovsSet, uuid } from '../ovsdb/values';
 import { OVS } from './schema';
 
 export interface ChassisConfig {
@@ -67,8 +67,13 @@ export async function ensureBridge(ovs: OvsdbClient, c: ChassisConfig, nodePort:
         mutations: [['ports', 'insert', ovsSet([namedUuid('nodeport')])]],
       },
     );
-  } else if (asMap(iface.external_ids)['iface-id'] !== nodePort.ifaceId || iface.mac !== nodePort.mac) {
-    ops.push({ op: 'update', table: OVS.iface, where: [['_uuid', '==', uuid(iface._uuid)]], row: { mac: nodePort.mac, external_ids: ovsMap(ifaceIds) } });
+  } else {
+    // ofport is persisted: the value left by the previous ovs-vswitchd would make "the tap
+    // device exists" look true before the new one has created it. Clear it (vswitchd rewrites it).
+    ops.push({
+      op: 'update', table: OVS.iface, where: [['_uuid', '==', uuid(iface._uuid)]],
+      row: { mac: nodePort.mac, external_ids: ovsMap(ifaceIds), ofport: ovsSet([]) },
+    });
   }
   if (ops.length === 0) return;
   const res = await ovs.transact(ops);
