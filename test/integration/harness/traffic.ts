@@ -59,7 +59,7 @@ export async function tcpTransfer(netns: NetnsSet, o: TransferOptions): Promise<
   const started = Date.now();
 
   // Server: nc -l writes what it receives to outFile and exits on the peer's EOF.
-  const server = spawn('ip', ['netns', 'exec', o.to, 'sh', '-c', `exec nc -l ${port} > '${outFile}' < /dev/null`],
+  const server = spawn('ip', ['netns', 'exec', o.to, 'sh', '-c', `exec nc ${o.toIp.includes(':') ? '-6 ' : ''}-l ${port} > '${outFile}' < /dev/null`],
     { stdio: ['ignore', 'ignore', 'pipe'] });
   let serverStderr = '';
   server.stderr?.on('data', (b: Buffer) => { serverStderr += b.toString(); });
