@@ -3,14 +3,17 @@
 // kernel's own follow-up changes), and it throws the same errors as the addon. Tests assert on
 // the recorded arrays and on the resulting state, not on call order.
 import { isIPv4, isIPv6 } from 'node:net';
-import type { AnnouncementRequest, NativeOps, NativeSystemError } from './index';
+import type { Announcement, AnnouncementRequest, NativeOps, NativeSystemError } from './index';
 
 /** A netns path, or null for the host netns (where the thread is outside any runIn). */
 export type FakeNetnsPath = string | null;
 
 export interface FakeAnnouncement {
   kind: 'garp' | 'na';
-  /** The netns the thread was in when sending; null for the host netns. */
+  /**
+   * The netns sent from: for the synchronous calls the one the thread was in (null for the host
+   * netns), for announce its netnsPath.
+   */
   netns: FakeNetnsPath;
   ifName: string;
   mac: string;
@@ -79,6 +82,10 @@ const ERRNO = {
   ENETDOWN: { errno: 100, text: 'Network is down' },
 } as const;
 
+type AnnouncementKind = FakeAnnouncement['kind'];
+/** A validated request, before it is sent from some netns. */
+type CheckedAnnouncement = Omit<FakeAnnouncement, 'netns'>;
+
 /** The addon's error shape: `op(subject): errno text` plus code, errno and syscall. */
 function systemError(op: string, subject: string, code: keyof typeof ERRNO, syscall = op): NativeSystemError {
   const e = new Error(`${op}(${subject}): ${ERRNO[code].text}`) as NativeSystemError;
@@ -91,6 +98,31 @@ function systemError(op: string, subject: string, code: keyof typeof ERRNO, sysc
 function checkInterfaceName(op: string, ifName: string): void {
   // IFNAMSIZ (16) counts the terminating NUL, as in the addon's check.
   if (ifName === '' || ifName.length >= 16) throw new TypeError(`${op}: invalid interface name "${ifName}"`);
+}
+
+function isPlainObject(v: unknown): v is object {
+  return typeof v === 'object' && v !== null && !Array.isArray(v);
+}
+
+/**
+ * The addon's validation of one announcement, in its order; label starts each message (the
+ * function name, or `announce: announcements[i]`).
+ */
+function checkAnnouncement(kind: AnnouncementKind, label: string, req: AnnouncementRequest): CheckedAnnouncement {
+  const family = kind === 'garp' ? 'IPv4' : 'IPv6';
+  const { ifName, mac, ip } = req;
+  if (typeof ifName !== 'string' || ifName === '') throw new TypeError(`${label}: ifName must be a non-empty string`);
+  checkInterfaceName(label, ifName);
+  if (typeof mac !== 'string' || mac === '') throw new TypeError(`${label}: mac must be a non-empty string`);
+  if (!MAC_RE.test(mac)) throw new TypeError(`${label}: invalid MAC "${mac}"`);
+  if (parseInt(mac.slice(0, 2), 16) & 1) throw new TypeError(`${label}: MAC "${mac}" is not a unicast address`);
+  if (typeof ip !== 'string' || ip === '') throw new TypeError(`${label}: ip must be a non-empty string`);
+  if (!(family === 'IPv4' ? isIPv4(ip) : isIPv6(ip))) throw new TypeError(`${label}: "${ip}" is not an ${family} address`);
+  const count = req.count === undefined ? 1 : req.count;
+  if (!Number.isInteger(count) || count < 1 || count > MAX_COUNT) {
+    throw new TypeError(`${label}: count must be an integer from 1 to ${MAX_COUNT}`);
+  }
+  return { kind, ifName, mac, ip, count };
 }
 
 interface FakeLink {
@@ -108,8 +140,9 @@ function activeFeatures(link: FakeLink): Record<string, boolean> {
 }
 
 export class FakeNative implements NativeOps {
-  /** Every netns successfully entered by runIn, in order. */
+  /** Every netns successfully entered by runIn, in order (announce enters no netns of the thread). */
   readonly netnsEntered: string[] = [];
+  /** Announcements sent, in order, by the synchronous calls and by announce alike. */
   readonly packetsSent: FakeAnnouncement[] = [];
   readonly featuresSet: FakeFeatureWrite[] = [];
 
@@ -169,11 +202,33 @@ export class FakeNative implements NativeOps {
   }
 
   sendGratuitousArp(req: AnnouncementRequest): void {
-    this.announce('garp', 'sendGratuitousArp', req);
+    this.sendOne('garp', 'sendGratuitousArp', req);
   }
 
   sendUnsolicitedNa(req: AnnouncementRequest): void {
-    this.announce('na', 'sendUnsolicitedNa', req);
+    this.sendOne('na', 'sendUnsolicitedNa', req);
+  }
+
+  /**
+   * Like the addon: validates everything first (rejecting with the TypeError, nothing recorded),
+   * then "enters" netnsPath (ENOENT for an unknown one), looks up every link there (ENODEV), then
+   * sends in order, so a down link (ENETDOWN) leaves the earlier entries recorded. Independent of
+   * runIn. Records at call time and settles in a microtask: no timers, so fake timers are fine.
+   */
+  async announce(netnsPath: string, announcements: readonly Announcement[]): Promise<void> {
+    const fn = 'announce';
+    if (typeof netnsPath !== 'string') throw new TypeError(`${fn}: argument 1 must be a string`);
+    if (!Array.isArray(announcements)) throw new TypeError(`${fn}: argument 2 must be an array`);
+    const checked = announcements.map((a: unknown, i) => {
+      const label = `${fn}: announcements[${i}]`;
+      if (!isPlainObject(a)) throw new TypeError(`${label} must be an object`);
+      const { kind } = a as Partial<Announcement>;
+      if (kind !== 'garp' && kind !== 'na') throw new TypeError(`${label}: kind must be "garp" or "na"`);
+      return checkAnnouncement(kind, label, a as Announcement);
+    });
+    if (!this.namespaces.has(netnsPath)) throw systemError('setns', netnsPath, 'ENOENT', 'open');
+    const links = checked.map((a) => this.link(fn, a.ifName, netnsPath));
+    checked.forEach((a, i) => this.send(a, links[i]!, netnsPath));
   }
 
   getFeatures(ifName: string): Record<string, boolean> {
@@ -208,31 +263,20 @@ export class FakeNative implements NativeOps {
     if (refused.length > 0) throw new Error(`${op}(${ifName}): ${refused.join(', ')}`);
   }
 
-  private announce(kind: FakeAnnouncement['kind'], fn: string, req: AnnouncementRequest): void {
-    const family = kind === 'garp' ? 'IPv4' : 'IPv6';
-    if (typeof req.ifName !== 'string' || req.ifName === '') {
-      throw new TypeError(`${fn}: ifName must be a non-empty string`);
-    }
-    checkInterfaceName(fn, req.ifName);
-    if (!MAC_RE.test(req.mac)) throw new TypeError(`${fn}: invalid MAC "${req.mac}"`);
-    if (parseInt(req.mac.slice(0, 2), 16) & 1) {
-      throw new TypeError(`${fn}: MAC "${req.mac}" is not a unicast address`);
-    }
-    if (!(family === 'IPv4' ? isIPv4(req.ip) : isIPv6(req.ip))) {
-      throw new TypeError(`${fn}: "${req.ip}" is not an ${family} address`);
-    }
-    const count = req.count ?? 1;
-    if (!Number.isInteger(count) || count < 1 || count > MAX_COUNT) {
-      throw new TypeError(`${fn}: count must be an integer from 1 to ${MAX_COUNT}`);
-    }
-    if (!this.link(fn, req.ifName).up) throw systemError('sendto', req.ifName, 'ENETDOWN');
-    const { ifName, mac, ip } = req;
-    this.packetsSent.push({ kind, netns: this.currentNetns, ifName, mac, ip, count });
+  private sendOne(kind: AnnouncementKind, fn: string, req: AnnouncementRequest): void {
+    if (!isPlainObject(req)) throw new TypeError(`${fn}: argument 1 must be an object`);
+    const checked = checkAnnouncement(kind, fn, req);
+    this.send(checked, this.link(fn, checked.ifName), this.currentNetns);
   }
 
-  private link(op: string, ifName: string): FakeLink {
+  private send(a: CheckedAnnouncement, link: FakeLink, netns: FakeNetnsPath): void {
+    if (!link.up) throw systemError('sendto', a.ifName, 'ENETDOWN');
+    this.packetsSent.push({ ...a, netns });
+  }
+
+  private link(op: string, ifName: string, netns: FakeNetnsPath = this.currentNetns): FakeLink {
     checkInterfaceName(op, ifName);
-    const link = this.links.get(this.currentNetns)?.get(ifName);
+    const link = this.links.get(netns)?.get(ifName);
     if (link === undefined) throw systemError('if_nametoindex', ifName, 'ENODEV');
     return link;
   }

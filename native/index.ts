@@ -17,6 +17,11 @@ export interface AnnouncementRequest {
   count?: number;
 }
 
+/** One entry of Packets.announce: a gratuitous ARP ('garp', IPv4 ip) or an unsolicited NA ('na', IPv6 ip). */
+export interface Announcement extends AnnouncementRequest {
+  kind: 'garp' | 'na';
+}
+
 export interface Netns {
   /**
    * Runs fn synchronously with the calling thread inside the network namespace at netnsPath
@@ -29,7 +34,11 @@ export interface Netns {
   exists(netnsPath: string): boolean;
 }
 
-/** Address announcements; call while inside the target netns (within Netns.runIn). */
+/**
+ * Address announcements. The synchronous calls act in the calling thread's netns (call them within
+ * Netns.runIn) and block the event loop for the whole send, including ~15 ms for closing the packet
+ * socket (the kernel waits for an RCU grace period); announce does the same work off the event loop.
+ */
 export interface Packets {
   /** ARP request form (RFC 5227 section 2.3): sender = target = ip, to broadcast. */
   sendGratuitousArp(req: AnnouncementRequest): void;
@@ -38,6 +47,19 @@ export interface Packets {
    * flag set, target link-layer address option, hop limit 255.
    */
   sendUnsolicitedNa(req: AnnouncementRequest): void;
+  /**
+   * Enters netnsPath on a libuv worker thread (setns affects only that thread), sends every
+   * announcement in order (the same frames as the synchronous calls, one packet socket for all),
+   * restores the thread's netns (also on failure), resolves when done. Does not need, and is not
+   * affected by, an enclosing runIn. Never throws: invalid arguments reject with the TypeError the
+   * synchronous calls throw (message prefix `announce: announcements[i]: `) before anything is
+   * queued; failures reject with the same `op(subject): errno text` errors (NativeSystemError), e.g.
+   * `setns(/var/run/netns/x): No such file or directory` (code ENOENT, syscall open) for a missing
+   * netns. Every interface is looked up before anything is sent; a later send failure leaves the
+   * earlier announcements of the list sent. Should the worker thread fail to return to its own
+   * netns (a kernel bug), the process aborts rather than run later thread-pool work in the pod's.
+   */
+  announce(netnsPath: string, announcements: readonly Announcement[]): Promise<void>;
 }
 
 /** ethtool features of an interface in the CURRENT netns of the calling thread. */
@@ -85,6 +107,7 @@ const OPERATIONS: readonly (keyof NativeOps)[] = [
   'exists',
   'sendGratuitousArp',
   'sendUnsolicitedNa',
+  'announce',
   'getFeatures',
   'setFeatures',
   'disableTxChecksum',

@@ -5,20 +5,29 @@
 
 namespace ovnode {
 
-void ThrowSysError(Napi::Env env, const SysFailure& f) {
-  // strerrordesc_np/strerrorname_np (glibc >= 2.32) are thread-safe, unlike strerror().
+// strerrordesc_np/strerrorname_np (glibc >= 2.32) are thread-safe, unlike strerror(): messages are
+// also built on libuv worker threads (NativeFailure).
+std::string SysMessage(const SysFailure& f) {
   const char* text = strerrordesc_np(f.err);
-  const char* name = strerrorname_np(f.err);
   std::string message = std::string(f.op) + "(" + f.subject + "): " +
                         (text != nullptr ? text : "errno " + std::to_string(f.err));
   if (f.hint != nullptr) message += std::string(" (") + f.hint + ")";
+  return message;
+}
 
-  Napi::Error error = Napi::Error::New(env, message);
-  error.Set("code", name != nullptr ? std::string(name) : "E" + std::to_string(f.err));
+Napi::Error SysError(Napi::Env env, const SysFailure& f) {
+  const char* name = strerrorname_np(f.err);
+  Napi::Error error = Napi::Error::New(env, SysMessage(f));
+  // Appending rather than `"E" + std::to_string(...)`, which trips GCC 12's false -Wrestrict.
+  std::string code = name != nullptr ? name : "E";
+  if (name == nullptr) code += std::to_string(f.err);
+  error.Set("code", code);
   error.Set("errno", Napi::Number::New(env, f.err));
   error.Set("syscall", f.syscall != nullptr ? f.syscall : f.op);
-  throw error;
+  return error;
 }
+
+void ThrowSysError(Napi::Env env, const SysFailure& f) { throw SysError(env, f); }
 
 void ThrowError(Napi::Env env, const std::string& message) {
   throw Napi::Error::New(env, message);

@@ -1,14 +1,18 @@
 // Network namespace switching. setns(2) moves only the calling thread, and JavaScript runs on one
 // thread, so runIn() can move the thread, run a synchronous callback and move it back: everything
 // the callback does synchronously (sockets it opens, ioctls, os.networkInterfaces()) happens in
-// the target namespace, while libuv's pool threads stay where they are.
+// the target namespace, while libuv's pool threads stay where they are. announce (packets.cc) is
+// the one user that moves a pool thread, with the same NetnsSwitch, for the length of its work.
 #include "netns.h"
 
 #include <fcntl.h>
 #include <linux/nsfs.h>
 #include <sched.h>
+#include <string.h>
 #include <sys/ioctl.h>
 
+#include <cstdio>
+#include <cstdlib>
 #include <string>
 
 #include "args.h"
@@ -18,8 +22,8 @@
 namespace ovnode {
 namespace {
 
-// The namespace of this thread, not of the process (/proc/self would name the main thread's,
-// which is the same here but wrong for a worker thread).
+// The namespace of this thread, not of the process: /proc/self would name the main thread's,
+// which is wrong for a libuv worker thread (announce) and for a thread left inside runIn.
 constexpr const char* kThreadNetns = "/proc/thread-self/ns/net";
 
 bool IsNetworkNamespace(int fd) {
@@ -28,50 +32,18 @@ bool IsNetworkNamespace(int fd) {
   return ioctl(fd, NS_GET_NSTYPE) == CLONE_NEWNET;
 }
 
-UniqueFd OpenNetns(Napi::Env env, const std::string& path) {
-  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd.valid()) ThrowSysError(env, {errno, "setns", path, "open"});
-  if (!IsNetworkNamespace(fd.get())) {
-    // EINVAL is what setns(2) itself would answer; checking first lets the message say why.
-    ThrowSysError(env, {EINVAL, "setns", path, nullptr, "not a network namespace"});
-  }
-  return fd;
-}
-
-// Holds the calling thread inside a network namespace for its own lifetime. The destructor is
-// what guarantees the way back, also when the callback in between throws.
-class NetnsSwitch {
- public:
-  NetnsSwitch(Napi::Env env, const UniqueFd& target, const std::string& path)
-      : origin_(open(kThreadNetns, O_RDONLY | O_CLOEXEC)) {
-    if (!origin_.valid()) ThrowSysError(env, {errno, "open", kThreadNetns});
-    if (setns(target.get(), CLONE_NEWNET) != 0) ThrowSysError(env, {errno, "setns", path});
-  }
-
-  ~NetnsSwitch() {
-    // Returning to a namespace we hold open cannot fail short of a kernel bug. If it ever did,
-    // this thread (the JavaScript thread) would run all later work in the pod's namespace:
-    // crashing is safer than silently configuring the wrong network.
-    if (setns(origin_.get(), CLONE_NEWNET) != 0) {
-      Napi::Error::Fatal("ovnode_native runIn", "cannot return to the original network namespace");
-    }
-  }
-
-  NetnsSwitch(const NetnsSwitch&) = delete;
-  NetnsSwitch& operator=(const NetnsSwitch&) = delete;
-
- private:
-  UniqueFd origin_;
-};
-
 Napi::Value RunIn(const Napi::CallbackInfo& info) {
   std::string path = StringArg(info, 0, "runIn");
   Napi::Function fn = FunctionArg(info, 1, "runIn");
-  UniqueFd target = OpenNetns(info.Env(), path);
-  NetnsSwitch inside(info.Env(), target, path);
-  // A throwing callback surfaces here as a C++ exception (NAPI_CPP_EXCEPTIONS): `inside` is
-  // destroyed on the way out, then node-addon-api rethrows the original JavaScript value.
-  return fn.Call({});
+  // Only OpenNetns and NetnsSwitch throw NativeFailure; what the callback throws is a Napi::Error
+  // and passes through unchanged.
+  return RethrowAsJs(info.Env(), [&]() -> Napi::Value {
+    UniqueFd target = OpenNetns(path);
+    NetnsSwitch inside(target, path, "runIn (JavaScript thread)");
+    // A throwing callback surfaces here as a C++ exception (NAPI_CPP_EXCEPTIONS): `inside` is
+    // destroyed on the way out, then node-addon-api rethrows the original JavaScript value.
+    return fn.Call({});
+  });
 }
 
 Napi::Value Exists(const Napi::CallbackInfo& info) {
@@ -81,6 +53,42 @@ Napi::Value Exists(const Napi::CallbackInfo& info) {
 }
 
 }  // namespace
+
+UniqueFd OpenNetns(const std::string& path) {
+  UniqueFd fd(open(path.c_str(), O_RDONLY | O_CLOEXEC));
+  if (!fd.valid()) throw NativeFailure(SysFailure{errno, "setns", path, "open"});
+  if (!IsNetworkNamespace(fd.get())) {
+    // EINVAL is what setns(2) itself would answer; checking first lets the message say why.
+    throw NativeFailure(SysFailure{EINVAL, "setns", path, nullptr, "not a network namespace"});
+  }
+  return fd;
+}
+
+NetnsSwitch::NetnsSwitch(const UniqueFd& target, const std::string& path, const char* who)
+    : origin_(open(kThreadNetns, O_RDONLY | O_CLOEXEC)), who_(who) {
+  if (!origin_.valid()) throw NativeFailure(SysFailure{errno, "open", kThreadNetns});
+  if (setns(target.get(), CLONE_NEWNET) != 0) throw NativeFailure(SysFailure{errno, "setns", path});
+}
+
+NetnsSwitch::~NetnsSwitch() {
+  // Returning to a namespace we hold open cannot fail short of a kernel bug. If it ever did, this
+  // thread would run all its later work in the pod's namespace: for runIn the JavaScript thread
+  // (every later socket, ioctl and child process), for announce a libuv pool thread that goes on
+  // to run unrelated fs/dns/crypto work and later announces, whose own "restore" would then lead
+  // back into the pod's netns. Nothing can repair the thread from outside, and silently working
+  // in the wrong network is worse than a restart, so crash loudly. stderr + abort() rather than
+  // napi_fatal_error because this may run on a worker thread, where Node-API is off limits.
+  if (setns(origin_.get(), CLONE_NEWNET) != 0) {
+    const char* text = strerrordesc_np(errno);
+    std::fprintf(stderr,
+                 "ovnode_native: FATAL: %s: cannot return the thread to its original network "
+                 "namespace (setns: %s); aborting so that no later work runs in the wrong "
+                 "namespace\n",
+                 who_, text != nullptr ? text : "unknown error");
+    std::fflush(stderr);
+    std::abort();
+  }
+}
 
 void RegisterNetns(Napi::Env env, Napi::Object exports) {
   exports.Set("runIn", Napi::Function::New(env, RunIn, "runIn"));

@@ -2,6 +2,12 @@
 // rather than an IPv4/ICMPv6 socket because the address being announced may not be usable as a
 // source yet (IPv6 DAD still running, or the address not assigned in this netns at all), and
 // because the Ethernet source must be the pod's MAC whatever the interface's own address is.
+//
+// Two ways in, one sender (SendAnnouncements): sendGratuitousArp / sendUnsolicitedNa send from the
+// JavaScript thread's current netns (inside runIn), and announce(netnsPath, list) does the whole
+// job on a libuv worker thread. The latter exists because closing an AF_PACKET socket waits for
+// an RCU grace period (packet_release -> synchronize_net), ~15 ms on a busy node, which the
+// synchronous calls spend blocking the event loop.
 #include "packets.h"
 
 #include <arpa/inet.h>
@@ -14,12 +20,17 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
+#include <exception>
+#include <optional>
+#include <span>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "args.h"
 #include "errors.h"
 #include "fd.h"
+#include "netns.h"
 
 namespace ovnode {
 namespace {
@@ -29,8 +40,9 @@ using Mac = std::array<uint8_t, ETH_ALEN>;
 constexpr Mac kBroadcastMac = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
 // ff02::1 mapped to Ethernet per RFC 2464 section 7: 33:33 + low 32 bits of the group.
 constexpr Mac kAllNodesMac = {0x33, 0x33, 0x00, 0x00, 0x00, 0x01};
-// One burst is sent synchronously on the JavaScript thread; the cap keeps a bad count from
-// blocking it. Spacing repeated announcements over time is the caller's job.
+// A burst is sent back to back (on the JavaScript thread for the synchronous calls); the cap keeps
+// a bad count from blocking it or flooding the link. Spacing repeated announcements over time is
+// the caller's job.
 constexpr uint32_t kMaxCount = 100;
 
 // Appends big-endian fields to a frame.
@@ -59,8 +71,12 @@ class FrameWriter {
   std::vector<uint8_t> bytes_;
 };
 
-// What both announcement kinds are asked for; ip is in network byte order (4 or 16 bytes).
+enum class Kind { kGarp, kNa };
+
+// One validated announcement, plain data that can cross to a worker thread. ip is in network
+// byte order: 4 bytes for kGarp, 16 for kNa.
 struct Announcement {
+  Kind kind;
   std::string if_name;
   Mac mac;
   std::vector<uint8_t> ip;
@@ -86,10 +102,14 @@ bool ParseMac(const std::string& text, Mac& mac) {
   return true;
 }
 
-Announcement DecodeAnnouncement(const Napi::CallbackInfo& info, const char* fn, int family) {
-  Napi::Env env = info.Env();
-  Napi::Object req = ObjectArg(info, 0, fn);
+// Validates one request object on the JavaScript thread. label starts every TypeError message:
+// the function name for the synchronous calls, e.g. "announce: announcements[2]" for announce.
+Announcement DecodeAnnouncement(const Napi::Object& req, Kind kind, const std::string& label) {
+  Napi::Env env = req.Env();
+  const char* fn = label.c_str();
+  const int family = kind == Kind::kGarp ? AF_INET : AF_INET6;
   Announcement a;
+  a.kind = kind;
   a.if_name = StringProp(req, "ifName", fn);
   CheckInterfaceName(env, a.if_name, fn);
   std::string mac = StringProp(req, "mac", fn);
@@ -107,39 +127,6 @@ Announcement DecodeAnnouncement(const Napi::CallbackInfo& info, const char* fn, 
   a.count = OptionalUintProp(req, "count", fn, 1, 1, kMaxCount);
   return a;
 }
-
-// A send-only packet socket on one interface. Protocol 0 means the kernel queues no received
-// frames to it, so nothing accumulates while it is open.
-class LinkSender {
- public:
-  LinkSender(Napi::Env env, const std::string& if_name) : env_(env), if_name_(if_name) {
-    ifindex_ = if_nametoindex(if_name.c_str());
-    if (ifindex_ == 0) ThrowSysError(env, {errno, "if_nametoindex", if_name});
-    fd_ = UniqueFd(socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0));
-    if (!fd_.valid()) ThrowSysError(env, {errno, "socket(AF_PACKET)", if_name, "socket"});
-  }
-
-  void Send(const std::vector<uint8_t>& frame, const Mac& dst, uint16_t ethertype) {
-    sockaddr_ll to{};
-    to.sll_family = AF_PACKET;
-    to.sll_protocol = htons(ethertype);
-    to.sll_ifindex = static_cast<int>(ifindex_);
-    to.sll_halen = ETH_ALEN;
-    std::copy(dst.begin(), dst.end(), to.sll_addr);
-    ssize_t sent = sendto(fd_.get(), frame.data(), frame.size(), 0,
-                          reinterpret_cast<const sockaddr*>(&to), sizeof(to));
-    if (sent < 0) ThrowSysError(env_, {errno, "sendto", if_name_});
-    if (static_cast<size_t>(sent) != frame.size()) {
-      ThrowError(env_, "sendto(" + if_name_ + "): short write");
-    }
-  }
-
- private:
-  Napi::Env env_;
-  std::string if_name_;
-  unsigned int ifindex_ = 0;
-  UniqueFd fd_;
-};
 
 // ARP Announcement as RFC 5227 section 2.3 defines it: an ARP request broadcast with sender and
 // target protocol address both set to the announced IP and a zero target hardware address.
@@ -216,27 +203,178 @@ std::vector<uint8_t> BuildUnsolicitedNa(const Announcement& a) {
   return std::move(frame);
 }
 
-Napi::Value SendGratuitousArp(const Napi::CallbackInfo& info) {
-  Announcement a = DecodeAnnouncement(info, "sendGratuitousArp", AF_INET);
-  LinkSender sender(info.Env(), a.if_name);
-  std::vector<uint8_t> frame = BuildGratuitousArp(a);
-  for (uint32_t i = 0; i < a.count; i++) sender.Send(frame, kBroadcastMac, ETHERTYPE_ARP);
+// A send-only packet socket, not bound to any interface: every sendto names the interface and
+// the frame's protocol in its sockaddr_ll, so one socket sends ARP and IPv6 frames on any link of
+// the netns it was created in. Protocol 0 means the kernel queues no received frames to it, so
+// nothing accumulates while it is open. Throws NativeFailure only: runs on worker threads too.
+class PacketSocket {
+ public:
+  // subject names the failure of socket() (an interface the socket was opened for).
+  explicit PacketSocket(const std::string& subject)
+      : fd_(socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0)) {
+    if (!fd_.valid()) throw NativeFailure(SysFailure{errno, "socket(AF_PACKET)", subject, "socket"});
+  }
+
+  void Send(unsigned int ifindex, const std::string& if_name, const std::vector<uint8_t>& frame,
+            const Mac& dst, uint16_t ethertype) {
+    sockaddr_ll to{};
+    to.sll_family = AF_PACKET;
+    to.sll_protocol = htons(ethertype);
+    to.sll_ifindex = static_cast<int>(ifindex);
+    to.sll_halen = ETH_ALEN;
+    std::copy(dst.begin(), dst.end(), to.sll_addr);
+    ssize_t sent = sendto(fd_.get(), frame.data(), frame.size(), 0,
+                          reinterpret_cast<const sockaddr*>(&to), sizeof(to));
+    if (sent < 0) throw NativeFailure(SysFailure{errno, "sendto", if_name});
+    if (static_cast<size_t>(sent) != frame.size()) {
+      throw NativeFailure("sendto(" + if_name + "): short write");
+    }
+  }
+
+ private:
+  UniqueFd fd_;
+};
+
+// Sends every announcement, in order, from the calling thread's current netns: the one sender
+// behind both the synchronous calls and announce. All interface names are resolved before the
+// socket is opened, so a missing link fails without paying for a socket close (see the top of
+// this file); one socket then serves the whole list. Stops at the first failure, so earlier
+// announcements of the list have been sent when it throws. Throws NativeFailure only and uses no
+// Node-API: safe on a libuv worker thread.
+void SendAnnouncements(std::span<const Announcement> list) {
+  if (list.empty()) return;
+  std::vector<unsigned int> ifindexes;
+  ifindexes.reserve(list.size());
+  for (const Announcement& a : list) {
+    unsigned int ifindex = if_nametoindex(a.if_name.c_str());
+    if (ifindex == 0) throw NativeFailure(SysFailure{errno, "if_nametoindex", a.if_name});
+    ifindexes.push_back(ifindex);
+  }
+  PacketSocket sock(list.front().if_name);
+  for (size_t i = 0; i < list.size(); i++) {
+    const Announcement& a = list[i];
+    const bool arp = a.kind == Kind::kGarp;
+    const std::vector<uint8_t> frame = arp ? BuildGratuitousArp(a) : BuildUnsolicitedNa(a);
+    const Mac& dst = arp ? kBroadcastMac : kAllNodesMac;
+    const uint16_t ethertype = arp ? ETHERTYPE_ARP : ETHERTYPE_IPV6;
+    for (uint32_t n = 0; n < a.count; n++) sock.Send(ifindexes[i], a.if_name, frame, dst, ethertype);
+  }
+  // ~PacketSocket: close() waits for an RCU grace period (packet_release -> synchronize_net).
+}
+
+Napi::Value SendOne(const Napi::CallbackInfo& info, Kind kind, const char* fn) {
+  Announcement a = DecodeAnnouncement(ObjectArg(info, 0, fn), kind, fn);
+  RethrowAsJs(info.Env(), [&] { SendAnnouncements({&a, 1}); });
   return info.Env().Undefined();
+}
+
+Napi::Value SendGratuitousArp(const Napi::CallbackInfo& info) {
+  return SendOne(info, Kind::kGarp, "sendGratuitousArp");
 }
 
 Napi::Value SendUnsolicitedNa(const Napi::CallbackInfo& info) {
-  Announcement a = DecodeAnnouncement(info, "sendUnsolicitedNa", AF_INET6);
-  LinkSender sender(info.Env(), a.if_name);
-  std::vector<uint8_t> frame = BuildUnsolicitedNa(a);
-  for (uint32_t i = 0; i < a.count; i++) sender.Send(frame, kAllNodesMac, ETHERTYPE_IPV6);
-  return info.Env().Undefined();
+  return SendOne(info, Kind::kNa, "sendUnsolicitedNa");
 }
 
+// announce's work on a libuv pool thread: enter the netns, send, return. Execute() uses no
+// Node-API and reports failures as a NativeFailure, which OnOK turns into the same JavaScript
+// error the synchronous calls throw and rejects the promise with.
+class AnnounceWorker : public Napi::AsyncWorker {
+ public:
+  AnnounceWorker(Napi::Env env, std::string netns_path, std::vector<Announcement> list)
+      : Napi::AsyncWorker(env, "ovnode.announce"),
+        deferred_(Napi::Promise::Deferred::New(env)),
+        netns_path_(std::move(netns_path)),
+        list_(std::move(list)) {}
+
+  Napi::Promise Promise() const { return deferred_.Promise(); }
+
+ protected:
+  void Execute() override {
+    try {
+      UniqueFd target = OpenNetns(netns_path_);
+      // setns moves only this pool thread. ~NetnsSwitch moves it back however the block is left
+      // (the socket inside SendAnnouncements is closed before that), and aborts the process if
+      // it cannot: a pool thread left in the pod's netns would run later, unrelated thread-pool
+      // work (fs, dns.lookup, crypto, further announces) there.
+      NetnsSwitch inside(target, netns_path_, "announce (libuv worker thread)");
+      SendAnnouncements(list_);
+    } catch (const NativeFailure& failure) {
+      failure_ = failure;
+    } catch (const std::exception& e) {  // std::bad_alloc and the like
+      failure_ = NativeFailure("announce(" + netns_path_ + "): " + e.what());
+    }
+  }
+
+  void OnOK() override {
+    if (failure_) {
+      deferred_.Reject(failure_->ToJs(Env()).Value());
+    } else {
+      deferred_.Resolve(Env().Undefined());
+    }
+  }
+
+  // Only reached if Execute let an exception escape, which it does not; settle the promise anyway.
+  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+
+ private:
+  Napi::Promise::Deferred deferred_;
+  std::string netns_path_;
+  std::vector<Announcement> list_;
+  std::optional<NativeFailure> failure_;
+};
+
+// Argument validation for announce, on the JavaScript thread: the same checks as the synchronous
+// calls, per element, plus the kind.
+std::vector<Announcement> DecodeAnnouncementList(const Napi::CallbackInfo& info, const char* fn) {
+  Napi::Env env = info.Env();
+  if (!info[1].IsArray()) ThrowTypeError(env, std::string(fn) + ": argument 2 must be an array");
+  Napi::Array items = info[1].As<Napi::Array>();
+  std::vector<Announcement> list;
+  list.reserve(items.Length());
+  for (uint32_t i = 0; i < items.Length(); i++) {
+    const std::string label = std::string(fn) + ": announcements[" + std::to_string(i) + "]";
+    Napi::Value item = items.Get(i);
+    if (!item.IsObject() || item.IsArray()) ThrowTypeError(env, label + " must be an object");
+    Napi::Object req = item.As<Napi::Object>();
+    Napi::Value kind = req.Get("kind");
+    const std::string kind_text = kind.IsString() ? kind.As<Napi::String>().Utf8Value() : "";
+    if (kind_text != "garp" && kind_text != "na") {
+      ThrowTypeError(env, label + ": kind must be \"garp\" or \"na\"");
+    }
+    list.push_back(DecodeAnnouncement(req, kind_text == "garp" ? Kind::kGarp : Kind::kNa, label));
+  }
+  return list;
+}
+
+// announce(netnsPath, announcements): Promise<void>. Never throws: invalid arguments reject the
+// returned promise (with the TypeError the synchronous calls would throw) before anything is
+// queued; everything else happens on the worker.
+Napi::Value Announce(const Napi::CallbackInfo& info) {
+  constexpr const char* fn = "announce";
+  Napi::Env env = info.Env();
+  std::string netns_path;
+  std::vector<Announcement> list;
+  try {
+    netns_path = StringArg(info, 0, fn);
+    list = DecodeAnnouncementList(info, fn);
+  } catch (const Napi::Error& e) {
+    Napi::Promise::Deferred refused = Napi::Promise::Deferred::New(env);
+    refused.Reject(e.Value());
+    return refused.Promise();
+  }
+  // Owned by the queue from here: node-addon-api deletes it after OnOK/OnError.
+  auto* worker = new AnnounceWorker(env, std::move(netns_path), std::move(list));
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
 }  // namespace
 
 void RegisterPackets(Napi::Env env, Napi::Object exports) {
   exports.Set("sendGratuitousArp", Napi::Function::New(env, SendGratuitousArp, "sendGratuitousArp"));
   exports.Set("sendUnsolicitedNa", Napi::Function::New(env, SendUnsolicitedNa, "sendUnsolicitedNa"));
+  exports.Set("announce", Napi::Function::New(env, Announce, "announce"));
 }
 
 }  // namespace ovnode

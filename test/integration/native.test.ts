@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeNative, VETH_FEATURES } from '../../native/fake';
-import { isNativeSystemError, loadNative, type NativeOps } from '../../native/index';
+import { isNativeSystemError, loadNative, type Announcement, type NativeOps } from '../../native/index';
 
 const id = randomBytes(3).toString('hex');
 const NS_A = `ovt-nat-${id}-a`;
@@ -17,6 +17,9 @@ const PATH_A = `/var/run/netns/${NS_A}`;
 const PATH_B = `/var/run/netns/${NS_B}`;
 const VETH_A = `ovta${id}`;
 const VETH_B = `ovtb${id}`;
+/** A second veth pair, both ends in NS_A and left down: sending on it fails with ENETDOWN. */
+const VETH_DOWN = `ovtc${id}`;
+const VETH_DOWN_PEER = `ovtd${id}`;
 const IP4_A = '192.0.2.1';
 const IP4_B = '192.0.2.2';
 const IP6_A = '2001:db8::1';
@@ -63,14 +66,16 @@ interface CaptureRequest {
 
 /**
  * Captures `count` frames matching filter on ifName in ns while send() runs; resolves with
- * tcpdump's verbose decode. Send starts only once tcpdump reports it is listening.
+ * tcpdump's verbose decode. Send starts only once tcpdump reports it is listening; when it returns
+ * a promise, that must settle successfully too before capture resolves.
  */
-function capture(req: CaptureRequest, send: () => void): Promise<string> {
+function capture(req: CaptureRequest, send: () => unknown): Promise<string> {
   const args = ['netns', 'exec', req.ns, 'tcpdump', '-i', req.ifName, '-c', String(req.count)];
   const child = spawn('ip', [...args, '-nn', '-e', '-vv', '-l', '--immediate-mode', req.filter]);
   let stdout = '';
   let stderr = '';
   let sent = false;
+  let sending: Promise<unknown> = Promise.resolve();
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
       child.kill();
@@ -81,18 +86,22 @@ function capture(req: CaptureRequest, send: () => void): Promise<string> {
       stderr += d.toString();
       if (!sent && stderr.includes('listening on')) {
         sent = true;
-        try {
-          send();
-        } catch (e) {
+        const fail = (e: unknown) => {
           clearTimeout(timer);
           child.kill();
           reject(e);
+        };
+        try {
+          sending = Promise.resolve(send());
+          sending.catch(fail);
+        } catch (e) {
+          fail(e);
         }
       }
     });
     child.on('exit', (code) => {
       clearTimeout(timer);
-      if (code === 0) resolve(stdout);
+      if (code === 0) sending.then(() => resolve(stdout), reject);
       else reject(new Error(`tcpdump exited with ${code}: ${stderr}`));
     });
   });
@@ -118,6 +127,27 @@ function netnsInode(): number {
   return fs.statSync('/proc/thread-self/ns/net').ino;
 }
 
+/**
+ * The netns ("net:[inode]") of the libuv pool threads, as many readlink()s of
+ * /proc/thread-self/ns/net see it: fs.promises runs each on some pool thread, and /proc/thread-self
+ * names whichever thread does the readlink. Many at once so that every pool thread answers some.
+ */
+async function poolThreadNetns(): Promise<Set<string>> {
+  const links = await Promise.all(
+    Array.from({ length: 64 }, () => fs.promises.readlink('/proc/thread-self/ns/net')),
+  );
+  return new Set(links);
+}
+
+async function rejection(p: Promise<unknown>): Promise<unknown> {
+  try {
+    await p;
+  } catch (e) {
+    return e;
+  }
+  throw new Error('expected a rejection');
+}
+
 let native: NativeOps;
 
 beforeAll(() => {
@@ -133,6 +163,7 @@ beforeAll(() => {
     ipIn(ns, ['link', 'set', dev, 'up']);
     ipIn(ns, ['link', 'set', 'lo', 'up']);
   }
+  ipIn(NS_A, ['link', 'add', 'name', VETH_DOWN, 'type', 'veth', 'peer', 'name', VETH_DOWN_PEER]);
   waitForPath(NS_A, IP4_B);
   waitForPath(NS_A, IP6_B);
 });
@@ -259,6 +290,109 @@ describe('Packets', () => {
   });
 });
 
+describe('Packets.announce', () => {
+  const garp: Announcement = { kind: 'garp', ifName: VETH_A, mac: ANNOUNCED_MAC, ip: IP4_A };
+  const na: Announcement = { kind: 'na', ifName: VETH_A, mac: ANNOUNCED_MAC, ip: IP6_A };
+
+  it('sends the GARP and the NA from the netns; the peer receives and applies both', async () => {
+    ipIn(NS_B, ['neigh', 'replace', IP4_A, 'lladdr', STALE_MAC, 'dev', VETH_B, 'nud', 'stale']);
+    ipIn(NS_B, ['-6', 'neigh', 'replace', IP6_A, 'lladdr', STALE_MAC, 'dev', VETH_B, 'nud', 'stale']);
+    const outside = netnsInode();
+    const filter = `ether src ${ANNOUNCED_MAC} and (arp or icmp6)`;
+    // Called outside any runIn: VETH_A exists only in NS_A, so the frames prove the worker entered it.
+    const out = await capture({ ns: NS_B, ifName: VETH_B, filter, count: 2 }, () =>
+      native.announce(PATH_A, [garp, na]),
+    );
+    expect(out).toContain(`${ANNOUNCED_MAC} > ff:ff:ff:ff:ff:ff, ethertype ARP (0x0806), length 60`);
+    expect(out).toContain(`Request who-has ${IP4_A} tell ${IP4_A}`);
+    expect(out).toContain(`${ANNOUNCED_MAC} > 33:33:00:00:00:01, ethertype IPv6 (0x86dd)`);
+    expect(out).toContain(`${IP6_A} > ff02::1: [icmp6 sum ok] ICMP6, neighbor advertisement`);
+    expect(out).toContain(`tgt is ${IP6_A}, Flags [override]`);
+    expect(ipIn(NS_B, ['neigh', 'show', IP4_A, 'dev', VETH_B])).toContain(`lladdr ${ANNOUNCED_MAC}`);
+    expect(ipIn(NS_B, ['-6', 'neigh', 'show', IP6_A, 'dev', VETH_B])).toContain(`lladdr ${ANNOUNCED_MAC}`);
+    // The calling (JavaScript) thread never left its netns.
+    expect(netnsInode()).toBe(outside);
+  });
+
+  it('does not block the event loop: a setImmediate scheduled before runs before it resolves', async () => {
+    const order: string[] = [];
+    setImmediate(() => order.push('immediate'));
+    const p = native.announce(PATH_A, [
+      { ...garp, count: 3 },
+      { ...na, count: 3 },
+    ]);
+    let settled = false;
+    void p.then(() => (settled = true));
+    // A completion from the worker is only delivered by a later turn of the event loop.
+    await Promise.resolve();
+    expect(settled).toBe(false);
+    await p;
+    order.push('resolved');
+    // A synchronous implementation behind a promise would resolve in the microtask queue, before
+    // the event loop reaches setImmediate; the worker still closing its packet socket (an RCU
+    // grace period, milliseconds) leaves the loop free to run the callback first.
+    expect(order).toEqual(['immediate', 'resolved']);
+  });
+
+  it('rejects a missing netns path with ENOENT, like runIn', async () => {
+    const missing = `/var/run/netns/ovt-nat-${id}-missing`;
+    const e = await rejection(native.announce(missing, [garp]));
+    expect(isNativeSystemError(e)).toBe(true);
+    expect(e).toMatchObject({
+      message: `setns(${missing}): No such file or directory`,
+      code: 'ENOENT',
+      errno: 2,
+      syscall: 'open',
+    });
+  });
+
+  it('rejects failures inside the netns with the synchronous calls\' errors', async () => {
+    await expect(native.announce(PATH_A, [garp, { ...na, ifName: 'ovt-none' }])).rejects.toMatchObject({
+      message: 'if_nametoindex(ovt-none): No such device',
+      code: 'ENODEV',
+    });
+    await expect(native.announce(PATH_A, [{ ...garp, ifName: VETH_DOWN }])).rejects.toMatchObject({
+      message: `sendto(${VETH_DOWN}): Network is down`,
+      code: 'ENETDOWN',
+      syscall: 'sendto',
+    });
+    await expect(native.announce('/proc/self/ns/uts', [garp])).rejects.toThrow(
+      'setns(/proc/self/ns/uts): Invalid argument (not a network namespace)',
+    );
+  });
+
+  it('rejects invalid arguments with a TypeError, without throwing', async () => {
+    const p = native.announce(PATH_A, [garp, { ...na, ip: IP4_A }]);
+    await expect(p).rejects.toThrow(TypeError);
+    await expect(p).rejects.toThrow(`announce: announcements[1]: "${IP4_A}" is not an IPv6 address`);
+  });
+
+  it('resolves for an empty list', async () => {
+    await expect(native.announce(PATH_A, [])).resolves.toBeUndefined();
+  });
+
+  it('returns every pool thread to its own netns, after success and after failure alike', async () => {
+    const host = fs.readlinkSync('/proc/thread-self/ns/net');
+    expect(await poolThreadNetns()).toEqual(new Set([host]));
+    const outside = netnsInode();
+    // More concurrent calls than pool threads (4 by default), so that every thread runs some,
+    // into both namespaces, failing after setns (unknown link, down link) as well as succeeding.
+    const calls: Promise<void>[] = [];
+    for (let i = 0; i < 4; i++) {
+      calls.push(native.announce(PATH_A, [garp, na]));
+      calls.push(native.announce(PATH_B, [{ ...garp, ifName: VETH_B }]));
+      calls.push(native.announce(PATH_A, [{ ...garp, ifName: 'ovt-none' }]));
+      calls.push(native.announce(PATH_A, [{ ...na, ifName: VETH_DOWN }]));
+    }
+    const results = await Promise.allSettled(calls);
+    expect(results.map((r) => r.status)).toEqual(
+      Array.from({ length: 4 }, () => ['fulfilled', 'fulfilled', 'rejected', 'rejected']).flat(),
+    );
+    expect(netnsInode()).toBe(outside);
+    expect(await poolThreadNetns()).toEqual(new Set([host]));
+  });
+});
+
 describe('Ethtool', () => {
   it('getFeatures agrees with ethtool -k', () => {
     const features = native.runIn(PATH_A, () => native.getFeatures(VETH_A));
@@ -327,6 +461,55 @@ describe('FakeNative parity', () => {
       throw new Error('expected a throw');
     };
     expect(errorOf(fake)).toEqual(errorOf(native));
+  });
+
+  const missingNs = `/var/run/netns/ovt-nat-${id}-missing`;
+  const announcement: Announcement = { kind: 'garp', ...good };
+  const announceCases: { desc: string; args: unknown[] }[] = [
+    { desc: 'missing netns', args: [missingNs, [announcement]] },
+    { desc: 'missing netns, empty list', args: [missingNs, []] },
+    { desc: 'unknown link', args: [PATH_A, [announcement, { ...announcement, ifName: 'ovt-none' }]] },
+    { desc: 'netns path not a string', args: [undefined, [announcement]] },
+    { desc: 'list not an array', args: [PATH_A, announcement] },
+    { desc: 'entry not an object', args: [PATH_A, [null]] },
+    { desc: 'unknown kind', args: [PATH_A, [{ ...announcement, kind: 'ndp' }]] },
+    { desc: 'wrong family for the kind', args: [PATH_A, [{ ...announcement, kind: 'na' }]] },
+    { desc: 'ifName missing', args: [PATH_A, [{ ...announcement, ifName: undefined }]] },
+    { desc: 'MAC missing', args: [PATH_A, [{ ...announcement, mac: '' }]] },
+    { desc: 'ip not a string', args: [PATH_A, [{ ...announcement, ip: 7 }]] },
+    { desc: 'bad MAC', args: [PATH_A, [{ ...announcement, mac: 'zz:00:00:00:00:01' }]] },
+    { desc: 'count too big', args: [PATH_A, [announcement, { ...announcement, count: 101 }]] },
+  ];
+
+  it.each(announceCases)('same rejection from announce: $desc', async ({ args }) => {
+    const fake = new FakeNative().addNetns(PATH_A).addLink(VETH_A, { netns: PATH_A });
+    const errorOf = async (ops: NativeOps) => {
+      const announce = ops.announce.bind(ops) as (...a: unknown[]) => Promise<void>;
+      const { name, message, code, errno, syscall } = (await rejection(announce(...args))) as Error &
+        Record<string, unknown>;
+      return { name, message, code, errno, syscall };
+    };
+    expect(await errorOf(fake)).toEqual(await errorOf(native));
+  });
+
+  it('same error for the synchronous calls given a non-object or missing fields', () => {
+    const fake = new FakeNative().addNetns(PATH_A).addLink(VETH_A, { netns: PATH_A });
+    const calls: ((ops: NativeOps) => unknown)[] = [
+      (ops) => ops.sendGratuitousArp(null as never),
+      (ops) => ops.sendUnsolicitedNa({ ...good, ip: undefined } as never),
+      (ops) => ops.sendGratuitousArp({ ...good, mac: undefined } as never),
+    ];
+    for (const call of calls) {
+      const messageOf = (ops: NativeOps) => {
+        try {
+          ops.runIn(PATH_A, () => call(ops));
+        } catch (e) {
+          return `${(e as Error).name}: ${(e as Error).message}`;
+        }
+        throw new Error('expected a throw');
+      };
+      expect(messageOf(fake)).toBe(messageOf(native));
+    }
   });
 
   it('models a fresh veth and what the kernel drops with its TX checksum', () => {

@@ -2,7 +2,7 @@
 // netns scoping, kernel feature dependencies), or unit tests built on it prove nothing.
 import { describe, expect, it } from 'vitest';
 import { FakeNative, VETH_FEATURES } from '../../../native/fake';
-import { isNativeSystemError, type AnnouncementRequest, type NativeOps } from '../../../native/index';
+import { isNativeSystemError, type Announcement, type AnnouncementRequest, type NativeOps } from '../../../native/index';
 
 const POD_NS = '/var/run/netns/pod-a';
 const OTHER_NS = '/proc/4242/ns/net';
@@ -144,6 +144,140 @@ describe('FakeNative packets', () => {
     const fake = new FakeNative().addLink('veth1', { up: false });
     const e = thrown(() => fake.sendGratuitousArp({ ...garp, ifName: 'veth1' }));
     expect(e).toMatchObject({ message: 'sendto(veth1): Network is down', code: 'ENETDOWN', syscall: 'sendto' });
+  });
+});
+
+describe('FakeNative announce', () => {
+  const garp: Announcement = { kind: 'garp', ifName: 'eth0', mac: '0a:58:0a:f4:00:05', ip: '10.244.0.5' };
+  const na: Announcement = { kind: 'na', ifName: 'eth0', mac: garp.mac, ip: 'fd00:10:244::5', count: 3 };
+
+  async function rejection(p: Promise<unknown>): Promise<unknown> {
+    try {
+      await p;
+    } catch (e) {
+      return e;
+    }
+    throw new Error('expected a rejection');
+  }
+
+  it('is part of NativeOps and returns a promise', async () => {
+    const ops: NativeOps = podFake();
+    const p = ops.announce(POD_NS, [garp]);
+    expect(p).toBeInstanceOf(Promise);
+    await expect(p).resolves.toBeUndefined();
+  });
+
+  it('records every announcement, in order, with the netns path, without runIn', async () => {
+    const fake = podFake();
+    await fake.announce(POD_NS, [garp, na]);
+    expect(fake.packetsSent).toEqual([
+      { kind: 'garp', netns: POD_NS, ifName: 'eth0', mac: garp.mac, ip: garp.ip, count: 1 },
+      { kind: 'na', netns: POD_NS, ifName: 'eth0', mac: na.mac, ip: na.ip, count: 3 },
+    ]);
+    // announce moves a worker thread, not the caller's: no runIn entry, thread still outside.
+    expect(fake.netnsEntered).toEqual([]);
+    expect(fake.currentNetns).toBeNull();
+  });
+
+  it('acts in netnsPath even when called inside runIn of another netns', async () => {
+    const fake = podFake();
+    const p = fake.runIn(OTHER_NS, () => fake.announce(POD_NS, [garp]));
+    await p;
+    expect(fake.packetsSent).toEqual([expect.objectContaining({ netns: POD_NS, ifName: 'eth0' })]);
+  });
+
+  it('resolves for an empty list, sending nothing', async () => {
+    const fake = podFake();
+    await fake.announce(POD_NS, []);
+    expect(fake.packetsSent).toEqual([]);
+  });
+
+  it('rejects like the addon for an unknown netns, also with an empty list', async () => {
+    const fake = podFake();
+    for (const list of [[garp], []]) {
+      const e = await rejection(fake.announce('/var/run/netns/missing', list));
+      expect(isNativeSystemError(e)).toBe(true);
+      expect(e).toMatchObject({
+        message: 'setns(/var/run/netns/missing): No such file or directory',
+        code: 'ENOENT',
+        errno: 2,
+        syscall: 'open',
+      });
+    }
+    expect(fake.packetsSent).toEqual([]);
+  });
+
+  it('looks up every link before sending: an unknown one fails the call with nothing sent', async () => {
+    const fake = podFake();
+    const e = await rejection(fake.announce(POD_NS, [garp, { ...na, ifName: 'eth1' }]));
+    expect(e).toMatchObject({ message: 'if_nametoindex(eth1): No such device', code: 'ENODEV' });
+    expect(fake.packetsSent).toEqual([]);
+  });
+
+  it('a link of the host netns is unknown in the pod netns', async () => {
+    const fake = podFake().addLink('veth0');
+    await expect(fake.announce(POD_NS, [{ ...garp, ifName: 'veth0' }])).rejects.toThrow(
+      'if_nametoindex(veth0): No such device',
+    );
+  });
+
+  it('stops at a send failure, keeping what was sent before it', async () => {
+    const fake = podFake().addLink('eth1', { netns: POD_NS, up: false });
+    const e = await rejection(fake.announce(POD_NS, [garp, { ...na, ifName: 'eth1' }, na]));
+    expect(e).toMatchObject({ message: 'sendto(eth1): Network is down', code: 'ENETDOWN', syscall: 'sendto' });
+    expect(fake.packetsSent).toEqual([expect.objectContaining({ kind: 'garp', netns: POD_NS })]);
+  });
+
+  type Row = { desc: string; args: unknown[]; error: string };
+  const refused: Row[] = [
+    { desc: 'non-string netns path', args: [42, [garp]], error: 'announce: argument 1 must be a string' },
+    { desc: 'list not an array', args: [POD_NS, garp], error: 'announce: argument 2 must be an array' },
+    { desc: 'entry not an object', args: [POD_NS, [garp, 'na']], error: 'announce: announcements[1] must be an object' },
+    {
+      desc: 'unknown kind',
+      args: [POD_NS, [{ ...garp, kind: 'arp' }]],
+      error: 'announce: announcements[0]: kind must be "garp" or "na"',
+    },
+    {
+      desc: 'address of the wrong family for the kind',
+      args: [POD_NS, [garp, { ...na, ip: garp.ip }]],
+      error: 'announce: announcements[1]: "10.244.0.5" is not an IPv6 address',
+    },
+    {
+      desc: 'missing MAC',
+      args: [POD_NS, [{ ...garp, mac: undefined }]],
+      error: 'announce: announcements[0]: mac must be a non-empty string',
+    },
+    {
+      desc: 'multicast MAC',
+      args: [POD_NS, [{ ...garp, mac: '01:00:5e:00:00:01' }]],
+      error: 'announce: announcements[0]: MAC "01:00:5e:00:00:01" is not a unicast address',
+    },
+    {
+      desc: 'count too big',
+      args: [POD_NS, [{ ...na, count: 101 }]],
+      error: 'announce: announcements[0]: count must be an integer from 1 to 100',
+    },
+    {
+      desc: 'invalid entry for a missing netns (arguments are checked first)',
+      args: ['/var/run/netns/missing', [{ ...garp, kind: undefined }]],
+      error: 'announce: announcements[0]: kind must be "garp" or "na"',
+    },
+    {
+      desc: 'too long an interface name',
+      args: [POD_NS, [{ ...garp, ifName: 'x'.repeat(16) }]],
+      error: `announce: announcements[0]: invalid interface name "${'x'.repeat(16)}"`,
+    },
+  ];
+  it.each(refused)('rejects with a TypeError before sending anything: $desc', async ({ args, error }) => {
+    const fake = podFake();
+    const announce = fake.announce.bind(fake) as (...a: unknown[]) => Promise<void>;
+    let p: Promise<void> | undefined;
+    expect(() => (p = announce(...args))).not.toThrow();
+    const e = await rejection(p!);
+    expect(e).toBeInstanceOf(TypeError);
+    expect((e as Error).message).toBe(error);
+    expect(fake.packetsSent).toEqual([]);
   });
 });
 
