@@ -24,17 +24,24 @@ export async function cmdAdd(ctx: RequestContext): Promise<CniResult> {
   const timed = stepTimer(ctx);
   try {
     const attachment = timed('ipam', () => allocate(ctx, intent, pool, undo));
-    const { hostMac } = await timed('plumb', () => plumbPod(ctx, intent, attachment, pool, undo));
-    // The NB and OVS transactions are independent: ovn-controller binds the port once both
-    // exist, so they run concurrently. Each pushes its undo only once it has committed.
-    await timed('ovn+ovs', () => settleAll([
-      createLsp(deps.nb, { attachment, portSecurity: intent.portSecurity }, signal)
+    // The NB write touches neither the kernel nor OVS, so it runs while the veth is plumbed and
+    // attached; ovn-controller binds the port once both exist. settleAll waits for both sides
+    // before failing, so every undo is pushed before the unwind starts.
+    let hostMac = '';
+    await settleAll([
+      timed('ovn', () => createLsp(deps.nb, { attachment, portSecurity: intent.portSecurity }, signal))
         .then(() => undo.push('logical switch port', () => deleteLsp(deps.nb, attachment.lspName))),
-      attachPort(deps.ovs, { bridge: deps.node.bridge, attachment }, signal)
-        .then(() => undo.push('ovs port', () => detachPort(deps.ovs, deps.node.bridge, attachment.hostIfName))),
-    ]));
+      (async () => {
+        ({ hostMac } = await timed('plumb', () => plumbPod(ctx, intent, attachment, pool, undo)));
+        await timed('ovs', () => attachPort(deps.ovs, { bridge: deps.node.bridge, attachment }, signal));
+        undo.push('ovs port', () => detachPort(deps.ovs, deps.node.bridge, attachment.hostIfName));
+      })(),
+    ]);
     await timed('wait', () => waitOvnInstalled(deps.ovs, attachment.hostIfName, signal));
-    timed('announce', () => deps.plumber.announce({ netns: req.netns, ifName: req.ifName, mac: attachment.mac, ips: attachment.ips }));
+    // Best effort and off the reply path: OVN already knows the binding (port security, static
+    // addresses); the announcement only refreshes neighbours that cached an old MAC for the IP.
+    void timed('announce', () => deps.plumber.announce({ netns: req.netns, ifName: req.ifName, mac: attachment.mac, ips: attachment.ips }))
+      .catch((e: unknown) => log.warn({ step: 'announce', err: String(e) }, 'address announcement failed'));
     // This sandbox took the pod's port over: addresses the earlier sandbox held and this one
     // does not use are free now.
     for (const ip of pool.holdings(attachment.lspName)) if (!attachment.ips.includes(ip)) pool.releaseIp(ip, attachment.lspName);

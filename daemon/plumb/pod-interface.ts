@@ -96,7 +96,10 @@ export class PodPlumber {
    */
   destroyInBackground(hostIfName: string, onError: (e: unknown) => void): void {
     if (this.removing.has(hostIfName)) return;
-    const p = this.deps.nodeRtnl.deleteLink(hostIfName).catch((e: unknown) => { onError(e); return false; })
+    // setImmediate: let the reply go out before the (blocking) netlink request is made.
+    const p = new Promise<void>((r) => setImmediate(r))
+      .then(() => this.deps.nodeRtnl.deleteLink(hostIfName))
+      .catch((e: unknown) => { onError(e); return false; })
       .finally(() => this.removing.delete(hostIfName));
     this.removing.set(hostIfName, p);
   }
@@ -124,15 +127,14 @@ export class PodPlumber {
     });
   }
 
-  /** Gratuitous ARP / unsolicited NA from inside the pod, so neighbours learn the new binding. */
-  announce(p: { netns: string; ifName: string; mac: string; ips: string[] }): void {
-    const { native } = this.deps;
-    native.runIn(p.netns, () => {
-      for (const ip of p.ips) {
-        if (ip.includes(':')) native.sendUnsolicitedNa({ ifName: p.ifName, mac: p.mac, ip });
-        else native.sendGratuitousArp({ ifName: p.ifName, mac: p.mac, ip });
-      }
-    });
+  /**
+   * Gratuitous ARP / unsolicited NA from inside the pod, so neighbours learn the new binding.
+   * Runs on a worker thread: closing a packet socket waits for an RCU grace period (~15 ms).
+   */
+  announce(p: { netns: string; ifName: string; mac: string; ips: string[] }): Promise<void> {
+    return this.deps.native.announce(p.netns, p.ips.map((ip) => ({
+      kind: ip.includes(':') ? 'na' as const : 'garp' as const, ifName: p.ifName, mac: p.mac, ip,
+    })));
   }
 
   private async inPod<T>(netns: string, fn: (pod: Rtnl) => Promise<T>): Promise<T> {

@@ -86,17 +86,33 @@ export class CniServer {
       cmd: req.command,
       ifname: req.ifName || undefined,
     });
-    const run = (): Promise<unknown> => withDeadline(req, (signal) => {
+    const start = (): Deadlined<unknown> => withDeadline(req, (signal) => {
       const ctx: RequestContext = { deps: this.deps, req, log, signal };
       return HANDLERS[req.command](ctx, (key, fn) => this.lock.run(key, fn));
     });
     this.inflight++;
     try {
       // GC and STATUS are not about one sandbox; GC takes each sandbox's lock as it goes.
-      return req.command === 'GC' || req.command === 'STATUS' ? await run() : await this.lock.run(req.containerId, run);
+      if (req.command === 'GC' || req.command === 'STATUS') return await start().answer;
+      return await this.runLocked(req.containerId, start);
     } finally {
       this.inflight--;
     }
+  }
+
+  /**
+   * Answers as soon as the work is done or its deadline passed, but keeps the sandbox locked
+   * until the work has really settled (its rollback included): a late ADD must never overlap
+   * the DEL that the runtime sends after our deadline error.
+   */
+  private runLocked<T>(key: string, start: () => Deadlined<T>): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      void this.lock.run(key, async () => {
+        const { work, answer } = start();
+        answer.then(resolve, reject);
+        await work.then(() => undefined, () => undefined);
+      }).catch(reject);
+    });
   }
 }
 
@@ -109,8 +125,15 @@ const HANDLERS: Record<Exclude<CniCommand, 'VERSION'>, Handler> = {
   STATUS: (ctx) => cmdStatus(ctx),
 };
 
-/** Runs fn with an AbortSignal that fires at the request's deadline; the deadline wins the race. */
-async function withDeadline<T>(req: CniRequest, fn: (signal: AbortSignal) => Promise<T>): Promise<T> {
+interface Deadlined<T> {
+  /** The handler's own promise: settles when it has finished, rollback included. */
+  work: Promise<T>;
+  /** What to answer: the handler's outcome, or a deadline error if that comes first. */
+  answer: Promise<T>;
+}
+
+/** Runs fn with an AbortSignal that fires at the request's deadline (fn sees the abort too). */
+function withDeadline<T>(req: CniRequest, fn: (signal: AbortSignal) => Promise<T>): Deadlined<T> {
   const ms = Math.max(0, req.deadline - Date.now());
   const ac = new AbortController();
   let timer: NodeJS.Timeout | undefined;
@@ -121,11 +144,9 @@ async function withDeadline<T>(req: CniRequest, fn: (signal: AbortSignal) => Pro
       reject(err);
     }, ms);
   });
-  try {
-    return await Promise.race([fn(ac.signal), expired]);
-  } finally {
-    clearTimeout(timer);
-  }
+  expired.catch(() => undefined);
+  const work = fn(ac.signal).finally(() => clearTimeout(timer));
+  return { work, answer: Promise.race([work, expired]) };
 }
 
 function readJson(req: http.IncomingMessage): Promise<unknown> {
