@@ -29,6 +29,12 @@ export interface FakeFeatureWrite {
   features: Record<string, boolean>;
 }
 
+export interface FakeLinkDeletion {
+  /** The netnsPath deleteLink was given. */
+  netns: string;
+  ifName: string;
+}
+
 export interface FakeLinkOptions {
   /** Netns holding the link, registered with addNetns first; default: the host netns. */
   netns?: FakeNetnsPath;
@@ -96,8 +102,17 @@ function systemError(op: string, subject: string, code: keyof typeof ERRNO, sysc
 }
 
 function checkInterfaceName(op: string, ifName: string): void {
-  // IFNAMSIZ (16) counts the terminating NUL, as in the addon's check.
-  if (ifName === '' || ifName.length >= 16) throw new TypeError(`${op}: invalid interface name "${ifName}"`);
+  // IFNAMSIZ (16) counts the terminating NUL and the addon counts UTF-8 bytes; a NUL inside would
+  // truncate the name.
+  if (ifName === '' || Buffer.byteLength(ifName) >= 16 || ifName.includes('\0')) {
+    throw new TypeError(`${op}: invalid interface name "${ifName}"`);
+  }
+}
+
+/** deleteLink's stricter check: also no '/' and no ASCII whitespace, as in the addon. */
+function checkDeviceName(op: string, ifName: string): void {
+  checkInterfaceName(op, ifName);
+  if (/[/ \t\n\v\f\r]/.test(ifName)) throw new TypeError(`${op}: invalid interface name "${ifName}"`);
 }
 
 function isPlainObject(v: unknown): v is object {
@@ -145,6 +160,8 @@ export class FakeNative implements NativeOps {
   /** Announcements sent, in order, by the synchronous calls and by announce alike. */
   readonly packetsSent: FakeAnnouncement[] = [];
   readonly featuresSet: FakeFeatureWrite[] = [];
+  /** Links deleteLink removed, in order (not the calls that found no link). */
+  readonly linksDeleted: FakeLinkDeletion[] = [];
 
   private readonly namespaces = new Set<string>();
   private readonly links = new Map<FakeNetnsPath, Map<string, FakeLink>>([[null, new Map()]]);
@@ -184,6 +201,11 @@ export class FakeNative implements NativeOps {
     const link = this.links.get(netns)?.get(ifName);
     if (link === undefined) throw new Error(`FakeNative.featuresOf: no link ${ifName} in ${netns}`);
     return activeFeatures(link);
+  }
+
+  /** Whether netns (null: the host) holds a link named ifName, for assertions. */
+  hasLink(netns: FakeNetnsPath, ifName: string): boolean {
+    return this.links.get(netns)?.has(ifName) ?? false;
   }
 
   runIn<T>(netnsPath: string, fn: () => T): T {
@@ -229,6 +251,23 @@ export class FakeNative implements NativeOps {
     if (!this.namespaces.has(netnsPath)) throw systemError('setns', netnsPath, 'ENOENT', 'open');
     const links = checked.map((a) => this.link(fn, a.ifName, netnsPath));
     checked.forEach((a, i) => this.send(a, links[i]!, netnsPath));
+  }
+
+  /**
+   * Like the addon: validates the arguments (rejecting with the TypeError), "enters" netnsPath
+   * (ENOENT for an unknown one), then removes the link and resolves true, or resolves false when
+   * that netns has no such link. Models no veth peer: add and check each end as a link of its own.
+   * Independent of runIn; settles in a microtask like announce.
+   */
+  async deleteLink(netnsPath: string, ifName: string): Promise<boolean> {
+    const fn = 'deleteLink';
+    if (typeof netnsPath !== 'string') throw new TypeError(`${fn}: argument 1 must be a string`);
+    if (typeof ifName !== 'string') throw new TypeError(`${fn}: argument 2 must be a string`);
+    checkDeviceName(fn, ifName);
+    if (!this.namespaces.has(netnsPath)) throw systemError('setns', netnsPath, 'ENOENT', 'open');
+    if (!this.links.get(netnsPath)!.delete(ifName)) return false;
+    this.linksDeleted.push({ netns: netnsPath, ifName });
+    return true;
   }
 
   getFeatures(ifName: string): Record<string, boolean> {

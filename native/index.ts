@@ -1,6 +1,6 @@
 // The typed facade over the C++ addon (native/src/): the only module that loads
-// ovnode_native.node. Callers depend on the Netns, Packets and Ethtool seams declared here and get
-// FakeNative (native/fake.ts) in unit tests.
+// ovnode_native.node. Callers depend on the Netns, Packets, Ethtool and Links seams declared here
+// and get FakeNative (native/fake.ts) in unit tests.
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
@@ -78,7 +78,25 @@ export interface Ethtool {
   disableTxChecksum(ifName: string): void;
 }
 
-export interface NativeOps extends Netns, Packets, Ethtool {}
+/** Links changed over rtnetlink off the event loop. */
+export interface Links {
+  /**
+   * On a libuv worker thread: enters netnsPath (e.g. /var/run/netns/x, /proc/PID/ns/net, or
+   * /proc/PID/fd/N of an open namespace file), deletes the link named ifName with rtnetlink
+   * RTM_DELLINK (by IFLA_IFNAME) on a NETLINK_ROUTE socket opened there, restores the thread's
+   * netns. Exists because the kernel waits for an RCU grace period inside that request (~15-20 ms
+   * for a veth), which on the JavaScript thread's netlink socket would block the event loop.
+   * Resolves true when deleted (for a veth, its peer goes too, wherever it is), false when the
+   * netns has no such link (ENODEV). Never throws: an invalid ifName (empty, over 15 bytes, '/' or
+   * whitespace) rejects with the TypeError `deleteLink: invalid interface name "..."` before
+   * anything is queued; a missing netns rejects with `setns(path): No such file or directory`
+   * (code ENOENT, syscall open); any other failure with `RTM_DELLINK(ifName): errno text`
+   * (NativeSystemError, e.g. EOPNOTSUPP for lo). Independent of an enclosing runIn.
+   */
+  deleteLink(netnsPath: string, ifName: string): Promise<boolean>;
+}
+
+export interface NativeOps extends Netns, Packets, Ethtool, Links {}
 
 /**
  * A failed system call in the addon. The message reads `op(subject): errno text`, e.g.
@@ -111,6 +129,7 @@ const OPERATIONS: readonly (keyof NativeOps)[] = [
   'getFeatures',
   'setFeatures',
   'disableTxChecksum',
+  'deleteLink',
 ];
 
 /**

@@ -3,6 +3,7 @@
 #include <napi.h>
 
 #include "ethtool.h"
+#include "links.h"
 #include "netns.h"
 #include "packets.h"
 
@@ -11,6 +12,7 @@ static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   ovnode::RegisterNetns(env, exports);
   ovnode::RegisterPackets(env, exports);
   ovnode::RegisterEthtool(env, exports);
+  ovnode::RegisterLinks(env, exports);
   return exports;
 }
 

@@ -12,6 +12,10 @@ namespace {
 
 std::string ArgName(size_t index) { return "argument " + std::to_string(index + 1); }
 
+[[noreturn]] void ThrowInvalidName(Napi::Env env, const std::string& name, const char* fn) {
+  ThrowTypeError(env, std::string(fn) + ": invalid interface name \"" + name + "\"");
+}
+
 }  // namespace
 
 std::string StringArg(const Napi::CallbackInfo& info, size_t index, const char* fn) {
@@ -58,8 +62,14 @@ uint32_t OptionalUintProp(const Napi::Object& obj, const char* key, const char* 
 void CheckInterfaceName(Napi::Env env, const std::string& name, const char* fn) {
   // IFNAMSIZ counts the terminating NUL; a NUL inside would silently truncate the name.
   if (name.empty() || name.size() >= IFNAMSIZ || name.find('\0') != std::string::npos) {
-    ThrowTypeError(env, std::string(fn) + ": invalid interface name \"" + name + "\"");
+    ThrowInvalidName(env, name, fn);
   }
+}
+
+void CheckDeviceName(Napi::Env env, const std::string& name, const char* fn) {
+  CheckInterfaceName(env, name, fn);
+  // ASCII whitespace, as the kernel's isspace() sees it.
+  if (name.find_first_of("/ \t\n\v\f\r") != std::string::npos) ThrowInvalidName(env, name, fn);
 }
 
 std::string InterfaceNameArg(const Napi::CallbackInfo& info, size_t index, const char* fn) {

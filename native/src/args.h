@@ -22,5 +22,9 @@ uint32_t OptionalUintProp(const Napi::Object& obj, const char* key, const char* 
 // An interface name as the kernel accepts it (non-empty, shorter than IFNAMSIZ).
 std::string InterfaceNameArg(const Napi::CallbackInfo& info, size_t index, const char* fn);
 void CheckInterfaceName(Napi::Env env, const std::string& name, const char* fn);
+// Stricter, for a name that picks a link to change: also no '/' and no whitespace, which the
+// kernel never lets into a device name (dev_valid_name), so such a name is a caller's bug rather
+// than a link that happens to be missing.
+void CheckDeviceName(Napi::Env env, const std::string& name, const char* fn);
 
 }  // namespace ovnode

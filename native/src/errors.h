@@ -38,8 +38,8 @@ Napi::Error SysError(Napi::Env env, const SysFailure& failure);
 [[noreturn]] void ThrowTypeError(Napi::Env env, const std::string& message);
 
 // A failure raised by code that must not touch Node-API because it also runs on a libuv worker
-// thread (announce), where no Napi::Env may be used. It holds everything needed to build the very
-// error ThrowSysError / ThrowError would have thrown; ToJs builds it later, on the JavaScript
+// thread (NetnsWorker), where no Napi::Env may be used. It holds everything needed to build the
+// very error ThrowSysError / ThrowError would have thrown; ToJs builds it later, on the JavaScript
 // thread.
 class NativeFailure : public std::exception {
  public:

@@ -1,8 +1,9 @@
 // Network namespace switching. setns(2) moves only the calling thread, and JavaScript runs on one
 // thread, so runIn() can move the thread, run a synchronous callback and move it back: everything
 // the callback does synchronously (sockets it opens, ioctls, os.networkInterfaces()) happens in
-// the target namespace, while libuv's pool threads stay where they are. announce (packets.cc) is
-// the one user that moves a pool thread, with the same NetnsSwitch, for the length of its work.
+// the target namespace, while libuv's pool threads stay where they are. NetnsWorker moves a pool
+// thread instead, with the same NetnsSwitch, for the length of one asynchronous operation's work
+// (announce in packets.cc, deleteLink in links.cc).
 #include "netns.h"
 
 #include <fcntl.h>
@@ -13,7 +14,9 @@
 
 #include <cstdio>
 #include <cstdlib>
+#include <exception>
 #include <string>
+#include <utility>
 
 #include "args.h"
 #include "errors.h"
@@ -23,7 +26,7 @@ namespace ovnode {
 namespace {
 
 // The namespace of this thread, not of the process: /proc/self would name the main thread's,
-// which is wrong for a libuv worker thread (announce) and for a thread left inside runIn.
+// which is wrong for a libuv worker thread (NetnsWorker) and for a thread left inside runIn.
 constexpr const char* kThreadNetns = "/proc/thread-self/ns/net";
 
 bool IsNetworkNamespace(int fd) {
@@ -73,11 +76,11 @@ NetnsSwitch::NetnsSwitch(const UniqueFd& target, const std::string& path, const 
 NetnsSwitch::~NetnsSwitch() {
   // Returning to a namespace we hold open cannot fail short of a kernel bug. If it ever did, this
   // thread would run all its later work in the pod's namespace: for runIn the JavaScript thread
-  // (every later socket, ioctl and child process), for announce a libuv pool thread that goes on
-  // to run unrelated fs/dns/crypto work and later announces, whose own "restore" would then lead
-  // back into the pod's netns. Nothing can repair the thread from outside, and silently working
-  // in the wrong network is worse than a restart, so crash loudly. stderr + abort() rather than
-  // napi_fatal_error because this may run on a worker thread, where Node-API is off limits.
+  // (every later socket, ioctl and child process), for a NetnsWorker a libuv pool thread that goes
+  // on to run unrelated fs/dns/crypto work and later netns operations, whose own "restore" would
+  // then lead back into the pod's netns. Nothing can repair the thread from outside, and silently
+  // working in the wrong network is worse than a restart, so crash loudly. stderr + abort() rather
+  // than napi_fatal_error because this may run on a worker thread, where Node-API is off limits.
   if (setns(origin_.get(), CLONE_NEWNET) != 0) {
     const char* text = strerrordesc_np(errno);
     std::fprintf(stderr,
@@ -89,6 +92,41 @@ NetnsSwitch::~NetnsSwitch() {
     std::abort();
   }
 }
+
+NetnsWorker::NetnsWorker(Napi::Env env, const char* name, std::string netns_path)
+    : Napi::AsyncWorker(env, (std::string("ovnode.") + name).c_str()),
+      deferred_(Napi::Promise::Deferred::New(env)),
+      name_(name),
+      who_(std::string(name) + " (libuv worker thread)"),
+      netns_path_(std::move(netns_path)) {}
+
+Napi::Value NetnsWorker::Result(Napi::Env env) { return env.Undefined(); }
+
+void NetnsWorker::Execute() {
+  try {
+    UniqueFd target = OpenNetns(netns_path_);
+    // setns moves only this pool thread. ~NetnsSwitch moves it back however the block is left
+    // (whatever RunInside opened is closed before that), and aborts the process if it cannot: a
+    // pool thread left in the target netns would run later, unrelated thread-pool work (fs,
+    // dns.lookup, crypto, further netns operations) there.
+    NetnsSwitch inside(target, netns_path_, who_.c_str());
+    RunInside();
+  } catch (const NativeFailure& failure) {
+    failure_ = failure;
+  } catch (const std::exception& e) {  // std::bad_alloc and the like
+    failure_ = NativeFailure(std::string(name_) + "(" + netns_path_ + "): " + e.what());
+  }
+}
+
+void NetnsWorker::OnOK() {
+  if (failure_) {
+    deferred_.Reject(failure_->ToJs(Env()).Value());
+  } else {
+    deferred_.Resolve(Result(Env()));
+  }
+}
+
+void NetnsWorker::OnError(const Napi::Error& e) { deferred_.Reject(e.Value()); }
 
 void RegisterNetns(Napi::Env env, Napi::Object exports) {
   exports.Set("runIn", Napi::Function::New(env, RunIn, "runIn"));

@@ -1,11 +1,14 @@
 // Network namespace switching: runIn(path, fn) and exists(path) for the calling (JavaScript)
-// thread, and the pieces announce (packets.cc) uses to do the same on a libuv worker thread.
+// thread, and NetnsWorker, which does the same on a libuv worker thread for the asynchronous
+// operations (announce in packets.cc, deleteLink in links.cc).
 #pragma once
 
 #include <napi.h>
 
+#include <optional>
 #include <string>
 
+#include "errors.h"
 #include "fd.h"
 
 namespace ovnode {
@@ -34,5 +37,59 @@ class NetnsSwitch {
   UniqueFd origin_;
   const char* who_;
 };
+
+// An operation that runs on a libuv pool thread inside the network namespace at netns_path and
+// settles a promise on the JavaScript thread. Execute() opens the netns, holds the pool thread in
+// it with a NetnsSwitch for the length of RunInside() (so the thread is back in its own netns
+// however RunInside ends, or the process aborts), and keeps any NativeFailure; OnOK then rejects
+// with the very error the synchronous calls would throw (`op(subject): errno text`) or resolves
+// with Result(). A subclass supplies only RunInside and, when the promise carries a value, Result.
+// Start one with QueueInNetns.
+class NetnsWorker : public Napi::AsyncWorker {
+ public:
+  Napi::Promise Promise() const { return deferred_.Promise(); }
+
+ protected:
+  // name is the JavaScript function's, a string literal, e.g. "announce": it names the async
+  // resource ("ovnode.announce"), the abort message and failures that are not a NativeFailure.
+  NetnsWorker(Napi::Env env, const char* name, std::string netns_path);
+
+  // On the pool thread, inside the netns. Throws NativeFailure; must not use Node-API.
+  virtual void RunInside() = 0;
+  // On the JavaScript thread after RunInside returned: what the promise resolves with.
+  virtual Napi::Value Result(Napi::Env env);
+
+ private:
+  void Execute() final;
+  void OnOK() final;
+  // Only reached if Execute let an exception escape, which it does not; settle the promise anyway.
+  void OnError(const Napi::Error& e) final;
+
+  Napi::Promise::Deferred deferred_;
+  const char* name_;
+  std::string who_;
+  std::string netns_path_;
+  std::optional<NativeFailure> failure_;
+};
+
+// The JavaScript entry of an asynchronous netns operation: calls make() on the JavaScript thread,
+// where it decodes and validates the arguments and returns a new NetnsWorker subclass; queues it
+// and returns its promise. Never throws: a Napi::Error from make() (an invalid argument's
+// TypeError) rejects the returned promise instead, before anything is queued.
+template <class Make>
+Napi::Value QueueInNetns(Napi::Env env, Make&& make) {
+  NetnsWorker* worker = nullptr;
+  try {
+    worker = make();
+  } catch (const Napi::Error& e) {
+    Napi::Promise::Deferred refused = Napi::Promise::Deferred::New(env);
+    refused.Reject(e.Value());
+    return refused.Promise();
+  }
+  // Owned by the queue from here: node-addon-api deletes it after OnOK/OnError.
+  Napi::Promise promise = worker->Promise();
+  worker->Queue();
+  return promise;
+}
 
 }  // namespace ovnode

@@ -20,8 +20,6 @@
 #include <algorithm>
 #include <array>
 #include <cstdint>
-#include <exception>
-#include <optional>
 #include <span>
 #include <string>
 #include <utility>
@@ -276,52 +274,19 @@ Napi::Value SendUnsolicitedNa(const Napi::CallbackInfo& info) {
   return SendOne(info, Kind::kNa, "sendUnsolicitedNa");
 }
 
-// announce's work on a libuv pool thread: enter the netns, send, return. Execute() uses no
-// Node-API and reports failures as a NativeFailure, which OnOK turns into the same JavaScript
-// error the synchronous calls throw and rejects the promise with.
-class AnnounceWorker : public Napi::AsyncWorker {
+// announce's work on a libuv pool thread, inside the netns (see NetnsWorker): the same sender as
+// the synchronous calls, so the same errors.
+class AnnounceWorker : public NetnsWorker {
  public:
   AnnounceWorker(Napi::Env env, std::string netns_path, std::vector<Announcement> list)
-      : Napi::AsyncWorker(env, "ovnode.announce"),
-        deferred_(Napi::Promise::Deferred::New(env)),
-        netns_path_(std::move(netns_path)),
-        list_(std::move(list)) {}
-
-  Napi::Promise Promise() const { return deferred_.Promise(); }
+      : NetnsWorker(env, "announce", std::move(netns_path)), list_(std::move(list)) {}
 
  protected:
-  void Execute() override {
-    try {
-      UniqueFd target = OpenNetns(netns_path_);
-      // setns moves only this pool thread. ~NetnsSwitch moves it back however the block is left
-      // (the socket inside SendAnnouncements is closed before that), and aborts the process if
-      // it cannot: a pool thread left in the pod's netns would run later, unrelated thread-pool
-      // work (fs, dns.lookup, crypto, further announces) there.
-      NetnsSwitch inside(target, netns_path_, "announce (libuv worker thread)");
-      SendAnnouncements(list_);
-    } catch (const NativeFailure& failure) {
-      failure_ = failure;
-    } catch (const std::exception& e) {  // std::bad_alloc and the like
-      failure_ = NativeFailure("announce(" + netns_path_ + "): " + e.what());
-    }
-  }
-
-  void OnOK() override {
-    if (failure_) {
-      deferred_.Reject(failure_->ToJs(Env()).Value());
-    } else {
-      deferred_.Resolve(Env().Undefined());
-    }
-  }
-
-  // Only reached if Execute let an exception escape, which it does not; settle the promise anyway.
-  void OnError(const Napi::Error& e) override { deferred_.Reject(e.Value()); }
+  // The packet socket is closed inside SendAnnouncements, before the thread leaves the netns.
+  void RunInside() override { SendAnnouncements(list_); }
 
  private:
-  Napi::Promise::Deferred deferred_;
-  std::string netns_path_;
   std::vector<Announcement> list_;
-  std::optional<NativeFailure> failure_;
 };
 
 // Argument validation for announce, on the JavaScript thread: the same checks as the synchronous
@@ -352,22 +317,11 @@ std::vector<Announcement> DecodeAnnouncementList(const Napi::CallbackInfo& info,
 // queued; everything else happens on the worker.
 Napi::Value Announce(const Napi::CallbackInfo& info) {
   constexpr const char* fn = "announce";
-  Napi::Env env = info.Env();
-  std::string netns_path;
-  std::vector<Announcement> list;
-  try {
-    netns_path = StringArg(info, 0, fn);
-    list = DecodeAnnouncementList(info, fn);
-  } catch (const Napi::Error& e) {
-    Napi::Promise::Deferred refused = Napi::Promise::Deferred::New(env);
-    refused.Reject(e.Value());
-    return refused.Promise();
-  }
-  // Owned by the queue from here: node-addon-api deletes it after OnOK/OnError.
-  auto* worker = new AnnounceWorker(env, std::move(netns_path), std::move(list));
-  Napi::Promise promise = worker->Promise();
-  worker->Queue();
-  return promise;
+  return QueueInNetns(info.Env(), [&] {
+    std::string netns_path = StringArg(info, 0, fn);
+    std::vector<Announcement> list = DecodeAnnouncementList(info, fn);
+    return new AnnounceWorker(info.Env(), std::move(netns_path), std::move(list));
+  });
 }
 }  // namespace
 

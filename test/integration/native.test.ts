@@ -1,7 +1,7 @@
 // Integration tests of the real addon (build/native/Release/ovnode_native.node). Needs root,
 // iproute2, tcpdump, ethtool and ping. Everything happens in two throwaway namespaces joined by a veth
-// pair created inside them, so the host's links, routes and neighbours are never touched and no
-// frame leaves the pair. Addresses come from the documentation ranges (RFC 5737, RFC 3849).
+// pair created inside them (and further pairs that deleteLink removes), so the host's links, routes
+// and neighbours are never touched and no frame leaves the pair. Addresses come from the documentation ranges (RFC 5737, RFC 3849).
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
@@ -137,6 +137,18 @@ async function poolThreadNetns(): Promise<Set<string>> {
     Array.from({ length: 64 }, () => fs.promises.readlink('/proc/thread-self/ns/net')),
   );
   return new Set(links);
+}
+
+/** Names of the links in ns, as `ip -o link show` lists them (without any @peer suffix). */
+function linkNames(ns: string): string[] {
+  return [...ipIn(ns, ['-o', 'link', 'show']).matchAll(/^\d+: ([^:@\s]+)/gm)].map((m) => m[1]!);
+}
+
+/** A veth pair like a pod's: name in NS_A (the "node"), peer straight in NS_B (the "pod"). */
+function addVethAcross(name: string, peer: string): void {
+  ipIn(NS_A, ['link', 'add', 'name', name, 'type', 'veth', 'peer', 'name', peer, 'netns', NS_B]);
+  expect(linkNames(NS_A)).toContain(name);
+  expect(linkNames(NS_B)).toContain(peer);
 }
 
 async function rejection(p: Promise<unknown>): Promise<unknown> {
@@ -393,6 +405,102 @@ describe('Packets.announce', () => {
   });
 });
 
+describe('Links.deleteLink', () => {
+  it('deletes both ends of a veth pair from the netns, then finds no such link', async () => {
+    const [name, peer] = [`ovte${id}`, `ovtf${id}`];
+    addVethAcross(name, peer);
+    const outside = netnsInode();
+    const host = fs.readlinkSync('/proc/thread-self/ns/net');
+    // Called outside any runIn: the link exists only in NS_A, so true proves the worker entered it.
+    await expect(native.deleteLink(PATH_A, name)).resolves.toBe(true);
+    expect(linkNames(NS_A)).not.toContain(name);
+    expect(linkNames(NS_B)).not.toContain(peer);
+    await expect(native.deleteLink(PATH_A, name)).resolves.toBe(false);
+    // The peer went with it: nothing of that name is left in NS_B either.
+    await expect(native.deleteLink(PATH_B, peer)).resolves.toBe(false);
+    // The JavaScript thread never left its netns, and the pool threads are back in theirs.
+    expect(netnsInode()).toBe(outside);
+    expect(await poolThreadNetns()).toEqual(new Set([host]));
+  });
+
+  it('does not block the event loop: a setImmediate scheduled before runs before it resolves', async () => {
+    const [name, peer] = [`ovtg${id}`, `ovth${id}`];
+    addVethAcross(name, peer);
+    const order: string[] = [];
+    setImmediate(() => order.push('immediate'));
+    const p = native.deleteLink(PATH_A, name);
+    let settled = false;
+    void p.then(() => (settled = true));
+    await Promise.resolve();
+    expect(settled).toBe(false);
+    // The worker's RTM_DELLINK waits for an RCU grace period; the loop runs the callback meanwhile.
+    await expect(p).resolves.toBe(true);
+    order.push('resolved');
+    expect(order).toEqual(['immediate', 'resolved']);
+    expect(linkNames(NS_A)).not.toContain(name);
+  });
+
+  it('works with the daemon\'s form of path: /proc/<pid>/fd/<fd> of its own /proc/thread-self/ns/net', async () => {
+    const [name, peer] = [`ovti${id}`, `ovtj${id}`];
+    addVethAcross(name, peer);
+    // The daemon opens this at start in its node netns; here the thread is in NS_A while it opens,
+    // so that the fd names NS_A and the host's links stay out of reach.
+    const fd = native.runIn(PATH_A, () => fs.openSync('/proc/thread-self/ns/net', 'r'));
+    try {
+      const fdPath = `/proc/${process.pid}/fd/${fd}`;
+      expect(fs.statSync(fdPath).ino).toBe(fs.statSync(PATH_A).ino);
+      await expect(native.deleteLink(fdPath, name)).resolves.toBe(true);
+      expect(linkNames(NS_A)).not.toContain(name);
+      expect(linkNames(NS_B)).not.toContain(peer);
+      await expect(native.deleteLink(fdPath, name)).resolves.toBe(false);
+    } finally {
+      fs.closeSync(fd);
+    }
+  });
+
+  it('rejects a missing netns path with ENOENT, like runIn', async () => {
+    const missing = `/var/run/netns/ovt-nat-${id}-missing`;
+    const e = await rejection(native.deleteLink(missing, VETH_A));
+    expect(isNativeSystemError(e)).toBe(true);
+    expect(e).toMatchObject({
+      message: `setns(${missing}): No such file or directory`,
+      code: 'ENOENT',
+      errno: 2,
+      syscall: 'open',
+    });
+    await expect(native.deleteLink('/proc/self/ns/uts', VETH_A)).rejects.toThrow(
+      'setns(/proc/self/ns/uts): Invalid argument (not a network namespace)',
+    );
+  });
+
+  it('rejects what the kernel refuses as RTM_DELLINK(ifName): errno text', async () => {
+    // The loopback device has no dellink operation.
+    const e = await rejection(native.deleteLink(PATH_A, 'lo'));
+    expect(isNativeSystemError(e)).toBe(true);
+    expect(e).toMatchObject({
+      message: 'RTM_DELLINK(lo): Operation not supported',
+      code: 'EOPNOTSUPP',
+      syscall: 'RTM_DELLINK',
+    });
+    expect(linkNames(NS_A)).toContain('lo');
+  });
+
+  it.each([
+    { desc: 'empty', name: '' },
+    { desc: '16 characters', name: 'x'.repeat(16) },
+    { desc: "a '/'", name: 'ovt/x' },
+    { desc: 'a space', name: `${VETH_A} ` },
+    { desc: 'a tab', name: 'ovt\tx' },
+  ])('rejects an invalid name with a TypeError, without throwing: $desc', async ({ name }) => {
+    let p: Promise<boolean> | undefined;
+    expect(() => (p = native.deleteLink(PATH_A, name))).not.toThrow();
+    const e = await rejection(p!);
+    expect(e).toBeInstanceOf(TypeError);
+    expect((e as Error).message).toBe(`deleteLink: invalid interface name "${name}"`);
+    expect(linkNames(NS_A)).toContain(VETH_A);
+  });
+});
+
 describe('Ethtool', () => {
   it('getFeatures agrees with ethtool -k', () => {
     const features = native.runIn(PATH_A, () => native.getFeatures(VETH_A));
@@ -490,6 +598,34 @@ describe('FakeNative parity', () => {
       return { name, message, code, errno, syscall };
     };
     expect(await errorOf(fake)).toEqual(await errorOf(native));
+  });
+
+  const deleteLinkCases: { desc: string; args: unknown[] }[] = [
+    { desc: 'missing netns', args: [missingNs, VETH_A] },
+    { desc: 'netns path not a string', args: [null, VETH_A] },
+    { desc: 'name not a string', args: [PATH_A, 7] },
+    { desc: 'empty name', args: [PATH_A, ''] },
+    { desc: '16 characters', args: [PATH_A, 'x'.repeat(16)] },
+    { desc: '16 bytes in 15 characters', args: [PATH_A, `${'x'.repeat(14)}é`] },
+    { desc: "a '/'", args: [PATH_A, 'a/b'] },
+    { desc: 'whitespace', args: [PATH_A, 'a\nb'] },
+  ];
+
+  it.each(deleteLinkCases)('same rejection from deleteLink: $desc', async ({ args }) => {
+    const fake = new FakeNative().addNetns(PATH_A).addLink(VETH_A, { netns: PATH_A });
+    const errorOf = async (ops: NativeOps) => {
+      const deleteLink = ops.deleteLink.bind(ops) as (...a: unknown[]) => Promise<boolean>;
+      const { name, message, code, errno, syscall } = (await rejection(deleteLink(...args))) as Error &
+        Record<string, unknown>;
+      return { name, message, code, errno, syscall };
+    };
+    expect(await errorOf(fake)).toEqual(await errorOf(native));
+  });
+
+  it('same answer from deleteLink for a link that is not there', async () => {
+    const fake = new FakeNative().addNetns(PATH_A);
+    await expect(fake.deleteLink(PATH_A, 'ovt-none')).resolves.toBe(false);
+    await expect(native.deleteLink(PATH_A, 'ovt-none')).resolves.toBe(false);
   });
 
   it('same error for the synchronous calls given a non-object or missing fields', () => {

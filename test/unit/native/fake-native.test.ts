@@ -20,6 +20,15 @@ function thrown(fn: () => unknown): unknown {
   throw new Error('expected a throw');
 }
 
+async function rejection(p: Promise<unknown>): Promise<unknown> {
+  try {
+    await p;
+  } catch (e) {
+    return e;
+  }
+  throw new Error('expected a rejection');
+}
+
 describe('FakeNative netns', () => {
   it('is usable where NativeOps is expected', () => {
     const ops: NativeOps = podFake();
@@ -151,15 +160,6 @@ describe('FakeNative announce', () => {
   const garp: Announcement = { kind: 'garp', ifName: 'eth0', mac: '0a:58:0a:f4:00:05', ip: '10.244.0.5' };
   const na: Announcement = { kind: 'na', ifName: 'eth0', mac: garp.mac, ip: 'fd00:10:244::5', count: 3 };
 
-  async function rejection(p: Promise<unknown>): Promise<unknown> {
-    try {
-      await p;
-    } catch (e) {
-      return e;
-    }
-    throw new Error('expected a rejection');
-  }
-
   it('is part of NativeOps and returns a promise', async () => {
     const ops: NativeOps = podFake();
     const p = ops.announce(POD_NS, [garp]);
@@ -278,6 +278,91 @@ describe('FakeNative announce', () => {
     expect(e).toBeInstanceOf(TypeError);
     expect((e as Error).message).toBe(error);
     expect(fake.packetsSent).toEqual([]);
+  });
+});
+
+describe('FakeNative deleteLink', () => {
+  it('is part of NativeOps, removes the link and resolves true', async () => {
+    const fake = podFake().addLink('veth1234', { netns: OTHER_NS });
+    const ops: NativeOps = fake;
+    const p = ops.deleteLink(OTHER_NS, 'veth1234');
+    expect(p).toBeInstanceOf(Promise);
+    await expect(p).resolves.toBe(true);
+    expect(fake.hasLink(OTHER_NS, 'veth1234')).toBe(false);
+    expect(fake.linksDeleted).toEqual([{ netns: OTHER_NS, ifName: 'veth1234' }]);
+    // Gone for the other operations too.
+    expect(() => fake.runIn(OTHER_NS, () => fake.getFeatures('veth1234'))).toThrow(
+      'if_nametoindex(veth1234): No such device',
+    );
+  });
+
+  it('resolves false when the netns has no such link, recording nothing', async () => {
+    const fake = podFake().addLink('veth1234', { netns: OTHER_NS });
+    await expect(fake.deleteLink(OTHER_NS, 'veth1234')).resolves.toBe(true);
+    await expect(fake.deleteLink(OTHER_NS, 'veth1234')).resolves.toBe(false);
+    await expect(fake.deleteLink(OTHER_NS, 'never')).resolves.toBe(false);
+    expect(fake.linksDeleted).toEqual([{ netns: OTHER_NS, ifName: 'veth1234' }]);
+  });
+
+  it('acts in netnsPath only: links of the same name elsewhere stay', async () => {
+    const fake = podFake().addLink('eth0').addLink('eth0', { netns: OTHER_NS });
+    // Called inside runIn of another netns: the thread's netns does not matter.
+    await fake.runIn(OTHER_NS, () => fake.deleteLink(POD_NS, 'eth0'));
+    expect(fake.hasLink(POD_NS, 'eth0')).toBe(false);
+    expect(fake.hasLink(OTHER_NS, 'eth0')).toBe(true);
+    expect(fake.hasLink(null, 'eth0')).toBe(true);
+    expect(fake.currentNetns).toBeNull();
+    await expect(fake.deleteLink(POD_NS, 'eth0')).resolves.toBe(false);
+  });
+
+  it('rejects like the addon for an unknown netns', async () => {
+    const fake = podFake();
+    const e = await rejection(fake.deleteLink('/var/run/netns/missing', 'eth0'));
+    expect(isNativeSystemError(e)).toBe(true);
+    expect(e).toMatchObject({
+      message: 'setns(/var/run/netns/missing): No such file or directory',
+      code: 'ENOENT',
+      errno: 2,
+      syscall: 'open',
+    });
+    expect(fake.linksDeleted).toEqual([]);
+  });
+
+  type Row = { desc: string; args: unknown[]; error: string };
+  const refused: Row[] = [
+    { desc: 'non-string netns path', args: [42, 'eth0'], error: 'deleteLink: argument 1 must be a string' },
+    { desc: 'non-string name', args: [POD_NS, undefined], error: 'deleteLink: argument 2 must be a string' },
+    { desc: 'empty name', args: [POD_NS, ''], error: 'deleteLink: invalid interface name ""' },
+    {
+      desc: '16 characters',
+      args: [POD_NS, 'x'.repeat(16)],
+      error: `deleteLink: invalid interface name "${'x'.repeat(16)}"`,
+    },
+    { desc: "a '/'", args: [POD_NS, 'eth/0'], error: 'deleteLink: invalid interface name "eth/0"' },
+    { desc: 'a space', args: [POD_NS, 'eth 0'], error: 'deleteLink: invalid interface name "eth 0"' },
+    { desc: 'a tab', args: [POD_NS, 'eth0\t'], error: 'deleteLink: invalid interface name "eth0\t"' },
+    { desc: 'a newline', args: [POD_NS, '\neth0'], error: 'deleteLink: invalid interface name "\neth0"' },
+    {
+      desc: 'invalid name for a missing netns (arguments are checked first)',
+      args: ['/var/run/netns/missing', 'a b'],
+      error: 'deleteLink: invalid interface name "a b"',
+    },
+  ];
+  it.each(refused)('rejects with a TypeError, deleting nothing: $desc', async ({ args, error }) => {
+    const fake = podFake();
+    const deleteLink = fake.deleteLink.bind(fake) as (...a: unknown[]) => Promise<boolean>;
+    let p: Promise<boolean> | undefined;
+    expect(() => (p = deleteLink(...args))).not.toThrow();
+    const e = await rejection(p!);
+    expect(e).toBeInstanceOf(TypeError);
+    expect((e as Error).message).toBe(error);
+    expect(fake.hasLink(POD_NS, 'eth0')).toBe(true);
+    expect(fake.linksDeleted).toEqual([]);
+  });
+
+  it('accepts a name of 15 characters', async () => {
+    const fake = podFake().addLink('x'.repeat(15), { netns: POD_NS });
+    await expect(fake.deleteLink(POD_NS, 'x'.repeat(15))).resolves.toBe(true);
   });
 });
 
