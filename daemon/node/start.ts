@@ -2,7 +2,7 @@
 // chassis and bridge, logical topology, the node port, start-up reconciliation, then the CNI
 // socket and metrics. Start-up may exec OVS tools; the request path never does.
 
-import { existsSync } from 'node:fs';
+import { closeSync, existsSync, openSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { networkInterfaces } from 'node:os';
 import type { Logger } from 'pino';
@@ -38,6 +38,10 @@ export async function startNode(opts: DaemonOptions, log: Logger): Promise<Runni
   const native = loadNative();
   const datapathType: NodeSettings['datapathType'] = existsSync('/sys/module/openvswitch') ? 'system' : 'netdev';
   const rtnl = openRtnl();
+  // Worker threads may be created while the main thread is inside a pod netns: name the node's
+  // netns by an fd held open for the daemon's lifetime.
+  const nodeNetnsFd = openSync('/proc/thread-self/ns/net', 'r');
+  const nodeNetnsPath = `/proc/${process.pid}/fd/${nodeNetnsFd}`;
   const lo = await rtnl.getLink('lo');
   if (lo && !lo.up) await rtnl.setUp(lo.index); // a fresh node netns has lo down; metrics listen there
   const stack = new EmbeddedStack(opts.stateDir, log);
@@ -47,7 +51,7 @@ export async function startNode(opts: DaemonOptions, log: Logger): Promise<Runni
     if (datapathType !== 'netdev') return;
     for (const name of [NODE_PORT, BRIDGE, 'ovs-netdev']) await rtnl.deleteLink(name);
   };
-  const cleanups: Array<() => Promise<unknown> | unknown> = [() => rtnl.close(), removeTaps, () => stack.stop()];
+  const cleanups: Array<() => Promise<unknown> | unknown> = [() => closeSync(nodeNetnsFd), () => rtnl.close(), removeTaps, () => stack.stop()];
   const stop = async (): Promise<void> => {
     for (const c of cleanups.splice(0).reverse()) {
       try { await c(); } catch (e) { log.warn({ err: String(e) }, 'shutdown step failed'); }
@@ -109,7 +113,7 @@ export async function startNode(opts: DaemonOptions, log: Logger): Promise<Runni
     };
     const deps: Deps = {
       log, ovs: clients.ovs, nb: clients.nb, native, node, metrics, readiness, subnets,
-      plumber: new PodPlumber({ nodeRtnl: rtnl, native, openRtnl }),
+      plumber: new PodPlumber({ nodeRtnl: rtnl, native, openRtnl, nodeNetnsPath }),
     };
     metrics.reconnectSources = {
       Open_vSwitch: () => clients.ovs.reconnects,

@@ -29,6 +29,8 @@ export interface PlumberDeps {
   native: NativeOps;
   /** Opens an rtnetlink socket in the calling thread's current netns. */
   openRtnl: () => Rtnl;
+  /** A path naming the node's netns (for work done on worker threads). */
+  nodeNetnsPath: string;
 }
 
 export class PodPlumber {
@@ -74,7 +76,7 @@ export class PodPlumber {
         if (!/EEXIST/.test(String(e))) throw new PlumbError(`cannot create veth ${spec.hostIfName}`, { details: String(e), cause: e });
         // A veth of this sandbox survived an earlier, interrupted ADD: its name is derived from
         // the sandbox id, so it is ours to replace.
-        await this.deps.nodeRtnl.deleteLink(spec.hostIfName);
+        await this.destroy(spec.hostIfName);
         await this.deps.nodeRtnl.createVeth(veth);
       }
     } finally {
@@ -82,10 +84,13 @@ export class PodPlumber {
     }
   }
 
-  /** Removes the host-side veth (the kernel removes the pod side with it). */
+  /**
+   * Removes the host-side veth (the kernel removes the pod side with it). On a worker thread:
+   * unregistering a netdev waits for an RCU grace period (~15 ms) inside the netlink request.
+   */
   async destroy(hostIfName: string): Promise<boolean> {
     await this.removing.get(hostIfName);
-    return this.deps.nodeRtnl.deleteLink(hostIfName);
+    return this.deps.native.deleteLink(this.deps.nodeNetnsPath, hostIfName);
   }
 
   /**
@@ -96,9 +101,7 @@ export class PodPlumber {
    */
   destroyInBackground(hostIfName: string, onError: (e: unknown) => void): void {
     if (this.removing.has(hostIfName)) return;
-    // setImmediate: let the reply go out before the (blocking) netlink request is made.
-    const p = new Promise<void>((r) => setImmediate(r))
-      .then(() => this.deps.nodeRtnl.deleteLink(hostIfName))
+    const p = this.deps.native.deleteLink(this.deps.nodeNetnsPath, hostIfName)
       .catch((e: unknown) => { onError(e); return false; })
       .finally(() => this.removing.delete(hostIfName));
     this.removing.set(hostIfName, p);
