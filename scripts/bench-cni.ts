@@ -25,18 +25,25 @@ const pct = (xs: number[], p: number): number => {
 };
 const stats = (xs: number[]): Stats => ({ p50: pct(xs, 50), p90: pct(xs, 90), p99: pct(xs, 99), max: Math.max(...xs) });
 const ms = (t0: bigint): number => Number(process.hrtime.bigint() - t0) / 1e6;
+let interrupted = false;
+function checkInterrupted(): void { if (interrupted) throw new Error('interrupted'); }
 
 function outer(): void {
   const ns = `ovbench-${randomBytes(2).toString('hex')}`;
   execFileSync('ip', ['netns', 'add', ns]);
-  try {
-    const r = spawnSync('ip', ['netns', 'exec', ns, process.execPath, __filename], {
-      stdio: 'inherit', env: { ...env, OVNODE_BENCH_INNER: ns },
-    });
-    process.exitCode = r.status ?? 1;
-  } finally {
+  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, __filename], {
+    stdio: 'inherit', env: { ...env, OVNODE_BENCH_INNER: ns },
+  });
+  // Interrupted: let the inner run stop its daemon and remove its pods, then remove the node.
+  const forward = (sig: NodeJS.Signals): void => { child.kill(sig); };
+  process.on('SIGINT', forward);
+  process.on('SIGTERM', forward);
+  child.once('exit', (code) => {
     spawnSync('ip', ['netns', 'del', ns]);
-  }
+    process.exitCode = code ?? 1;
+    process.off('SIGINT', forward);
+    process.off('SIGTERM', forward);
+  });
 }
 
 function cnitool(netconfDir: string, cmd: string, net: string, netns: string): { ms: number; ok: boolean; err: string } {
@@ -47,10 +54,12 @@ function cnitool(netconfDir: string, cmd: string, net: string, netns: string): {
   return { ms: ms(t0), ok: r.status === 0, err: r.stderr };
 }
 
-function cycles(label: string, netconfDir: string, net: string, prefix: string): { add: number[]; del: number[] } {
+async function cycles(label: string, netconfDir: string, net: string, prefix: string): Promise<{ add: number[]; del: number[] }> {
   const add: number[] = [];
   const del: number[] = [];
   for (let i = 0; i < N; i++) {
+    await new Promise((r) => setImmediate(r)); // lets a pending SIGINT/SIGTERM handler run
+    checkInterrupted();
     const pod = `${prefix}${i}`;
     execFileSync('ip', ['netns', 'add', pod]);
     try {
@@ -135,8 +144,8 @@ async function inner(): Promise<void> {
   }));
   const daemon = await startDaemon(stateDir);
   try {
-    const ref = cycles('reference bridge', refConf, 'refbench', `${podPrefix}r`);
-    const ov = cycles('ovnode', ovConf, 'ovbench', `${podPrefix}o`);
+    const ref = await cycles('reference bridge', refConf, 'refbench', `${podPrefix}r`);
+    const ov = await cycles('ovnode', ovConf, 'ovbench', `${podPrefix}o`);
     const concurrentMs = await concurrentAdds(ovConf, 'ovbench', podPrefix);
     const mem = rssMb(daemon.pid);
     const shimMs = startup(join(SHIM_DIR, 'ovnode'));
@@ -171,5 +180,11 @@ function report(r: { ov: { add: number[]; del: number[] }; ref: { add: number[];
   for (const [name, ok, value] of targets) console.log(`  ${ok ? 'MET   ' : 'MISSED'} ${name.padEnd(32)} ${value}`);
 }
 
-if (process.env.OVNODE_BENCH_INNER) inner().catch((e) => { console.error(e); process.exit(1); });
+if (process.env.OVNODE_BENCH_INNER) {
+  // Signals reach us between the synchronous cnitool runs; the finally blocks do the cleanup.
+  const stop = (): void => { interrupted = true; };
+  process.on('SIGINT', stop);
+  process.on('SIGTERM', stop);
+  inner().catch((e) => { console.error(e); process.exitCode = 1; });
+}
 else outer();

@@ -5,11 +5,12 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$PWD
 
+mkdir -p build/shim dist/bin
 npx tsc -p tsconfig.json
-# cmake-js uses node-api-headers (package.json "binary.napi_versions"): no header download.
+# cmake-js reads native/package.json ("binary.napi_versions"): it builds against the
+# node-api-headers package and downloads nothing.
 npx cmake-js compile -d native -O build/native >build/native-build.log 2>&1 || { cat build/native-build.log; exit 1; }
 
-mkdir -p build/shim dist/bin
 npx esbuild cni/main.ts --bundle --platform=node --target=node20 --format=cjs \
   --minify --legal-comments=none --outfile=build/shim/ovnode.js --log-level=warning
 cat > build/shim/sea-config.json <<JSON
