@@ -2,6 +2,7 @@
 
 import { Command } from 'commander';
 import { isOvnodeError } from '../common/errors';
+import { DEFAULT_DAEMON_SOCKET } from '../common/protocol';
 import { createLogger } from './log';
 import { parseOptions, type RawOptions } from './node/options';
 import { startNode } from './node/start';
@@ -13,7 +14,7 @@ program
   .description('run the daemon')
   .option('--embedded', 'start and supervise our own OVS and OVN under --state-dir')
   .requiredOption('--state-dir <dir>', 'directory for databases, sockets and logs')
-  .option('--socket <path>', 'CNI socket (default <state-dir>/run/ovnoded.sock)')
+  .option('--socket <path>', `CNI socket, the shim's default when netconf has no daemonSocket (default ${DEFAULT_DAEMON_SOCKET})`)
   .option('--subnet <cidr[,cidr6]>', 'pod subnet: one CIDR or an IPv4,IPv6 pair', '10.16.0.0/16')
   .option('--join-cidr <cidr>', 'network between the node and its pods', '100.64.0.0/16')
   .option('--mtu <n>', 'pod interface MTU (leave room for Geneve)', '1400')

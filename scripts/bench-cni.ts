@@ -77,6 +77,7 @@ async function cycles(label: string, netconfDir: string, net: string, prefix: st
 
 function startDaemon(stateDir: string): Promise<{ pid: number; stop: () => Promise<void> }> {
   const child = spawn(process.execPath, [join(SHIM_DIR, 'ovnoded'), 'run', '--embedded', '--state-dir', stateDir,
+    '--socket', join(stateDir, 'run', 'ovnoded.sock'),
     '--node-name', 'bench', '--metrics-address', '', '--log-level', 'warn'], { env, stdio: ['ignore', 'pipe', 'inherit'] });
   return new Promise((resolveStart, reject) => {
     let out = '';

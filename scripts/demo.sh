@@ -29,7 +29,7 @@ trap cleanup EXIT
 
 ip netns add "$node_ns"
 echo "== starting ovnoded (embedded OVS + OVN) in network namespace $node_ns"
-ip netns exec "$node_ns" "$PWD/dist/bin/ovnoded" run --embedded --state-dir "$state" --node-name "$id" >"$state/ovnoded.log" 2>&1 &
+ip netns exec "$node_ns" "$PWD/dist/bin/ovnoded" run --embedded --state-dir "$state" --socket "$sock" --node-name "$id" >"$state/ovnoded.log" 2>&1 &
 daemon_pid=$!
 timeout 60 grep -q -m1 '"msg":"ovnoded ready"' <(tail -F "$state/ovnoded.log" 2>/dev/null) || { cat "$state/ovnoded.log"; exit 1; }
 grep '"msg":"ovnoded ready"' "$state/ovnoded.log"

@@ -1,8 +1,8 @@
 // Daemon options as the CLI gives them, validated into typed settings.
 
 import { hostname } from 'node:os';
-import { join } from 'node:path';
 import { InvalidConfigError } from '../../common/errors';
+import { DEFAULT_DAEMON_SOCKET } from '../../common/protocol';
 import { parseCidr } from '../ipam/cidr';
 
 export interface DaemonOptions {
@@ -45,7 +45,7 @@ export function parseOptions(raw: RawOptions): DaemonOptions {
   const opts: DaemonOptions = {
     embedded: Boolean(raw.embedded),
     stateDir: raw.stateDir,
-    socket: raw.socket ?? join(raw.stateDir, 'run', 'ovnoded.sock'),
+    socket: raw.socket ?? DEFAULT_DAEMON_SOCKET,
     subnets: cidrs.map((c) => c.text),
     joinCidr: parseCidr(raw.joinCidr).text,
     mtu,

@@ -22,7 +22,6 @@ const MAX_BODY = 1 << 20;
 export class CniServer {
   private readonly lock = new KeyedLock();
   private server: http.Server | undefined;
-  private inflight = 0;
 
   constructor(private readonly deps: Deps) {}
 
@@ -90,14 +89,9 @@ export class CniServer {
       const ctx: RequestContext = { deps: this.deps, req, log, signal };
       return HANDLERS[req.command](ctx, (key, fn) => this.lock.run(key, fn));
     });
-    this.inflight++;
-    try {
-      // GC and STATUS are not about one sandbox; GC takes each sandbox's lock as it goes.
-      if (req.command === 'GC' || req.command === 'STATUS') return await start().answer;
-      return await this.runLocked(req.containerId, start);
-    } finally {
-      this.inflight--;
-    }
+    // GC and STATUS are not about one sandbox; GC takes each sandbox's lock as it goes.
+    if (req.command === 'GC' || req.command === 'STATUS') return start().answer;
+    return this.runLocked(req.containerId, start);
   }
 
   /**

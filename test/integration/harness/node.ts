@@ -35,7 +35,7 @@ export class TestNode {
   /** Starts the daemon and resolves when it logs "ovnoded ready". */
   async start(timeoutMs = 60_000): Promise<void> {
     const args = ['netns', 'exec', this.ns, process.execPath, DAEMON, 'run', '--embedded', '--state-dir', this.stateDir,
-      '--node-name', this.opts.name, ...(this.opts.subnet ? ['--subnet', this.opts.subnet] : []), ...(this.opts.extraArgs ?? [])];
+      '--socket', this.socket, '--node-name', this.opts.name, ...(this.opts.subnet ? ['--subnet', this.opts.subnet] : []), ...(this.opts.extraArgs ?? [])];
     const child = spawn('ip', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;
     await new Promise<void>((resolve, reject) => {
