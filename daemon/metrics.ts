@@ -25,17 +25,22 @@ export class Metrics {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
     registers: [this.registry],
   });
-  readonly attachments = new Gauge({
-    name: 'ovnode_attachments',
-    help: 'Pod attachments on this node (OVS interfaces owned by ovnode)',
-    registers: [this.registry],
-  });
+  /** Read at scrape time from the monitored OVS view, so it can never drift from the truth. */
+  attachmentCount: () => number = () => 0;
+  readonly attachments: Gauge;
   /** Read at scrape time: the OVSDB clients count their own reconnections. */
   reconnectSources: Record<string, () => number> = {};
   readonly ovsdbReconnects: Gauge<'db'>;
 
   constructor() {
     const sources = (): Record<string, () => number> => this.reconnectSources;
+    const count = (): number => this.attachmentCount();
+    this.attachments = new Gauge({
+      name: 'ovnode_attachments',
+      help: 'Pod attachments on this node (OVS interfaces owned by ovnode)',
+      registers: [this.registry],
+      collect() { this.set(count()); },
+    });
     this.ovsdbReconnects = new Gauge({
       name: 'ovnode_ovsdb_reconnects_total',
       help: 'Reconnections to an OVSDB server, by database',

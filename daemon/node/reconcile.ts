@@ -21,7 +21,6 @@ export async function reconcile(deps: Deps): Promise<number> {
     removed++;
   }
   removed += await removeOrphanVeths(deps);
-  deps.metrics.attachments.set(ovsAttachments(deps.ovs).length);
   return removed;
 }
 

@@ -20,6 +20,7 @@ import { SB } from '../ovs/schema';
 import { OvsdbClient } from '../ovsdb/client';
 import { PodPlumber } from '../plumb/pod-interface';
 import { CniServer } from '../server/cni-server';
+import { ovsAttachments } from '../store/lookup';
 import { reconcile } from './reconcile';
 import { NB_MONITOR, OVS_MONITOR, SB_MONITOR } from './monitors';
 import { configureNodePort } from './node-port';
@@ -115,6 +116,7 @@ export async function startNode(opts: DaemonOptions, log: Logger): Promise<Runni
       log, ovs: clients.ovs, nb: clients.nb, native, node, metrics, readiness, subnets,
       plumber: new PodPlumber({ nodeRtnl: rtnl, native, openRtnl, nodeNetnsPath }),
     };
+    metrics.attachmentCount = () => ovsAttachments(clients.ovs).length;
     metrics.reconnectSources = {
       Open_vSwitch: () => clients.ovs.reconnects,
       OVN_Northbound: () => clients.nb.reconnects,

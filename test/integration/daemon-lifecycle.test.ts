@@ -222,7 +222,9 @@ describe('a running node', () => {
     expect(text).toMatch(/^ovnode_cni_request_duration_seconds_count\{command="ADD",outcome="ok"\} 1$/m);
     expect(text).toMatch(/^ovnode_cni_request_duration_seconds_sum\{command="ADD",outcome="ok"\} [0-9.e+-]+$/m);
     console.log(text.split('\n').filter((l) => l.startsWith('ovnode_cni_request_duration_seconds') && l.includes('"ADD"')).join('\n'));
+    expect(text).toMatch(/^ovnode_attachments 1$/m);
     expect(del(node, 'metrics-pod', pod).status).toBe(0);
+    expect(scrapeMetrics(node.ns)).toMatch(/^ovnode_attachments 0$/m);
   });
 
   it('two nodes in two netns run at the same time; each pod pings its own gateway', async () => {
