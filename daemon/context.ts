@@ -4,6 +4,8 @@
 import type { Logger } from 'pino';
 import type { NativeOps } from '../native/index';
 import type { SubnetRegistry } from './ipam/registry';
+import type { ObjectStore } from './objects/types';
+import type { PolicyEngine } from './policy/engine';
 import type { Metrics } from './metrics';
 import type { OvsdbClient } from './ovsdb/client';
 import type { PodPlumber } from './plumb/pod-interface';
@@ -28,6 +30,9 @@ export interface Deps {
   node: NodeSettings;
   metrics: Metrics;
   readiness: () => Readiness;
+  /** Kubernetes-shaped objects (manifests dir in embedded mode). */
+  objects: ObjectStore;
+  policy: PolicyEngine;
 }
 
 /** What one handler call gets: the deps, the decoded request, its logger and deadline signal. */

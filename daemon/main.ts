@@ -21,6 +21,7 @@ program
   .option('--metrics-address <host:port>', 'Prometheus /metrics listen address ("" to disable)', '127.0.0.1:9476')
   .option('--node-name <name>', 'chassis / node name (default: hostname)')
   .option('--encap-ip <ip>', 'Geneve tunnel endpoint address (default: first non-loopback IPv4)')
+  .option('--manifests <dir>', 'watch this directory for Namespace/Pod/Subnet/SecurityGroup/Vip/NetworkPolicy YAML')
   .option('--log-level <level>', 'pino log level', 'info')
   .action(async (raw: RawOptions) => {
     const log = createLogger(raw.logLevel);

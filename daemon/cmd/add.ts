@@ -13,11 +13,16 @@ import { createLsp, deleteLsp } from '../ovn/lsp';
 import { attachPort, detachPort, waitOvnInstalled } from '../ovs/port';
 import type { Attachment } from '../store/attachment';
 import { UndoStack } from '../undo';
+import type { PodObj } from '../objects/types';
+import { portSecurityLine } from '../policy/port-settings';
+import type { PodPort } from '../policy/pods';
 import { buildResult } from './result';
 
 export async function cmdAdd(ctx: RequestContext): Promise<CniResult> {
   const { deps, req, log, signal } = ctx;
-  const intent = buildIntent(req, deps.node, deps.subnets.defaultSwitch);
+  const pod = req.args.podName && req.args.podNamespace ? deps.objects.get('Pod', req.args.podName, req.args.podNamespace) : undefined;
+  const podSwitch = deps.policy.switchFor(pod, req.args.podNamespace);
+  const intent = buildIntent(req, deps.node, deps.subnets.defaultSwitch, podSwitch ? { pod, logicalSwitch: podSwitch } : { pod });
   if (!deps.native.exists(req.netns)) throw new InvalidEnvError(`CNI_NETNS ${req.netns} is not a network namespace`);
   const pool = deps.subnets.get(intent.logicalSwitch);
   const undo = new UndoStack(log);
@@ -29,7 +34,13 @@ export async function cmdAdd(ctx: RequestContext): Promise<CniResult> {
     // before failing, so every undo is pushed before the unwind starts.
     let hostMac = '';
     await settleAll([
-      timed('ovn', () => createLsp(deps.nb, { attachment, portSecurity: intent.portSecurity }, signal))
+      timed('ovn', () => createLsp(deps.nb, {
+        attachment,
+        portSecurity: portSecurityLine(deps.objects, pod, attachment.mac, attachment.ips),
+        // Port groups and address sets this pod belongs to join the same transaction: policies
+        // hold from the port's first packet.
+        extraOps: (lspRef) => deps.policy.admissionOps(admissionView(attachment, pod), lspRef),
+      }, signal))
         .then(() => undo.push('logical switch port', () => deleteLsp(deps.nb, attachment.lspName))),
       (async () => {
         ({ hostMac } = await timed('plumb', () => plumbPod(ctx, intent, attachment, pool, undo)));
@@ -46,6 +57,7 @@ export async function cmdAdd(ctx: RequestContext): Promise<CniResult> {
     // does not use are free now.
     for (const ip of pool.holdings(attachment.lspName)) if (!attachment.ips.includes(ip)) pool.releaseIp(ip, attachment.lspName);
     log.info({ step: 'done', ips: attachment.ips, mac: attachment.mac, lsp: attachment.lspName }, 'attached');
+    void deps.policy.schedule('pod added');
     return buildResult({ attachment, hostMac, pool, conf: req.conf, mtu: intent.mtu });
   } catch (e) {
     await undo.unwind();
@@ -87,6 +99,15 @@ async function plumbPod(ctx: RequestContext, intent: PodIntent, a: Attachment, p
     netns: req.netns, hostIfName: a.hostIfName, podIfName: req.ifName, mac: a.mac, mtu: intent.mtu,
     addresses, gateways, disableTxChecksum: deps.node.datapathType === 'netdev',
   });
+}
+
+function admissionView(a: Attachment, pod: PodObj | undefined): Omit<PodPort, 'namespaceLabels'> {
+  const view: Omit<PodPort, 'namespaceLabels'> = {
+    lspName: a.lspName, name: a.podName ?? '', namespace: a.podNamespace ?? '', logicalSwitch: a.logicalSwitch,
+    mac: a.mac, ips: a.ips, labels: pod?.metadata.labels ?? {},
+  };
+  if (pod) view.pod = pod;
+  return view;
 }
 
 /** Like Promise.all, but waits for every promise, so no undo is pushed after the unwind began. */

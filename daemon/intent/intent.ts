@@ -3,6 +3,7 @@
 
 import { createHash } from 'node:crypto';
 import type { NodeSettings } from '../context';
+import type { PodObj } from '../objects/types';
 import type { CniRequest } from '../server/request';
 
 export interface PodIntent {
@@ -11,7 +12,6 @@ export interface PodIntent {
   hostIfName: string;
   staticIps: string[];
   staticMac?: string;
-  portSecurity: boolean;
   mtu: number;
   podName?: string;
   podNamespace?: string;
@@ -33,16 +33,28 @@ export function lspNameFor(req: Pick<CniRequest, 'containerId' | 'ifName' | 'arg
   return `${req.containerId}.${req.ifName}`;
 }
 
-export function buildIntent(req: CniRequest, node: NodeSettings, defaultSwitch: string): PodIntent {
+/** What the Pod object (manifest or Kubernetes API) says about this attachment. */
+export interface PodSource {
+  pod?: PodObj;
+  /** The pod's subnet from its annotation or its namespace's Subnet. */
+  logicalSwitch?: string;
+}
+
+/**
+ * Precedence, most specific first: the runtime's capabilities (runtimeConfig ips/mac), the
+ * Pod's annotations, CNI_ARGS, the netconf, the node default.
+ */
+export function buildIntent(req: CniRequest, node: NodeSettings, defaultSwitch: string, source: PodSource = {}): PodIntent {
+  const ann = source.pod?.metadata.annotations ?? {};
+  const annIps = (ann['ovn.kubernetes.io/ip_address'] ?? '').split(',').map((s) => s.trim().split('/')[0] as string).filter(Boolean);
   const intent: PodIntent = {
     lspName: lspNameFor(req),
-    logicalSwitch: req.conf.logicalSwitch ?? defaultSwitch,
+    logicalSwitch: source.logicalSwitch ?? req.conf.logicalSwitch ?? defaultSwitch,
     hostIfName: hostIfName(req.containerId, req.ifName),
-    staticIps: req.conf.staticIps.length > 0 ? req.conf.staticIps : req.args.ips ?? [],
-    portSecurity: true,
+    staticIps: req.conf.staticIps.length > 0 ? req.conf.staticIps : annIps.length > 0 ? annIps : req.args.ips ?? [],
     mtu: req.conf.mtu ?? node.mtu,
   };
-  const mac = req.conf.staticMac ?? req.args.mac;
+  const mac = req.conf.staticMac ?? ann['ovn.kubernetes.io/mac_address'] ?? req.args.mac;
   if (mac) intent.staticMac = mac.toLowerCase();
   if (req.args.podName) intent.podName = req.args.podName;
   if (req.args.podNamespace) intent.podNamespace = req.args.podNamespace;

@@ -1,6 +1,7 @@
 // All subnets of the node by logical switch name, and the rebuild of their allocations from
 // the OVN NB (the durable record) at start.
 
+import type { Logger } from 'pino';
 import { IpamError } from '../../common/errors';
 import type { OvsdbClient } from '../ovsdb/client';
 import { asArray } from '../ovsdb/values';
@@ -9,6 +10,9 @@ import { SubnetPool, type SubnetSpec } from './pool';
 
 export class SubnetRegistry {
   private readonly pools = new Map<string, SubnetPool>();
+  /** Pools that follow Subnet objects (sync), and the spec each was built from. */
+  private readonly managed = new Set<string>();
+  private readonly shapes = new Map<string, string>();
 
   constructor(readonly defaultSwitch: string) {}
 
@@ -16,6 +20,36 @@ export class SubnetRegistry {
     const pool = new SubnetPool(spec);
     this.pools.set(spec.name, pool);
     return pool;
+  }
+
+  /**
+   * Makes the pools of managed subnets (Subnet objects) match `specs`: new or changed subnets
+   * get a fresh pool seeded from the NB, removed ones are dropped; built-in pools (added with
+   * add()) are left alone. VIP addresses are reserved so IPAM never hands them out.
+   */
+  sync(specs: SubnetSpec[], nb: OvsdbClient, vips: Array<{ subnet: string; ip: string; owner: string }>, log: Logger): void {
+    const wanted = new Map(specs.map((s) => [s.name, s]));
+    for (const name of this.managed) {
+      if (!wanted.has(name)) { this.pools.delete(name); this.managed.delete(name); this.shapes.delete(name); }
+    }
+    for (const spec of specs) {
+      const shape = JSON.stringify(spec);
+      if (this.shapes.get(spec.name) === shape) continue;
+      try {
+        this.pools.set(spec.name, new SubnetPool(spec));
+        this.managed.add(spec.name);
+        this.shapes.set(spec.name, shape);
+      } catch (e) {
+        log.warn({ step: 'ipam', subnet: spec.name, err: String(e) }, 'subnet not usable');
+      }
+    }
+    this.rebuildFromNb(nb);
+    for (const v of vips) {
+      const pool = this.pools.get(v.subnet);
+      if (!pool) { log.warn({ step: 'ipam', vip: v.owner, subnet: v.subnet }, 'VIP names an unknown subnet'); continue; }
+      if (pool.ownerOf(v.ip) === v.owner) continue;
+      try { pool.reserve(v.ip, v.owner); } catch (e) { log.warn({ step: 'ipam', vip: v.owner, err: String(e) }, 'VIP address cannot be reserved'); }
+    }
   }
 
   get(name: string): SubnetPool {

@@ -11,10 +11,14 @@ export const OVS_MONITOR: MonitorTables = {
 };
 
 export const NB_MONITOR: MonitorTables = {
-  [NB.ls]: { columns: ['name', 'ports', 'external_ids'] },
+  [NB.ls]: { columns: ['name', 'ports', 'acls', 'qos_rules', 'external_ids'] },
   [NB.lsp]: { columns: ['name', 'type', 'addresses', 'port_security', 'external_ids'] },
   [NB.lr]: { columns: ['name', 'ports'] },
   [NB.lrp]: { columns: ['name', 'mac', 'networks'] },
+  ACL: { columns: ['direction', 'priority', 'match', 'action', 'external_ids'] },
+  Port_Group: { columns: ['name', 'ports', 'acls', 'external_ids'] },
+  Address_Set: { columns: ['name', 'addresses', 'external_ids'] },
+  QoS: { columns: ['direction', 'priority', 'match', 'bandwidth', 'external_ids'] },
 };
 
 export const SB_MONITOR: MonitorTables = { [SB.chassis]: { columns: ['name', 'hostname'] } };

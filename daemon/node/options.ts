@@ -17,9 +17,12 @@ export interface DaemonOptions {
   nodeName: string;
   encapIp?: string;
   logLevel: string;
+  /** Directory of Kubernetes-shaped manifests to watch (embedded mode). */
+  manifests?: string;
 }
 
 export interface RawOptions {
+  manifests?: string;
   embedded?: boolean;
   stateDir: string;
   socket?: string;
@@ -54,5 +57,6 @@ export function parseOptions(raw: RawOptions): DaemonOptions {
     logLevel: raw.logLevel,
   };
   if (raw.encapIp) opts.encapIp = raw.encapIp;
+  if (raw.manifests) opts.manifests = raw.manifests;
   return opts;
 }

@@ -22,6 +22,10 @@ import { PodPlumber } from '../plumb/pod-interface';
 import { CniServer } from '../server/cni-server';
 import { ovsAttachments } from '../store/lookup';
 import { reconcile } from './reconcile';
+import { ManifestStore } from '../objects/manifest-store';
+import { MemoryStore } from '../objects/memory-store';
+import type { ObjectStore } from '../objects/types';
+import { PolicyEngine } from '../policy/engine';
 import { NB_MONITOR, OVS_MONITOR, SB_MONITOR } from './monitors';
 import { configureNodePort } from './node-port';
 import type { DaemonOptions } from './options';
@@ -112,8 +116,15 @@ export async function startNode(opts: DaemonOptions, log: Logger): Promise<Runni
       if (!stack.healthy()) return { ready: false, reason: 'an OVS/OVN process is down (restarting)' };
       return { ready: true };
     };
+    const objects = await openObjectStore(opts, log);
+    cleanups.push(() => objects.close());
+    const policy = new PolicyEngine({
+      nb: clients.nb, store: objects, subnets, log,
+      builtin: [podSwitch, joinSwitch].map(({ name, cidrs, gateways }) => ({ name, cidrs, gateways })),
+      joinCidr: join.text, nodeIps: [nodeJoinIp],
+    });
     const deps: Deps = {
-      log, ovs: clients.ovs, nb: clients.nb, native, node, metrics, readiness, subnets,
+      log, ovs: clients.ovs, nb: clients.nb, native, node, metrics, readiness, subnets, objects, policy,
       plumber: new PodPlumber({ nodeRtnl: rtnl, native, openRtnl, nodeNetnsPath }),
     };
     metrics.attachmentCount = () => ovsAttachments(clients.ovs).length;
@@ -123,6 +134,8 @@ export async function startNode(opts: DaemonOptions, log: Logger): Promise<Runni
       OVN_Southbound: () => clients.sb.reconnects,
     };
     const swept = await reconcile(deps);
+    // Subnets, port groups and ACLs exist before the first ADD is served.
+    await policy.start();
     log.info({ step: 'start', reservedIps: reserved, removedStale: swept }, 'state rebuilt from OVSDB');
 
     cleanups.push(() => deps.plumber.drain());
@@ -139,6 +152,13 @@ export async function startNode(opts: DaemonOptions, log: Logger): Promise<Runni
     await stop();
     throw e;
   }
+}
+
+async function openObjectStore(opts: DaemonOptions, log: Logger): Promise<ObjectStore & { close(): void }> {
+  if (!opts.manifests) return new MemoryStore();
+  const store = new ManifestStore(opts.manifests, log);
+  await store.load();
+  return store;
 }
 
 function defaultEncapIp(): string {

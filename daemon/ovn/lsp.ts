@@ -11,8 +11,10 @@ import { NB } from '../ovs/schema';
 
 export interface LspSpec {
   attachment: Attachment;
-  /** Port security on (default): only the port's own MAC and IPs may leave it. */
-  portSecurity: boolean;
+  /** port_security entries ("MAC IP... VIP..."), empty when port security is off. */
+  portSecurity: string[];
+  /** More operations for the same transaction, given the new port's named-uuid. */
+  extraOps?: (lspRef: string) => Operation[];
 }
 
 /** "MAC IP [IP...]", the form of both `addresses` and `port_security` (ovn-nb(5)). */
@@ -29,7 +31,7 @@ export function findLsp(nb: OvsdbClient, name: string) {
   return [...nb.rows(NB.lsp).values()].find((r) => r.name === name);
 }
 
-export async function createLsp(nb: OvsdbClient, { attachment, portSecurity }: LspSpec, signal?: AbortSignal): Promise<void> {
+export async function createLsp(nb: OvsdbClient, { attachment, portSecurity, extraOps }: LspSpec, signal?: AbortSignal): Promise<void> {
   const ops: Operation[] = [];
   const old = findLsp(nb, attachment.lspName);
   if (old) {
@@ -46,15 +48,16 @@ export async function createLsp(nb: OvsdbClient, { attachment, portSecurity }: L
       row: {
         name: attachment.lspName,
         addresses: ovsSet([line]),
-        port_security: ovsSet(portSecurity ? [line] : []),
+        port_security: ovsSet(portSecurity),
         external_ids: ovsMap(toLspExternalIds(attachment)),
       },
     },
     { op: 'mutate', table: NB.ls, where: [['name', '==', attachment.logicalSwitch]], mutations: [['ports', 'insert', ovsSet([namedUuid('lsp')])]] },
-    { op: 'comment', comment: `ovnode: add ${attachment.lspName} (${attachment.sandbox})` },
   );
+  const switchOp = ops.length - 1;
+  ops.push(...(extraOps?.('lsp') ?? []), { op: 'comment', comment: `ovnode: add ${attachment.lspName} (${attachment.sandbox})` });
   const results = await nb.transact(ops, signal ? { signal } : undefined);
-  if (results[ops.length - 2]?.count !== 1) throw new OvsdbError(`logical switch ${attachment.logicalSwitch} does not exist`);
+  if (results[switchOp]?.count !== 1) throw new OvsdbError(`logical switch ${attachment.logicalSwitch} does not exist`);
 }
 
 /** Deletes the named LSPs in one transaction; idempotent; returns the names that existed. */

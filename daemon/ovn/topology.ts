@@ -36,10 +36,26 @@ export async function ensureTopology(nb: OvsdbClient, switches: SwitchSpec[], no
   await nb.transact(ops);
 }
 
-function switchOps(nb: OvsdbClient, s: SwitchSpec, routerRef: ReturnType<typeof uuid>, i: number): Operation[] {
+/** The router reference for operations in a transaction that does not create the router. */
+export function routerRef(nb: OvsdbClient): ReturnType<typeof uuid> | undefined {
+  const router = [...nb.rows(NB.lr).values()].find((r) => r.name === ROUTER);
+  return router ? uuid(router._uuid) : undefined;
+}
+
+/** Removes a subnet switch and its router port (pod-free switches only). */
+export function removeSwitchOps(nb: OvsdbClient, name: string): Operation[] {
+  const ops: Operation[] = [];
+  const lrp = [...nb.rows(NB.lrp).values()].find((r) => r.name === `${ROUTER}-${name}`);
+  const router = routerRef(nb);
+  if (lrp && router) ops.push({ op: 'mutate', table: NB.lr, where: [['_uuid', '==', router]], mutations: [['ports', 'delete', ovsSet([uuid(lrp._uuid)])]] });
+  ops.push({ op: 'delete', table: NB.ls, where: [['name', '==', name]] });
+  return ops;
+}
+
+export function switchOps(nb: OvsdbClient, s: SwitchSpec, routerRef: ReturnType<typeof uuid>, i: number, extraIds: Record<string, string> = {}): Operation[] {
   const lrpName = `${ROUTER}-${s.name}`;
   const networks = ovsSet(gatewayNetworks(s));
-  const ids = ovsMap({ 'ovnode:owner': 'ovnode', 'ovnode:cidrs': s.cidrs.join(','), 'ovnode:gateways': s.gateways.join(',') });
+  const ids = ovsMap({ 'ovnode:owner': 'ovnode', 'ovnode:cidrs': s.cidrs.join(','), 'ovnode:gateways': s.gateways.join(','), ...extraIds });
   const ls = [...nb.rows(NB.ls).values()].find((r) => r.name === s.name);
   const lrp = [...nb.rows(NB.lrp).values()].find((r) => r.name === lrpName);
   const ops: Operation[] = [];

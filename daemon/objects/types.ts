@@ -1,0 +1,136 @@
+// Kubernetes-shaped objects ovnode acts on: Namespace, Pod, and Kube-OVN's Subnet,
+// SecurityGroup and Vip, and networking.k8s.io/v1 NetworkPolicy. Field names and meanings are
+// those of Kubernetes and Kube-OVN, so users' existing YAML works unchanged. These are the
+// validated, defaulted forms: every optional list is present (possibly empty).
+
+export interface ObjectMeta {
+  name: string;
+  /** Empty for cluster-scoped kinds (Namespace, Subnet, SecurityGroup, Vip). */
+  namespace: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+}
+
+export interface LabelSelectorRequirement {
+  key: string;
+  operator: 'In' | 'NotIn' | 'Exists' | 'DoesNotExist';
+  values: string[];
+}
+
+/** An absent selector and `{}` both select everything (Kubernetes semantics). */
+export interface LabelSelector {
+  matchLabels: Record<string, string>;
+  matchExpressions: LabelSelectorRequirement[];
+}
+
+export interface NamespaceObj { kind: 'Namespace'; metadata: ObjectMeta }
+
+export interface ContainerPort { name?: string; containerPort: number; protocol: 'TCP' | 'UDP' | 'SCTP' }
+export interface PodObj {
+  kind: 'Pod';
+  metadata: ObjectMeta;
+  spec: { containers: Array<{ name: string; ports: ContainerPort[] }> };
+}
+
+export type SubnetAclAction = 'allow' | 'allow-related' | 'allow-stateless' | 'drop' | 'reject';
+export interface SubnetAcl {
+  action: SubnetAclAction;
+  direction: 'from-lport' | 'to-lport';
+  match: string;
+  priority: number;
+}
+export interface SubnetObj {
+  kind: 'Subnet';
+  metadata: ObjectMeta;
+  spec: {
+    /** One CIDR or an IPv4,IPv6 pair. */
+    cidrBlock: string;
+    /** Defaults to the first address of each CIDR. */
+    gateway: string;
+    excludeIps: string[];
+    acls: SubnetAcl[];
+    namespaces: string[];
+    provider: string;
+    private: boolean;
+    allowSubnets: string[];
+    protocol?: 'IPv4' | 'IPv6' | 'Dual';
+    vpc?: string;
+  };
+}
+
+export interface SecurityGroupRule {
+  ipVersion: 'ipv4' | 'ipv6';
+  protocol: 'all' | 'icmp' | 'tcp' | 'udp';
+  /** 1..200; lower number = evaluated first (Kube-OVN). */
+  priority: number;
+  remoteType: 'address' | 'securityGroup';
+  remoteAddress?: string;
+  remoteSecurityGroup?: string;
+  portRangeMin?: number;
+  portRangeMax?: number;
+  policy: 'allow' | 'drop';
+}
+export interface SecurityGroupObj {
+  kind: 'SecurityGroup';
+  metadata: ObjectMeta;
+  spec: { ingressRules: SecurityGroupRule[]; egressRules: SecurityGroupRule[]; allowSameGroupTraffic: boolean };
+}
+
+export interface VipObj {
+  kind: 'Vip';
+  metadata: ObjectMeta;
+  spec: { subnet: string; v4ip?: string; v6ip?: string; macAddress?: string };
+}
+
+export interface NetworkPolicyPort {
+  protocol: 'TCP' | 'UDP' | 'SCTP';
+  /** A number, a named container port, or absent (all ports). */
+  port?: number | string;
+  endPort?: number;
+}
+export interface IpBlock { cidr: string; except: string[] }
+export interface NetworkPolicyPeer {
+  podSelector?: LabelSelector;
+  namespaceSelector?: LabelSelector;
+  ipBlock?: IpBlock;
+}
+export interface NetworkPolicyRule { peers: NetworkPolicyPeer[]; ports: NetworkPolicyPort[] }
+export interface NetworkPolicyObj {
+  kind: 'NetworkPolicy';
+  metadata: ObjectMeta;
+  spec: {
+    podSelector: LabelSelector;
+    policyTypes: Array<'Ingress' | 'Egress'>;
+    /** `from` peers of each ingress rule (empty peers = from anywhere). */
+    ingress: NetworkPolicyRule[];
+    /** `to` peers of each egress rule (empty peers = to anywhere). */
+    egress: NetworkPolicyRule[];
+  };
+}
+
+export type KubeObject = NamespaceObj | PodObj | SubnetObj | SecurityGroupObj | VipObj | NetworkPolicyObj;
+export type Kind = KubeObject['kind'];
+export type ObjectOf<K extends Kind> = Extract<KubeObject, { kind: K }>;
+
+/** An object that could not be accepted, with a message a user can act on. */
+export interface RejectedObject {
+  source: string;
+  kind?: string;
+  name?: string;
+  namespace?: string;
+  message: string;
+}
+
+/**
+ * Where objects come from: a manifests directory in embedded mode, the Kubernetes API later.
+ * Everything downstream depends on this interface only.
+ */
+export interface ObjectStore {
+  list<K extends Kind>(kind: K): ReadonlyArray<ObjectOf<K>>;
+  /** Namespaced kinds need `namespace`; cluster-scoped kinds ignore it. */
+  get<K extends Kind>(kind: K, name: string, namespace?: string): ObjectOf<K> | undefined;
+  /** Objects refused at the last load, with why. */
+  rejected(): ReadonlyArray<RejectedObject>;
+  /** Called after every change of the accepted object set (coalesced). */
+  onChange(listener: () => void): () => void;
+}

@@ -1,0 +1,37 @@
+// The whole desired state from the object store and the pods known in the NB.
+
+import type { ObjectStore } from '../objects/types';
+import type { DesiredPort, DesiredQos, DesiredState } from './model';
+import { translateNetworkPolicies } from './network-policy';
+import { podQos, portSecurityLine } from './port-settings';
+import type { PodPort } from './pods';
+import { translateSecurityGroups } from './security-groups';
+import { translateSubnets, type SubnetContext } from './subnets';
+
+export interface DesiredInput {
+  store: ObjectStore;
+  pods: PodPort[];
+  builtin: SubnetContext['builtin'];
+  joinCidr: string;
+  nodeIps: string[];
+}
+
+export function computeDesired(input: DesiredInput): DesiredState {
+  const { store, pods } = input;
+  const qosBySwitch = new Map<string, DesiredQos[]>();
+  const ports: DesiredPort[] = [];
+  for (const p of pods) {
+    const qos = podQos(p.pod, p.lspName);
+    if (qos.length > 0) qosBySwitch.set(p.logicalSwitch, [...(qosBySwitch.get(p.logicalSwitch) ?? []), ...qos]);
+    ports.push({ lspName: p.lspName, portSecurity: portSecurityLine(store, p.pod, p.mac, p.ips) });
+  }
+  const switches = translateSubnets({ store, builtin: input.builtin, joinCidr: input.joinCidr, qosBySwitch });
+  const np = translateNetworkPolicies({ store, pods, nodeIps: input.nodeIps });
+  const sg = translateSecurityGroups(store, pods);
+  return {
+    switches,
+    portGroups: [...np.portGroups, ...sg.portGroups],
+    addressSets: [...np.addressSets, ...sg.addressSets],
+    ports,
+  };
+}

@@ -1,0 +1,138 @@
+// The policy engine: whenever the object store or the set of pod ports changes, recompute the
+// desired NB state and apply the difference in ONE NB transaction. Runs are serialised and
+// coalesced (a burst of changes yields one run after the current one). Also answers the CNI
+// ADD path: where a pod goes and which port groups / address sets it joins at creation, so a new
+// pod is isolated from its first packet.
+
+import type { Logger } from 'pino';
+import { SubnetRegistry } from '../ipam/registry';
+import type { SubnetSpec } from '../ipam/pool';
+import type { ObjectStore, PodObj } from '../objects/types';
+import { removeSwitchOps, routerRef, switchOps } from '../ovn/topology';
+import type { OvsdbClient } from '../ovsdb/client';
+import type { Operation } from '../ovsdb/types';
+import { asArray, namedUuid, ovsSet, type Atom } from '../ovsdb/values';
+import { computeDesired } from './desired';
+import type { DesiredState } from './model';
+import { macForIp } from '../ipam/mac';
+import { podPorts, namespaceLabels, type PodPort } from './pods';
+import { planReconcile } from './reconcile';
+import { subnetShape } from './subnets';
+
+export interface EngineDeps {
+  nb: OvsdbClient;
+  store: ObjectStore;
+  subnets: SubnetRegistry;
+  log: Logger;
+  builtin: Array<{ name: string; cidrs: string[]; gateways: string[] }>;
+  joinCidr: string;
+  nodeIps: string[];
+}
+
+export class PolicyEngine {
+  private running: Promise<void> | undefined;
+  private again = false;
+  private applied = 0;
+  private lastDesired: DesiredState | undefined;
+  private lastRejected = '[]';
+
+  constructor(private readonly deps: EngineDeps) {}
+
+  /** Subscribes to the store and to NB port changes, and applies once. */
+  async start(): Promise<void> {
+    this.deps.store.onChange(() => this.schedule('objects'));
+    await this.reconcileNow('start');
+  }
+
+  /** Requests a run; resolves when a run that started after this call has finished. */
+  schedule(reason: string): Promise<void> {
+    if (this.running) {
+      this.again = true;
+      return this.running.then(() => this.running ?? Promise.resolve());
+    }
+    this.running = this.run(reason).finally(() => {
+      this.running = undefined;
+      if (this.again) { this.again = false; void this.schedule('coalesced'); }
+    });
+    return this.running;
+  }
+
+  reconcileNow(reason: string): Promise<void> { return this.schedule(reason); }
+
+  private async run(reason: string): Promise<void> {
+    const started = performance.now();
+    const { nb, store, log } = this.deps;
+    try {
+      this.syncPools();
+      const pods = podPorts(nb, store);
+      const desired = computeDesired({ store, pods, builtin: this.deps.builtin, joinCidr: this.deps.joinCidr, nodeIps: this.deps.nodeIps });
+      this.lastDesired = desired;
+      const router = routerRef(nb);
+      const plan = planReconcile(nb, desired, {
+        switchOps: (s, i) => (router ? switchOps(nb, { name: s.name, cidrs: s.cidrs, gateways: s.gateways, routerPortMac: macForIp(s.gateways.find((g) => !g.includes(':')) ?? s.gateways[0]) }, router, 1000 + i, { 'ovnode:subnet': 'true' }) : []),
+        removeSwitchOps: (name) => removeSwitchOps(nb, name),
+      });
+      const version = 'version' in store ? (store as { version: number }).version : this.applied;
+      if (plan.ops.length > 0) await nb.transact([...plan.ops, { op: 'comment', comment: `ovnode: policy (${reason})` }]);
+      this.applied++;
+      const rejected = JSON.stringify(store.rejected());
+      if (rejected !== this.lastRejected) {
+        for (const r of store.rejected()) log.warn({ step: 'policy', source: r.source, kind: r.kind, name: r.name, namespace: r.namespace }, `rejected: ${r.message}`);
+        this.lastRejected = rejected;
+      }
+      log.info({ step: 'policy', reason, version, ops: plan.ops.length, ...plan.counts, ms: +(performance.now() - started).toFixed(2) }, 'policy applied');
+    } catch (e) {
+      log.error({ step: 'policy', reason, err: String(e) }, 'policy apply failed; retrying on the next change');
+    }
+  }
+
+  /** Subnet pools for Subnet objects (and VIP reservations), kept in step with the store. */
+  private syncPools(): void {
+    const { store, subnets, nb } = this.deps;
+    const specs: SubnetSpec[] = store.list('Subnet')
+      .filter((s) => !this.deps.builtin.some((b) => b.name === s.metadata.name))
+      .map((s) => { const sh = subnetShape(s); return { name: sh.name, cidrs: sh.cidrs, gateways: sh.gateways, excludeIps: sh.excludeIps }; });
+    const vips = store.list('Vip').flatMap((v) => [v.spec.v4ip, v.spec.v6ip].filter((x): x is string => Boolean(x))
+      .map((ip) => ({ subnet: v.spec.subnet, ip, owner: `vip:${v.metadata.name}` })));
+    subnets.sync(specs, nb, vips, this.deps.log);
+  }
+
+  /** Logical switch of a pod: its annotation, else a Subnet that lists its namespace. */
+  switchFor(pod: PodObj | undefined, namespace: string | undefined): string | undefined {
+    const annotated = pod?.metadata.annotations['ovn.kubernetes.io/logical_switch'];
+    if (annotated) return annotated;
+    if (!namespace) return undefined;
+    return this.deps.store.list('Subnet').find((s) => s.spec.namespaces.includes(namespace))?.metadata.name;
+  }
+
+  /**
+   * NB operations that put a new port (referred to by `lspRef`, a named-uuid of the ADD's own
+   * transaction) into the port groups and address sets it belongs to, so it is isolated from
+   * its first packet. Computed from the last desired state plus this pod.
+   */
+  admissionOps(p: Omit<PodPort, 'namespaceLabels'>, lspRef: string): Operation[] {
+    const { nb, store } = this.deps;
+    const pods = [...podPorts(nb, store).filter((x) => x.lspName !== p.lspName), { ...p, namespaceLabels: namespaceLabels(store, p.namespace) }];
+    const desired = computeDesired({ store, pods, builtin: this.deps.builtin, joinCidr: this.deps.joinCidr, nodeIps: this.deps.nodeIps });
+    const ops: Operation[] = [];
+    const pgs = new Map([...nb.rows('Port_Group').values()].map((r) => [r.name as string, r]));
+    for (const pg of desired.portGroups) {
+      if (!pg.ports.includes(p.lspName) || !pgs.has(pg.name)) continue;
+      ops.push({ op: 'mutate', table: 'Port_Group', where: [['name', '==', pg.name]], mutations: [['ports', 'insert', ovsSet([namedUuid(lspRef)])]] });
+    }
+    const sets = new Map([...nb.rows('Address_Set').values()].map((r) => [r.name as string, r]));
+    for (const as of desired.addressSets) {
+      const row = sets.get(as.name);
+      if (!row) continue;
+      const have = new Set(asArray<string>(row.addresses));
+      const add = p.ips.filter((ip) => as.addresses.includes(ip) && !have.has(ip));
+      if (add.length > 0) ops.push({ op: 'mutate', table: 'Address_Set', where: [['name', '==', as.name]], mutations: [['addresses', 'insert', ovsSet(add as Atom[])]] });
+    }
+    return ops;
+  }
+
+  get desired(): DesiredState | undefined { return this.lastDesired; }
+}
+
+/** Which NB tables the engine reads (added to the daemon's NB monitor). */
+export const POLICY_TABLES = ['ACL', 'Port_Group', 'Address_Set', 'QoS'] as const;

@@ -1,0 +1,19 @@
+// Names of port groups and address sets. OVN match expressions refer to them as @pg and $as,
+// so they must be identifiers ([A-Za-z_][A-Za-z0-9_.]*); a short hash keeps arbitrary
+// Kubernetes names (dashes, long) unique and within limits.
+
+import { createHash } from 'node:crypto';
+
+function ident(prefix: string, ...parts: string[]): string {
+  const readable = parts.join('_').replace(/[^A-Za-z0-9_]/g, '_').slice(0, 40);
+  const hash = createHash('sha256').update(parts.join('\0')).digest('hex').slice(0, 8);
+  return `${prefix}_${readable}_${hash}`;
+}
+
+export const pgSecurityGroup = (sg: string): string => ident('ovnode_sg', sg);
+export const asSecurityGroup = (sg: string, family: 4 | 6): string => `${ident('ovnode_sg', sg)}_ip${family}`;
+export const pgNetworkPolicy = (ns: string, name: string): string => ident('ovnode_np', ns, name);
+export const asNetworkPolicyPeer = (ns: string, name: string, dir: 'in' | 'eg', rule: number, peer: number, family: 4 | 6): string =>
+  `${ident('ovnode_np', ns, name, dir, String(rule), String(peer))}_ip${family}`;
+export const PG_DENY_INGRESS = 'ovnode_np_deny_ingress';
+export const PG_DENY_EGRESS = 'ovnode_np_deny_egress';

@@ -1,0 +1,42 @@
+// The pods the engine acts on: ports ovnode created in the NB (pod name/namespace in their
+// external_ids), joined with the Pod and Namespace objects of the store for labels and
+// annotations. A port whose Pod object is unknown still counts, with no labels.
+
+import type { ObjectStore, PodObj } from '../objects/types';
+import type { OvsdbClient } from '../ovsdb/client';
+import { nbAttachments } from '../store/lookup';
+
+export interface PodPort {
+  lspName: string;
+  name: string;
+  namespace: string;
+  logicalSwitch: string;
+  mac: string;
+  ips: string[];
+  labels: Record<string, string>;
+  namespaceLabels: Record<string, string>;
+  pod?: PodObj;
+}
+
+export function namespaceLabels(store: ObjectStore, ns: string): Record<string, string> {
+  // Kubernetes sets this label on every namespace; policies select namespaces by it.
+  return { ...(store.get('Namespace', ns)?.metadata.labels ?? {}), 'kubernetes.io/metadata.name': ns };
+}
+
+export function podPorts(nb: OvsdbClient, store: ObjectStore): PodPort[] {
+  const out: PodPort[] = [];
+  for (const a of nbAttachments(nb)) {
+    if (!a.podName || !a.podNamespace) continue;
+    const pod = store.get('Pod', a.podName, a.podNamespace);
+    const port: PodPort = {
+      lspName: a.lspName, name: a.podName, namespace: a.podNamespace, logicalSwitch: a.logicalSwitch,
+      mac: a.mac, ips: a.ips, labels: pod?.metadata.labels ?? {}, namespaceLabels: namespaceLabels(store, a.podNamespace),
+    };
+    if (pod) port.pod = pod;
+    out.push(port);
+  }
+  return out.sort((x, y) => x.lspName.localeCompare(y.lspName));
+}
+
+export const v4 = (ips: string[]): string[] => ips.filter((i) => !i.includes(':'));
+export const v6 = (ips: string[]): string[] => ips.filter((i) => i.includes(':'));

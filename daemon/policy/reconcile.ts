@@ -1,0 +1,195 @@
+// Desired state -> the NB operations that make the NB match it, and nothing more: rows are
+// identified by name (port groups, address sets, switches) or by content key (ACLs, QoS), so an
+// unchanged rule is never touched, membership changes are set mutations, and a restart with the
+// same inputs produces no operation at all (established connections never notice).
+
+import { NB } from '../ovs/schema';
+import type { OvsdbClient } from '../ovsdb/client';
+import type { Operation } from '../ovsdb/types';
+import { asArray, asMap, namedUuid, ovsMap, ovsSet, uuid, type Atom, type Row } from '../ovsdb/values';
+import { aclKey, qosKey, type DesiredAcl, type DesiredQos, type DesiredState, type DesiredSwitch } from './model';
+
+export const OWNER_KEY = 'ovnode:policy';
+export const ROW_KEY = 'ovnode:key';
+
+export interface SwitchPlanner {
+  /** Operations that create or update a subnet switch and its router port. */
+  switchOps(s: DesiredSwitch, index: number): Operation[];
+  /** Operations that remove a subnet switch we created (no pod ports left on it). */
+  removeSwitchOps(name: string): Operation[];
+}
+
+export interface Plan { ops: Operation[]; counts: Record<string, number> }
+
+class Planner {
+  readonly ops: Operation[] = [];
+  readonly counts: Record<string, number> = {};
+  private seq = 0;
+
+  constructor(private readonly nb: OvsdbClient) {}
+
+  name(prefix: string): string { return `${prefix}${this.seq++}`; }
+  count(what: string, n = 1): void { this.counts[what] = (this.counts[what] ?? 0) + n; }
+  rows(table: string): Row[] { return [...this.nb.rows(table).values()]; }
+  get(table: string, u: string): Row | undefined { return this.nb.rows(table).get(u); }
+}
+
+const ours = (r: Row): boolean => asMap(r.external_ids)[OWNER_KEY] !== undefined;
+
+export function planReconcile(nb: OvsdbClient, desired: DesiredState, switches: SwitchPlanner): Plan {
+  const p = new Planner(nb);
+  planSwitches(p, desired, switches);
+  planAddressSets(p, desired);
+  planPortGroups(p, desired);
+  planPorts(p, desired);
+  return { ops: p.ops, counts: p.counts };
+}
+
+function lspUuids(p: Planner, names: string[]): string[] {
+  const byName = new Map(p.rows(NB.lsp).map((r) => [r.name as string, r._uuid]));
+  return names.map((n) => byName.get(n)).filter((u): u is string => u !== undefined);
+}
+
+function planSwitches(p: Planner, desired: DesiredState, switches: SwitchPlanner): void {
+  const existing = new Map(p.rows(NB.ls).map((r) => [r.name as string, r]));
+  desired.switches.forEach((s, i) => {
+    const ls = existing.get(s.name);
+    const ids = asMap(ls?.external_ids);
+    if (!ls || ids['ovnode:cidrs'] !== s.cidrs.join(',') || ids['ovnode:gateways'] !== s.gateways.join(',')) {
+      p.ops.push(...switches.switchOps(s, i));
+      p.count('switches');
+    }
+    const where = ls ? [['_uuid', '==', uuid(ls._uuid)] as ['_uuid', '==', Atom]] : [['name', '==', s.name] as ['name', '==', Atom]];
+    planRuleSet(p, { table: NB.ls, where, column: 'acls', current: asArray<string>(ls?.acls), rowTable: 'ACL' },
+      s.acls.map((a) => ({ key: aclKey(a), row: aclRow(a) })));
+    planRuleSet(p, { table: NB.ls, where, column: 'qos_rules', current: asArray<string>(ls?.qos_rules), rowTable: 'QoS' },
+      s.qos.map((q) => ({ key: qosKey(q), row: qosRow(q) })));
+  });
+  const wanted = new Set(desired.switches.map((s) => s.name));
+  for (const [name, ls] of existing) {
+    if (wanted.has(name) || asMap(ls.external_ids)['ovnode:subnet'] !== 'true') continue;
+    const podPorts = asArray<string>(ls.ports).filter((u) => p.get(NB.lsp, u)?.type !== 'router');
+    if (podPorts.length > 0) continue; // pods still use it: keep it until they are gone
+    p.ops.push(...switches.removeSwitchOps(name));
+    p.count('switchesRemoved');
+  }
+}
+
+interface RuleSetTarget {
+  table: string;
+  where: Array<[string, '==', Atom]>;
+  column: string;
+  current: string[];
+  rowTable: 'ACL' | 'QoS';
+}
+
+/** Brings the ACL/QoS references of one parent row to the desired set, by content key. */
+function planRuleSet(p: Planner, t: RuleSetTarget, desired: Array<{ key: string; row: Record<string, unknown> }>): void {
+  const currentByKey = new Map<string, string>();
+  const stale: string[] = [];
+  for (const u of t.current) {
+    const row = p.get(t.rowTable, u);
+    const key = row ? asMap(row.external_ids)[ROW_KEY] : undefined;
+    if (key === undefined) continue; // not ours: leave it
+    if (currentByKey.has(String(key))) stale.push(u); else currentByKey.set(String(key), u);
+  }
+  const wanted = new Set(desired.map((d) => d.key));
+  for (const [key, u] of currentByKey) if (!wanted.has(key)) stale.push(u);
+  const fresh: Atom[] = [];
+  for (const d of desired) {
+    if (currentByKey.has(d.key)) continue;
+    const n = p.name(t.rowTable === 'ACL' ? 'acl' : 'qos');
+    p.ops.push({ op: 'insert', table: t.rowTable, 'uuid-name': n, row: d.row as never });
+    fresh.push(namedUuid(n));
+  }
+  if (stale.length > 0) p.ops.push({ op: 'mutate', table: t.table, where: t.where, mutations: [[t.column, 'delete', ovsSet(stale.map(uuid))]] });
+  if (fresh.length > 0) p.ops.push({ op: 'mutate', table: t.table, where: t.where, mutations: [[t.column, 'insert', ovsSet(fresh)]] });
+  p.count(t.rowTable === 'ACL' ? 'aclsAdded' : 'qosAdded', fresh.length);
+  p.count(t.rowTable === 'ACL' ? 'aclsRemoved' : 'qosRemoved', stale.length);
+}
+
+function aclRow(a: DesiredAcl): Record<string, unknown> {
+  return {
+    direction: a.direction, priority: a.priority, match: a.match, action: a.action,
+    external_ids: ovsMap({ [OWNER_KEY]: a.owner, [ROW_KEY]: aclKey(a) }),
+  };
+}
+
+function qosRow(q: DesiredQos): Record<string, unknown> {
+  return {
+    direction: q.direction, priority: q.priority, match: q.match,
+    bandwidth: ['map', [['rate', q.rate], ['burst', q.burst]]],
+    external_ids: ovsMap({ [OWNER_KEY]: q.owner, [ROW_KEY]: qosKey(q) }),
+  };
+}
+
+function planAddressSets(p: Planner, desired: DesiredState): void {
+  const existing = new Map(p.rows('Address_Set').filter(ours).map((r) => [r.name as string, r]));
+  for (const as of desired.addressSets) {
+    const row = existing.get(as.name);
+    existing.delete(as.name);
+    if (!row) {
+      p.ops.push({ op: 'insert', table: 'Address_Set', row: { name: as.name, addresses: ovsSet(as.addresses), external_ids: ovsMap({ [OWNER_KEY]: as.owner }) } });
+      p.count('addressSets');
+      continue;
+    }
+    diffSet(p, 'Address_Set', row, 'addresses', asArray<string>(row.addresses), as.addresses);
+  }
+  for (const row of existing.values()) {
+    p.ops.push({ op: 'delete', table: 'Address_Set', where: [['_uuid', '==', uuid(row._uuid)]] });
+    p.count('addressSetsRemoved');
+  }
+}
+
+function diffSet(p: Planner, table: string, row: Row, column: string, current: string[], want: string[], atom: (s: string) => Atom = (s) => s): void {
+  const cur = new Set(current);
+  const next = new Set(want);
+  const add = [...next].filter((x) => !cur.has(x));
+  const del = [...cur].filter((x) => !next.has(x));
+  const where: Array<[string, '==', Atom]> = [['_uuid', '==', uuid(row._uuid)]];
+  if (del.length > 0) p.ops.push({ op: 'mutate', table, where, mutations: [[column, 'delete', ovsSet(del.map(atom))]] });
+  if (add.length > 0) p.ops.push({ op: 'mutate', table, where, mutations: [[column, 'insert', ovsSet(add.map(atom))]] });
+  p.count(`${column}Changed`, add.length + del.length);
+}
+
+function planPortGroups(p: Planner, desired: DesiredState): void {
+  const existing = new Map(p.rows('Port_Group').filter(ours).map((r) => [r.name as string, r]));
+  for (const pg of desired.portGroups) {
+    const row = existing.get(pg.name);
+    existing.delete(pg.name);
+    const ports = lspUuids(p, pg.ports);
+    if (!row) {
+      const acls: Atom[] = pg.acls.map((a) => {
+        const n = p.name('acl');
+        p.ops.push({ op: 'insert', table: 'ACL', 'uuid-name': n, row: aclRow(a) as never });
+        return namedUuid(n);
+      });
+      p.ops.push({
+        op: 'insert', table: 'Port_Group',
+        row: { name: pg.name, ports: ovsSet(ports.map(uuid)), acls: ovsSet(acls), external_ids: ovsMap({ [OWNER_KEY]: pg.owner }) },
+      });
+      p.count('portGroups');
+      p.count('aclsAdded', acls.length);
+      continue;
+    }
+    diffSet(p, 'Port_Group', row, 'ports', asArray<string>(row.ports), ports, uuid);
+    planRuleSet(p, { table: 'Port_Group', where: [['_uuid', '==', uuid(row._uuid)]], column: 'acls', current: asArray<string>(row.acls), rowTable: 'ACL' },
+      pg.acls.map((a) => ({ key: aclKey(a), row: aclRow(a) })));
+  }
+  for (const row of existing.values()) {
+    p.ops.push({ op: 'delete', table: 'Port_Group', where: [['_uuid', '==', uuid(row._uuid)]] });
+    p.count('portGroupsRemoved');
+  }
+}
+
+function planPorts(p: Planner, desired: DesiredState): void {
+  const byName = new Map(p.rows(NB.lsp).map((r) => [r.name as string, r]));
+  for (const port of desired.ports) {
+    const row = byName.get(port.lspName);
+    if (!row) continue;
+    const cur = asArray<string>(row.port_security);
+    if (cur.length === port.portSecurity.length && cur.every((c, i) => c === port.portSecurity[i])) continue;
+    p.ops.push({ op: 'update', table: NB.lsp, where: [['_uuid', '==', uuid(row._uuid)]], row: { port_security: ovsSet(port.portSecurity) } });
+    p.count('portSecurity');
+  }
+}
