@@ -55,7 +55,7 @@ export class ObjectIndex {
       list.push(o);
       this.#byKind.set(o.kind, list);
     }
-    for (const list of this.#byKind.values()) list.sort(byNamespaceAndName);
+    for (const list of this.#byKind.values()) Object.freeze(list.sort(byNamespaceAndName));
   }
 
   get size(): number {

@@ -68,7 +68,7 @@ describe('buildIntent', () => {
       desc: 'defaults: default switch, node MTU, no statics',
       conf: {},
       args: {},
-      want: { lspName: 'c0ffee.eth0', logicalSwitch: 'ovn-default', staticIps: [], mtu: 1400, portSecurity: true },
+      want: { lspName: 'c0ffee.eth0', logicalSwitch: 'ovn-default', staticIps: [], mtu: 1400 },
     },
     { desc: 'netconf switch and MTU win', conf: { logicalSwitch: 'ls-a', mtu: 9000 }, args: {}, want: { logicalSwitch: 'ls-a', mtu: 9000 } },
     { desc: 'runtimeConfig ips win over CNI_ARGS IP', conf: { staticIps: ['10.0.0.9'] }, args: { ips: ['10.0.0.7'] }, want: { staticIps: ['10.0.0.9'] } },
@@ -94,4 +94,28 @@ describe('buildIntent', () => {
     const intent = buildIntent(req({}, {}), node, 'ovn-default');
     for (const k of ['staticMac', 'podName', 'podNamespace', 'podUid']) expect(k in intent).toBe(false);
   });
+});
+
+describe('buildIntent with a Pod object', () => {
+  const node = { name: 'n', bridge: 'br-int', mtu: 1400, datapathType: 'netdev' as const };
+  const pod = (annotations: Record<string, string>) => ({
+    kind: 'Pod' as const, metadata: { name: 'web', namespace: 'default', labels: {}, annotations }, spec: { containers: [] },
+  });
+  const req = (conf: Partial<NetConf> = {}, args: CniArgs = {}): CniRequest => ({
+    command: 'ADD', containerId: 'c0ffee', netns: '/var/run/netns/x', ifName: 'eth0', args,
+    conf: { cniVersion: '1.0.0', name: 'net', type: 'ovnode', staticIps: [], ...conf }, deadline: 0,
+  });
+  const cases: Array<{ desc: string; r: CniRequest; ann: Record<string, string>; sw?: string; want: Partial<PodIntent> }> = [
+    { desc: 'annotation static IP and MAC', r: req(), ann: { 'ovn.kubernetes.io/ip_address': '172.20.10.2', 'ovn.kubernetes.io/mac_address': '0A:58:AC:14:0A:02' }, want: { staticIps: ['172.20.10.2'], staticMac: '0a:58:ac:14:0a:02' } },
+    { desc: 'dual-stack annotation, prefixes dropped', r: req(), ann: { 'ovn.kubernetes.io/ip_address': '172.20.10.2/24,fd00::2/64' }, want: { staticIps: ['172.20.10.2', 'fd00::2'] } },
+    { desc: 'runtimeConfig wins over the annotation', r: req({ staticIps: ['10.0.0.9'] }), ann: { 'ovn.kubernetes.io/ip_address': '172.20.10.2' }, want: { staticIps: ['10.0.0.9'] } },
+    { desc: 'annotation wins over CNI_ARGS IP', r: req({}, { ips: ['10.0.0.7'] }), ann: { 'ovn.kubernetes.io/ip_address': '172.20.10.2' }, want: { staticIps: ['172.20.10.2'] } },
+    { desc: 'the pod source switch wins over netconf', r: req({ logicalSwitch: 'ls-a' }), ann: {}, sw: 'vswitch1', want: { logicalSwitch: 'vswitch1' } },
+  ];
+  for (const c of cases) {
+    it(c.desc, () => {
+      const got = buildIntent(c.r, node, 'ovn-default', c.sw ? { pod: pod(c.ann), logicalSwitch: c.sw } : { pod: pod(c.ann) });
+      expect(got).toMatchObject(c.want);
+    });
+  }
 });

@@ -1,0 +1,85 @@
+// MemoryStore: apply/remove with the ObjectStore change semantics (one call per effective
+// change, none for a no-op), namespace defaulting in lookups, frozen copies.
+import { describe, expect, it } from 'vitest';
+import { MemoryStore } from '../../../../daemon/objects/memory-store';
+import type { NamespaceObj, PodObj } from '../../../../daemon/objects/types';
+
+const meta = (name: string, namespace = '', labels: Record<string, string> = {}) => ({ name, namespace, labels, annotations: {} });
+const ns = (name: string, labels: Record<string, string> = {}): NamespaceObj => ({ kind: 'Namespace', metadata: meta(name, '', labels) });
+const pod = (name: string, namespace: string, labels: Record<string, string> = {}): PodObj => ({
+  kind: 'Pod',
+  metadata: meta(name, namespace, labels),
+  spec: { containers: [{ name: 'c', ports: [] }] },
+});
+
+describe('MemoryStore', () => {
+  it('calls onChange once per effective change, never for a no-op', () => {
+    const store = new MemoryStore();
+    let calls = 0;
+    store.onChange(() => calls++);
+    expect(store.apply(ns('a'))).toBe(true);
+    expect(store.apply(ns('a'))).toBe(false);
+    // Same content, keys in another order: still no change.
+    expect(store.apply({ metadata: { annotations: {}, labels: {}, namespace: '', name: 'a' }, kind: 'Namespace' })).toBe(false);
+    expect(store.apply(ns('a', { team: 'x' }))).toBe(true);
+    expect(store.remove('Namespace', 'a')).toBe(true);
+    expect(store.remove('Namespace', 'a')).toBe(false);
+    expect(calls).toBe(3);
+    expect(store.version).toBe(3);
+    expect(store.lastChangeAt).toBeGreaterThan(0);
+  });
+
+  it('lists per kind in namespace/name order and gets by key', () => {
+    const store = new MemoryStore();
+    store.apply(pod('b', 'default'));
+    store.apply(pod('a', 'team'));
+    store.apply(pod('a', 'default'));
+    store.apply(ns('team'));
+    expect(store.list('Pod').map((p) => `${p.metadata.namespace}/${p.metadata.name}`)).toEqual(['default/a', 'default/b', 'team/a']);
+    expect(store.list('Namespace').map((n) => n.metadata.name)).toEqual(['team']);
+    expect(store.list('Subnet')).toEqual([]);
+    expect(store.get('Pod', 'a', 'team')?.metadata.namespace).toBe('team');
+    // A namespaced kind without a namespace means "default", as kubectl does.
+    expect(store.get('Pod', 'b')?.metadata.namespace).toBe('default');
+    expect(store.get('Pod', 'b', 'team')).toBeUndefined();
+    // Cluster-scoped kinds ignore the namespace.
+    expect(store.get('Namespace', 'team', 'whatever')?.metadata.name).toBe('team');
+  });
+
+  it('stores a frozen copy: neither the caller nor a reader can change it', () => {
+    const store = new MemoryStore();
+    const mine = pod('p', 'default', { app: 'web' });
+    store.apply(mine);
+    mine.metadata.labels.app = 'changed';
+    const stored = store.get('Pod', 'p', 'default');
+    expect(stored?.metadata.labels.app).toBe('web');
+    expect(Object.isFrozen(stored?.metadata.labels)).toBe(true);
+  });
+
+  it('a listener sees the new state, can unsubscribe, and its failure reaches the caller after the others ran', () => {
+    const store = new MemoryStore();
+    const seen: string[] = [];
+    const off = store.onChange(() => seen.push(store.list('Namespace').map((n) => n.metadata.name).join(',')));
+    store.onChange(() => {
+      throw new Error('listener bug');
+    });
+    let third = 0;
+    store.onChange(() => third++);
+    expect(() => store.apply(ns('a'))).toThrow('listener bug');
+    expect(seen).toEqual(['a']);
+    expect(third).toBe(1);
+    off();
+    expect(() => store.apply(ns('b'))).toThrow('listener bug');
+    expect(seen).toEqual(['a']);
+  });
+
+  it('reports what setRejected was given, without a change', () => {
+    const store = new MemoryStore();
+    let calls = 0;
+    store.onChange(() => calls++);
+    store.setRejected([{ source: 'api', kind: 'Pod', name: 'x', message: 'Pod default/x: bad' }]);
+    expect(store.rejected()).toEqual([{ source: 'api', kind: 'Pod', name: 'x', message: 'Pod default/x: bad' }]);
+    expect(calls).toBe(0);
+    store.close();
+  });
+});
