@@ -25,6 +25,23 @@ export class Metrics {
     buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
     registers: [this.registry],
   });
+  readonly policyApply = new Histogram({
+    name: 'ovnode_policy_apply_duration_seconds',
+    help: 'Time to recompute the security model and apply its difference to the NB',
+    labelNames: ['outcome'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1],
+    registers: [this.registry],
+  });
+  readonly policyOps = new Counter({
+    name: 'ovnode_policy_nb_operations_total',
+    help: 'NB operations written by the policy engine',
+    registers: [this.registry],
+  });
+  readonly rejectedObjects = new Gauge({
+    name: 'ovnode_rejected_objects',
+    help: 'Manifest objects refused at the last load (see the log for why)',
+    registers: [this.registry],
+  });
   /** Read at scrape time from the monitored OVS view, so it can never drift from the truth. */
   attachmentCount: () => number = () => 0;
   readonly attachments: Gauge;

@@ -121,7 +121,7 @@ export async function startNode(opts: DaemonOptions, log: Logger): Promise<Runni
     const policy = new PolicyEngine({
       nb: clients.nb, store: objects, subnets, log,
       builtin: [podSwitch, joinSwitch].map(({ name, cidrs, gateways }) => ({ name, cidrs, gateways })),
-      joinCidr: join.text, nodeIps: [nodeJoinIp],
+      joinCidr: join.text, nodeIps: [nodeJoinIp], metrics,
     });
     const deps: Deps = {
       log, ovs: clients.ovs, nb: clients.nb, native, node, metrics, readiness, subnets, objects, policy,

@@ -18,6 +18,7 @@ import { macForIp } from '../ipam/mac';
 import { podPorts, namespaceLabels, type PodPort } from './pods';
 import { planReconcile } from './reconcile';
 import { subnetShape } from './subnets';
+import type { Metrics } from '../metrics';
 
 export interface EngineDeps {
   nb: OvsdbClient;
@@ -27,6 +28,7 @@ export interface EngineDeps {
   builtin: Array<{ name: string; cidrs: string[]; gateways: string[] }>;
   joinCidr: string;
   nodeIps: string[];
+  metrics?: Metrics;
 }
 
 export class PolicyEngine {
@@ -80,8 +82,13 @@ export class PolicyEngine {
         for (const r of store.rejected()) log.warn({ step: 'policy', source: r.source, kind: r.kind, name: r.name, namespace: r.namespace }, `rejected: ${r.message}`);
         this.lastRejected = rejected;
       }
-      log.info({ step: 'policy', reason, version, ops: plan.ops.length, ...plan.counts, ms: +(performance.now() - started).toFixed(2) }, 'policy applied');
+      const ms = performance.now() - started;
+      this.deps.metrics?.policyApply.observe({ outcome: 'ok' }, ms / 1000);
+      this.deps.metrics?.policyOps.inc(plan.ops.length);
+      this.deps.metrics?.rejectedObjects.set(store.rejected().length);
+      log.info({ step: 'policy', reason, version, ops: plan.ops.length, ...plan.counts, ms: +ms.toFixed(2) }, 'policy applied');
     } catch (e) {
+      this.deps.metrics?.policyApply.observe({ outcome: 'error' }, (performance.now() - started) / 1000);
       log.error({ step: 'policy', reason, err: String(e) }, 'policy apply failed; retrying on the next change');
     }
   }
