@@ -1,0 +1,221 @@
+// Seed 004 ("Kube-OVN Virtual Machine Isolation"), Network Policies: five "VMs" VM1..VM5 at
+// 172.20.10.2..6 in namespace default on vswitch1 (a Subnet without ACLs), and the published
+// NetworkPolicy examples (test/fixtures/seeds/np-1..4.yaml) written into the manifests directory
+// one at a time. Each gives the reachability matrix the seed describes, measured with real
+// packets (ICMP and TCP, every ordered pair, plus ICMP to the gateway 172.20.10.1).
+//
+// How the expectations are derived (Kubernetes NetworkPolicy semantics; a policy without
+// podSelector selects every pod of its namespace):
+// - A -> B is allowed when (A is not egress-isolated, or an egress rule of a policy selecting A
+//   admits B) and (B is not ingress-isolated, or an ingress rule of a policy selecting B admits A);
+// - ipBlock 172.20.10.0/30 = 172.20.10.0-3: VM1 (.2), VM2 (.3) and the gateway (.1);
+// - connections are stateful: replies of an allowed connection pass;
+// - the gateway is not a pod: it is never isolated, only egress rules of the sender apply to it.
+//
+// Example 3 as published says `policyTypes: [egress]` (lower case): Kubernetes rejects that
+// ("Unsupported value: \"egress\""), so does ovnode, and nothing changes; written with `Egress`
+// it gives the seed's matrix. One ovnoded node for the whole file; everything is removed in
+// afterAll, even when a test fails.
+
+import YAML from 'yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seedFixture, TestCluster, type ClusterPod } from './harness/cluster';
+import { checkMatrix, matrix, onlyColumns, uniform, type ExpectedMatrix, type Reach } from './harness/matrix';
+import { requireArtefacts } from './harness/paths';
+
+const SUBNET_FILE = 'subnet-vswitch1.yaml';
+const POLICY_FILE = 'networkpolicy-ip-block.yaml';
+const GATEWAY = { alias: 'GW', ip: '172.20.10.1' };
+const VMS = ['VM1', 'VM2', 'VM3', 'VM4', 'VM5'];
+const VM_IPS = ['172.20.10.2', '172.20.10.3', '172.20.10.4', '172.20.10.5', '172.20.10.6'];
+const COLUMNS = [...VMS, 'GW'];
+const ALL_OPEN = uniform(VMS, COLUMNS, true);
+
+// ---------------------------------------------------------------- expected matrices, from the seed
+// Rows start the connection, columns are where it goes ("ok" = it succeeds; "-" = not measured).
+
+/**
+ * Example 1: "VM1 and VM2 are allowed to communicate with each other because their addresses are
+ * within the subnet 172.20.10.0/30. All other traffic in the default namespace, including traffic
+ * to and from VM3, VM4, and VM5, is blocked."
+ * Every pod isolated both ways, ingress from and egress to 172.20.10.0/30 only (the gateway .1 is
+ * in it: egress to it is admitted).
+ */
+const EXAMPLE_1 = matrix(`
+        VM1 VM2 VM3 VM4 VM5 GW
+  VM1    -  ok  no  no  no  ok
+  VM2   ok   -  no  no  no  ok
+  VM3   no  no   -  no  no  ok
+  VM4   no  no  no   -  no  ok
+  VM5   no  no  no  no   -  ok
+`);
+
+/**
+ * Example 2: "VM1 and VM2 are allowed to communicate with each other and with other virtual
+ * machines in the subnet 172.20.10.0/24. However, other virtual machines in that subnet cannot
+ * communicate with VM1, VM2, and each other. This is because the ingress policy only allows
+ * traffic originating from 172.20.10.0/30."
+ * Every pod ingress-isolated (from 172.20.10.0/30 only); egress open (gateway reachable).
+ */
+const EXAMPLE_2 = matrix(`
+        VM1 VM2 VM3 VM4 VM5 GW
+  VM1    -  ok  ok  ok  ok  ok
+  VM2   ok   -  ok  ok  ok  ok
+  VM3   no  no   -  no  no  ok
+  VM4   no  no  no   -  no  ok
+  VM5   no  no  no  no   -  ok
+`);
+
+/**
+ * Example 3 (with `Egress`): "VM1 and VM2 are allowed to communicate with each other, but not with
+ * other virtual machines in the subnet 172.20.10.0/24. The other virtual machines in the same
+ * subnet can communicate with VM1 and VM2. This is because the egress policy allows traffic to be
+ * sent to 172.20.10.0/30."
+ * Every pod egress-isolated (to 172.20.10.0/30 only: VM1, VM2, gateway); ingress open.
+ */
+const EXAMPLE_3 = matrix(`
+        VM1 VM2 VM3 VM4 VM5 GW
+  VM1    -  ok  no  no  no  ok
+  VM2   ok   -  no  no  no  ok
+  VM3   ok  ok   -  no  no  ok
+  VM4   ok  ok  no   -  no  ok
+  VM5   ok  ok  no  no   -  ok
+`);
+
+/**
+ * Example 4: "VM2 is allowed to communicate with VM1, but not with other virtual machines in the
+ * subnet 172.20.10.0/24. This is because a pod selector label is applied to VM2. All other virtual
+ * machines in the same subnet can communicate with VM1 and each other."
+ * Only VM2 (label vm.kubevirt.io/name: VM2) isolated, both ways, to/from 172.20.10.0/30.
+ */
+const EXAMPLE_4 = matrix(`
+        VM1 VM2 VM3 VM4 VM5 GW
+  VM1    -  ok  ok  ok  ok  ok
+  VM2   ok   -  no  no  no  ok
+  VM3   ok  no   -  ok  ok  ok
+  VM4   ok  no  ok   -  ok  ok
+  VM5   ok  no  ok  ok   -  ok
+`);
+
+// ---------------------------------------------------------------- the cluster
+
+let cluster: TestCluster | undefined;
+let vms: ClusterPod[] = [];
+
+function theCluster(): TestCluster {
+  if (!cluster) throw new Error('cluster not started');
+  return cluster;
+}
+
+/** The seed's Subnet vswitch1 (from the subnet ACL examples) without ACLs. */
+function subnetWithoutAcls(): string {
+  const doc = YAML.parse(seedFixture('subnet-acl-1.yaml')) as { spec: Record<string, unknown> };
+  delete doc.spec.acls;
+  return YAML.stringify(doc);
+}
+
+/** The published example 3 with the one mistake fixed: `egress` -> `Egress`. */
+function example3Corrected(): string {
+  const text = seedFixture('np-3.yaml');
+  const fixed = text.replace(/^(\s*-\s*)egress\s*$/m, '$1Egress');
+  expect(fixed, 'np-3.yaml has the lowercase policyType to fix').not.toBe(text);
+  expect((YAML.parse(fixed) as { spec: { policyTypes: string[] } }).spec.policyTypes).toEqual(['Egress']);
+  return fixed;
+}
+
+async function applyPolicy(yamlText: string, what: string): Promise<void> {
+  const c = theCluster();
+  c.writeManifest(POLICY_FILE, yamlText);
+  const applied = await c.waitApplied();
+  console.log(`${what}: applied after ${applied.ms} ms (version ${applied.version})`);
+}
+
+async function removePolicy(what: string): Promise<void> {
+  const c = theCluster();
+  c.removeManifest(POLICY_FILE);
+  const applied = await c.waitApplied();
+  console.log(`${what}: applied after ${applied.ms} ms (version ${applied.version})`);
+}
+
+/** ICMP (with the gateway) and TCP over every ordered pair of VMs, printed; asserts both. */
+async function expectMatrix(what: string, icmp: ExpectedMatrix, tcp: ExpectedMatrix = onlyColumns(icmp, VMS)): Promise<void> {
+  const measured: Reach[] = await theCluster().reachability(vms, { icmp: true, tcp: true, extraTargets: [GATEWAY] });
+  const i = checkMatrix(measured, icmp, 'icmp', 'ICMP');
+  const t = checkMatrix(measured, tcp, 'tcp', 'TCP');
+  console.log(`${what}\n${i.pretty}\n\n${t.pretty}`);
+  expect(i.actual, `${what}, ICMP:\n${i.pretty}`).toBe(i.expected);
+  expect(t.actual, `${what}, TCP:\n${t.pretty}`).toBe(t.expected);
+}
+
+beforeAll(async () => {
+  requireArtefacts();
+  cluster = await TestCluster.start({ name: 'np' });
+  cluster.writeNamespace('default');
+  cluster.writeManifest(SUBNET_FILE, subnetWithoutAcls());
+  await cluster.waitApplied();
+  vms = await cluster.addPods(VMS.map((vm, i) => ({
+    name: vm.toLowerCase(),
+    namespace: 'default',
+    alias: vm,
+    labels: { 'vm.kubevirt.io/name': vm },
+    annotations: {
+      'ovn.kubernetes.io/logical_switch': 'vswitch1',
+      'ovn.kubernetes.io/ip_address': VM_IPS[i] as string,
+    },
+  })));
+});
+
+afterAll(async () => {
+  await cluster?.destroy();
+});
+
+describe('seed 004: NetworkPolicies between five VMs in namespace default (real OVS/OVN userspace datapath)', () => {
+  it('without a policy everything is open (VMs at their static addresses in vswitch1)', async () => {
+    expect(vms.map((p) => p.ip)).toEqual(VM_IPS);
+    await expectMatrix('no NetworkPolicy', ALL_OPEN);
+  });
+
+  it('example 1: ingress and egress limited to 172.20.10.0/30 for every pod: only VM1 <-> VM2', async () => {
+    await applyPolicy(seedFixture('np-1.yaml'), 'NetworkPolicy example 1');
+    await expectMatrix('NetworkPolicy example 1', EXAMPLE_1);
+  });
+
+  it('example 2: ingress only from 172.20.10.0/30: VM1 and VM2 reach everyone, VM3..VM5 nobody', async () => {
+    await applyPolicy(seedFixture('np-2.yaml'), 'NetworkPolicy example 2');
+    await expectMatrix('NetworkPolicy example 2', EXAMPLE_2);
+  });
+
+  it('example 4: only VM2 (pod selector) is isolated and talks to VM1 only', async () => {
+    await applyPolicy(seedFixture('np-4.yaml'), 'NetworkPolicy example 4');
+    await expectMatrix('NetworkPolicy example 4', EXAMPLE_4);
+  });
+
+  it('deleting the policy file opens everything again', async () => {
+    await removePolicy('NetworkPolicy file removed');
+    await expectMatrix('NetworkPolicy file removed', ALL_OPEN);
+  });
+
+  it('example 3 as published (policyTypes: [egress]) is rejected with Kubernetes\' message and changes nothing', async () => {
+    const c = theCluster();
+    const published = seedFixture('np-3.yaml');
+    expect((YAML.parse(published) as { spec: { policyTypes: string[] } }).spec.policyTypes).toEqual(['egress']);
+    c.writeManifest(POLICY_FILE, published);
+    // The log line first (it shows the daemon has read the file), but the matrix is measured and
+    // reported even when the line does not come.
+    const rejected = await c.waitRejected('Unsupported value: "egress"').catch((e: unknown) => e as Error);
+    if (!(rejected instanceof Error)) console.log(`NetworkPolicy example 3 as published: ${rejected.raw}`);
+    // The daemon keeps serving the rest of the directory (Subnet, Namespace, Pods): still all open.
+    await expectMatrix('NetworkPolicy example 3 as published (rejected)', ALL_OPEN);
+    if (rejected instanceof Error) throw rejected;
+  });
+
+  it('example 3 with `Egress`: egress only to 172.20.10.0/30: everyone reaches VM1 and VM2, VM1 and VM2 nobody else', async () => {
+    await applyPolicy(example3Corrected(), 'NetworkPolicy example 3 (Egress)');
+    await expectMatrix('NetworkPolicy example 3 (Egress)', EXAMPLE_3);
+  });
+
+  it('deleting the corrected example 3 opens everything again', async () => {
+    await removePolicy('NetworkPolicy example 3 removed');
+    await expectMatrix('NetworkPolicy example 3 removed', ALL_OPEN);
+  });
+});

@@ -1,0 +1,204 @@
+// Seed 004 ("Kube-OVN Virtual Machine Isolation"), Subnet ACLs: the four published Subnet
+// manifests (test/fixtures/seeds/subnet-acl-1..4.yaml), applied one after the other to the subnet
+// vswitch1 (172.20.10.0/24, gateway 172.20.10.1) of five "VMs" VM1..VM5 at 172.20.10.2..6, and
+// the reachability matrix each one gives, measured with real packets (ICMP and TCP, every ordered
+// pair, plus ICMP to the gateway), compared with the matrix the seed's sentences describe.
+//
+// How the expectations are derived (Kube-OVN / OVN ACL semantics):
+// - a connection A -> B is "ok" when its first packet (src A, dst B) passes the from-lport ACLs
+//   (evaluated as it leaves A) and the to-lport ACLs (as it is delivered to B); of the matching
+//   ACLs the highest priority decides; no match = allowed;
+// - connections are stateful: the replies of an allowed connection always pass;
+// - the gateway 172.20.10.1 is a router port in 172.20.10.0/30: ACLs on that range hit it too
+//   ("communication to and from the gateway address is also affected"); it only answers, so it
+//   is a column (ICMP), never a row.
+//
+// One ovnoded node (own netns, embedded OVS/OVN, --manifests DIR) for the whole file; pods are
+// namespaces created here; everything is removed in afterAll, even when a test fails.
+
+import YAML from 'yaml';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { seedFixture, TestCluster, type ClusterPod } from './harness/cluster';
+import { checkMatrix, matrix, onlyColumns, uniform, type ExpectedMatrix, type Reach } from './harness/matrix';
+import { requireArtefacts } from './harness/paths';
+
+const SUBNET_FILE = 'subnet-vswitch1.yaml';
+const GATEWAY = { alias: 'GW', ip: '172.20.10.1' };
+const VMS = ['VM1', 'VM2', 'VM3', 'VM4', 'VM5'];
+const VM_IPS = ['172.20.10.2', '172.20.10.3', '172.20.10.4', '172.20.10.5', '172.20.10.6'];
+const COLUMNS = [...VMS, 'GW'];
+const ALL_OPEN = uniform(VMS, COLUMNS, true);
+
+// ---------------------------------------------------------------- expected matrices, from the seed
+// Rows start the connection, columns are where it goes ("ok" = it succeeds; "-" = not measured).
+
+/**
+ * Example 1: "All virtual machines within the 172.20.10.0/24 subnet, except those with the
+ * addresses 172.20.10.2 and 172.20.10.3 in the subnet range 172.20.10.0/30, are allowed to
+ * communicate with each other. [...] However, communication to and from the gateway address is
+ * also affected."
+ * drop to-lport ip4.dst == 172.20.10.0/30; drop from-lport ip4.src == 172.20.10.0/30 (both 1005):
+ * VM1/VM2 can start nothing, nobody reaches VM1/VM2/GW.
+ */
+const EXAMPLE_1 = matrix(`
+        VM1 VM2 VM3 VM4 VM5 GW
+  VM1    -  no  no  no  no  no
+  VM2   no   -  no  no  no  no
+  VM3   no  no   -  ok  ok  no
+  VM4   no  no  ok   -  ok  no
+  VM5   no  no  ok  ok   -  no
+`);
+
+/**
+ * Example 2: "All virtual machines within the 172.20.10.0/24 subnet, except those with the address
+ * 172.20.10.3, are allowed to communicate with each other. Virtual machines with the address
+ * 172.20.10.2 are allowed to communicate because ACL rule execution is based on priority. For
+ * this subnet, rules with a priority value of 1006 are executed before 1005. [...] communication
+ * to and from the gateway address is also affected."
+ * allow to/from 172.20.10.2 (1006) beats the /30 drops (1005): VM1 talks to VM3..5 both ways;
+ * VM2 (.3) and the gateway (.1) stay dropped, also for VM1.
+ */
+const EXAMPLE_2 = matrix(`
+        VM1 VM2 VM3 VM4 VM5 GW
+  VM1    -  no  ok  ok  ok  no
+  VM2   no   -  no  no  no  no
+  VM3   ok  no   -  ok  ok  no
+  VM4   ok  no  ok   -  ok  no
+  VM5   ok  no  ok  ok   -  no
+`);
+
+/**
+ * Example 3: "Virtual machines with the address 172.20.10.2 are allowed to communicate with other
+ * virtual machines. However, traffic in the opposite direction is blocked. No virtual machines
+ * are allowed to communicate with 172.20.10.2."
+ * drop to-lport ip4.dst == 172.20.10.2 only: nothing can start a connection to VM1; VM1's own
+ * connections work (their replies to .2 are replies). The gateway is not affected.
+ */
+const EXAMPLE_3 = matrix(`
+        VM1 VM2 VM3 VM4 VM5 GW
+  VM1    -  ok  ok  ok  ok  ok
+  VM2   no   -  ok  ok  ok  ok
+  VM3   no  ok   -  ok  ok  ok
+  VM4   no  ok  ok   -  ok  ok
+  VM5   no  ok  ok  ok   -  ok
+`);
+
+/**
+ * Example 4: "TCP traffic originating from port 9501 and ip address 172.20.10.6 is blocked on the
+ * vswitch1 subnet."
+ * drop from-lport ip4.src == 172.20.10.6 && tcp.src == 9501: ICMP and TCP from any other source
+ * port stay open; TCP from VM5's port 9501 reaches nobody; port 9501 of the other VMs is fine.
+ */
+const EXAMPLE_4_ICMP_AND_TCP = ALL_OPEN;
+const EXAMPLE_4_TCP_FROM_9501 = matrix(`
+        VM1 VM2 VM3 VM4 VM5
+  VM1    -  ok  ok  ok  ok
+  VM2   ok   -  ok  ok  ok
+  VM3   ok  ok   -  ok  ok
+  VM4   ok  ok  ok   -  ok
+  VM5   no  no  no  no   -
+`);
+
+// ---------------------------------------------------------------- the cluster
+
+let cluster: TestCluster | undefined;
+let vms: ClusterPod[] = [];
+
+function theCluster(): TestCluster {
+  if (!cluster) throw new Error('cluster not started');
+  return cluster;
+}
+
+/** The seed's Subnet without its ACLs: the starting point, everything open. */
+function subnetWithoutAcls(): string {
+  const doc = YAML.parse(seedFixture('subnet-acl-1.yaml')) as { spec: Record<string, unknown> };
+  delete doc.spec.acls;
+  return YAML.stringify(doc);
+}
+
+/** Replaces the Subnet manifest and waits until the daemon applied it. */
+async function applySubnet(yamlText: string, what: string): Promise<void> {
+  const c = theCluster();
+  c.writeManifest(SUBNET_FILE, yamlText);
+  const applied = await c.waitApplied();
+  console.log(`${what}: applied after ${applied.ms} ms (version ${applied.version})`);
+}
+
+/** ICMP (with the gateway) and TCP over every ordered pair of VMs, printed; asserts both. */
+async function expectMatrix(what: string, icmp: ExpectedMatrix, tcp: ExpectedMatrix = onlyColumns(icmp, VMS)): Promise<void> {
+  const measured: Reach[] = await theCluster().reachability(vms, { icmp: true, tcp: true, extraTargets: [GATEWAY] });
+  const i = checkMatrix(measured, icmp, 'icmp', 'ICMP');
+  const t = checkMatrix(measured, tcp, 'tcp', 'TCP');
+  console.log(`${what}\n${i.pretty}\n\n${t.pretty}`);
+  expect(i.actual, `${what}, ICMP:\n${i.pretty}`).toBe(i.expected);
+  expect(t.actual, `${what}, TCP:\n${t.pretty}`).toBe(t.expected);
+}
+
+beforeAll(async () => {
+  requireArtefacts();
+  cluster = await TestCluster.start({ name: 'acl' });
+  cluster.writeNamespace('default');
+  cluster.writeManifest(SUBNET_FILE, subnetWithoutAcls());
+  await cluster.waitApplied();
+  vms = await cluster.addPods(VMS.map((vm, i) => ({
+    name: vm.toLowerCase(),
+    namespace: 'default',
+    alias: vm,
+    labels: { 'vm.kubevirt.io/name': vm },
+    annotations: {
+      'ovn.kubernetes.io/logical_switch': 'vswitch1',
+      'ovn.kubernetes.io/ip_address': VM_IPS[i] as string,
+    },
+  })));
+});
+
+afterAll(async () => {
+  await cluster?.destroy();
+});
+
+describe('seed 004: Subnet ACLs between five VMs on vswitch1 (real OVS/OVN userspace datapath)', () => {
+  it('places VM1..VM5 at their static addresses in vswitch1; without ACLs everything is open, the gateway included', async () => {
+    expect(vms.map((p) => p.ip)).toEqual(VM_IPS);
+    for (const vm of vms) {
+      const routes = theCluster().netns.exec(vm.ns, ['ip', '-4', 'route', 'show', 'default']).stdout;
+      expect(routes, `${vm.alias} default route`).toContain(`via ${GATEWAY.ip}`);
+    }
+    await expectMatrix('vswitch1 without ACLs', ALL_OPEN);
+  });
+
+  it('example 1: everything but 172.20.10.0/30 (VM1, VM2 and the gateway) communicates', async () => {
+    await applySubnet(seedFixture('subnet-acl-1.yaml'), 'subnet ACL example 1');
+    await expectMatrix('subnet ACL example 1', EXAMPLE_1);
+  });
+
+  it('example 2: the priority-1006 allows let VM1 (.2) through; VM2 (.3) and the gateway stay cut off', async () => {
+    await applySubnet(seedFixture('subnet-acl-2.yaml'), 'subnet ACL example 2');
+    await expectMatrix('subnet ACL example 2', EXAMPLE_2);
+  });
+
+  it('example 3: VM1 (.2) starts connections to everyone, nobody starts one to VM1', async () => {
+    await applySubnet(seedFixture('subnet-acl-3.yaml'), 'subnet ACL example 3');
+    await expectMatrix('subnet ACL example 3', EXAMPLE_3);
+  });
+
+  it('example 4: TCP from 172.20.10.6 source port 9501 is dropped; other source ports, other VMs and ICMP are not', async () => {
+    await applySubnet(seedFixture('subnet-acl-4.yaml'), 'subnet ACL example 4');
+    await expectMatrix('subnet ACL example 4 (any source port)', EXAMPLE_4_ICMP_AND_TCP);
+
+    const c = theCluster();
+    const from9501 = await c.reachability(vms, { tcpSrcPort: 9501 });
+    const blocked = checkMatrix(from9501, EXAMPLE_4_TCP_FROM_9501, 'tcp', 'TCP:9501');
+    console.log(`subnet ACL example 4, TCP from source port 9501\n${blocked.pretty}`);
+    expect(blocked.actual, blocked.pretty).toBe(blocked.expected);
+
+    const from9502 = await c.reachability(vms, { tcpSrcPort: 9502 });
+    const open = checkMatrix(from9502, uniform(VMS, VMS, true), 'tcp', 'TCP:9502');
+    console.log(`subnet ACL example 4, TCP from source port 9502\n${open.pretty}`);
+    expect(open.actual, open.pretty).toBe(open.expected);
+  });
+
+  it('replacing the Subnet with one without ACLs opens everything again', async () => {
+    await applySubnet(subnetWithoutAcls(), 'vswitch1 without ACLs again');
+    await expectMatrix('vswitch1 without ACLs again', ALL_OPEN);
+  });
+});
