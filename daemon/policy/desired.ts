@@ -26,7 +26,8 @@ export function computeDesired(input: DesiredInput): DesiredState {
     ports.push({ lspName: p.lspName, portSecurity: portSecurityLine(store, p.pod, p.mac, p.ips) });
   }
   const switches = translateSubnets({ store, builtin: input.builtin, joinCidr: input.joinCidr, qosBySwitch });
-  const np = translateNetworkPolicies({ store, pods, nodeIps: input.nodeIps });
+  const families: Array<4 | 6> = pods.some((p) => p.ips.some((ip) => ip.includes(':'))) ? [4, 6] : [4];
+  const np = translateNetworkPolicies({ store, pods, nodeIps: input.nodeIps, families });
   const sg = translateSecurityGroups(store, pods);
   return {
     switches,

@@ -37,6 +37,8 @@ export class PolicyEngine {
   private applied = 0;
   private lastDesired: DesiredState | undefined;
   private lastRejected = '[]';
+  private failures = 0;
+  private retryTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly deps: EngineDeps) {}
 
@@ -52,7 +54,9 @@ export class PolicyEngine {
       this.again = true;
       return this.running.then(() => this.running ?? Promise.resolve());
     }
-    this.running = this.run(reason).finally(() => {
+    // Start on the next turn: the caller (a store update, an ADD) is not blocked by the run,
+    // and a burst of changes made in one turn is folded into it.
+    this.running = new Promise<void>((r) => setImmediate(r)).then(() => this.run(reason)).finally(() => {
       this.running = undefined;
       if (this.again) { this.again = false; void this.schedule('coalesced'); }
     });
@@ -89,8 +93,16 @@ export class PolicyEngine {
       log.info({ step: 'policy', reason, version, ops: plan.ops.length, ...plan.counts, ms: +ms.toFixed(2) }, 'policy applied');
     } catch (e) {
       this.deps.metrics?.policyApply.observe({ outcome: 'error' }, (performance.now() - started) / 1000);
-      log.error({ step: 'policy', reason, err: String(e) }, 'policy apply failed; retrying on the next change');
+      this.failures++;
+      const delay = Math.min(30_000, 250 * 2 ** Math.min(this.failures, 7));
+      log.error({ step: 'policy', reason, err: String(e), retryInMs: delay }, 'policy apply failed; retrying');
+      if (!this.retryTimer) {
+        this.retryTimer = setTimeout(() => { this.retryTimer = undefined; void this.schedule('retry'); }, delay);
+        this.retryTimer.unref();
+      }
+      return;
     }
+    this.failures = 0;
   }
 
   /** Subnet pools for Subnet objects (and VIP reservations), kept in step with the store. */

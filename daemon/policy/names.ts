@@ -11,7 +11,12 @@ function ident(prefix: string, ...parts: string[]): string {
 }
 
 export const pgSecurityGroup = (sg: string): string => ident('ovnode_sg', sg);
-export const asSecurityGroup = (sg: string, family: 4 | 6): string => `${ident('ovnode_sg', sg)}_ip${family}`;
+/**
+ * The members' addresses of a security group: the address set ovn-northd itself maintains for
+ * every port group (`<pg>_ip4`, `<pg>_ip6`, from the ports' `addresses`). Creating our own set
+ * under that name would collide with northd's and stop it from updating the southbound.
+ */
+export const asSecurityGroup = (sg: string, family: 4 | 6): string => `${pgSecurityGroup(sg)}_ip${family}`;
 export const pgNetworkPolicy = (ns: string, name: string): string => ident('ovnode_np', ns, name);
 export const asNetworkPolicyPeer = (ns: string, name: string, dir: 'in' | 'eg', rule: number, peer: number, family: 4 | 6): string =>
   `${ident('ovnode_np', ns, name, dir, String(rule), String(peer))}_ip${family}`;

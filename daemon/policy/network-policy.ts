@@ -8,7 +8,7 @@ import type { NetworkPolicyObj, NetworkPolicyPeer, NetworkPolicyPort, NetworkPol
 import type { DesiredAcl, DesiredAddressSet, DesiredPortGroup } from './model';
 import { PG_DENY_EGRESS, PG_DENY_INGRESS, asNetworkPolicyPeer, pgNetworkPolicy } from './names';
 import { PRIORITY } from './priorities';
-import { namespaceLabels, v4, v6, type PodPort } from './pods';
+import { v4, v6, type PodPort } from './pods';
 
 export interface NetworkPolicyOutput { portGroups: DesiredPortGroup[]; addressSets: DesiredAddressSet[] }
 
@@ -17,6 +17,8 @@ export interface NetworkPolicyContext {
   pods: PodPort[];
   /** The node's own address on the join network: kubelet probes must reach isolated pods. */
   nodeIps: string[];
+  /** Address families in use (IPv6 address sets only on dual-stack or IPv6 clusters). */
+  families: Array<4 | 6>;
 }
 
 export function translateNetworkPolicies(ctx: NetworkPolicyContext): NetworkPolicyOutput {
@@ -92,13 +94,13 @@ function peerMatch(r: RuleInput, peer: NetworkPolicyPeer, i: number): string | n
     const except = peer.ipBlock.except.length > 0 ? ` && ${fam}.${side} != {${peer.ipBlock.except.join(', ')}}` : '';
     return `${fam}.${side} == ${peer.ipBlock.cidr}${except}`;
   }
-  const { store, pods } = r.ctx;
-  const nsOk = (ns: string): boolean => peer.namespaceSelector
-    ? matchesSelector(peer.namespaceSelector, namespaceLabels(store, ns))
-    : ns === r.np.metadata.namespace;
-  const peers = pods.filter((p) => nsOk(p.namespace) && (!peer.podSelector || matchesSelector(peer.podSelector, p.labels)));
+  const { pods } = r.ctx;
+  const nsOk = (p: PodPort): boolean => peer.namespaceSelector
+    ? matchesSelector(peer.namespaceSelector, p.namespaceLabels)
+    : p.namespace === r.np.metadata.namespace;
+  const peers = pods.filter((p) => nsOk(p) && (!peer.podSelector || matchesSelector(peer.podSelector, p.labels)));
   const parts: string[] = [];
-  for (const family of [4, 6] as const) {
+  for (const family of r.ctx.families) {
     const ips = peers.flatMap((p) => (family === 4 ? v4(p.ips) : v6(p.ips))).sort();
     const name = asNetworkPolicyPeer(r.np.metadata.namespace, r.np.metadata.name, r.ingress ? 'in' : 'eg', r.index, i, family);
     r.addressSets.push({ name, addresses: ips, owner: r.owner });

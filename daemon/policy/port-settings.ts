@@ -1,6 +1,7 @@
 // Per-pod port settings from annotations: port security (on unless "false"), VIPs allowed in
 // port security, and QoS rate limits. Kube-OVN's annotation names, "ovn" provider prefix.
 
+import { isIP } from 'node:net';
 import type { ObjectStore, PodObj } from '../objects/types';
 import type { DesiredQos } from './model';
 
@@ -28,7 +29,7 @@ export function podVips(store: ObjectStore, pod: PodObj | undefined): string[] {
   for (const e of entries) {
     const vip = store.get('Vip', e);
     if (vip) out.push(...[vip.spec.v4ip, vip.spec.v6ip].filter((x): x is string => Boolean(x)));
-    else if (/^[0-9a-f.:]+$/i.test(e)) out.push(e);
+    else if (isIP(e) !== 0) out.push(e);
   }
   return out;
 }

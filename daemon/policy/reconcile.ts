@@ -45,9 +45,15 @@ export function planReconcile(nb: OvsdbClient, desired: DesiredState, switches: 
   return { ops: p.ops, counts: p.counts };
 }
 
-function lspUuids(p: Planner, names: string[]): string[] {
-  const byName = new Map(p.rows(NB.lsp).map((r) => [r.name as string, r._uuid]));
+function lspUuids(byName: Map<string, string>, names: string[]): string[] {
   return names.map((n) => byName.get(n)).filter((u): u is string => u !== undefined);
+}
+
+/** One entry per key: two rules that say the same thing are one ACL. */
+function uniqueByKey<T>(items: T[], key: (t: T) => string): T[] {
+  const seen = new Map<string, T>();
+  for (const i of items) if (!seen.has(key(i))) seen.set(key(i), i);
+  return [...seen.values()];
 }
 
 function planSwitches(p: Planner, desired: DesiredState, switches: SwitchPlanner): void {
@@ -89,14 +95,15 @@ function planRuleSet(p: Planner, t: RuleSetTarget, desired: Array<{ key: string;
   const stale: string[] = [];
   for (const u of t.current) {
     const row = p.get(t.rowTable, u);
-    const key = row ? asMap(row.external_ids)[ROW_KEY] : undefined;
+    const key = row && ours(row) ? asMap(row.external_ids)[ROW_KEY] : undefined;
     if (key === undefined) continue; // not ours: leave it
     if (currentByKey.has(String(key))) stale.push(u); else currentByKey.set(String(key), u);
   }
-  const wanted = new Set(desired.map((d) => d.key));
+  const want = uniqueByKey(desired, (d) => d.key);
+  const wanted = new Set(want.map((d) => d.key));
   for (const [key, u] of currentByKey) if (!wanted.has(key)) stale.push(u);
   const fresh: Atom[] = [];
-  for (const d of desired) {
+  for (const d of want) {
     if (currentByKey.has(d.key)) continue;
     const n = p.name(t.rowTable === 'ACL' ? 'acl' : 'qos');
     p.ops.push({ op: 'insert', table: t.rowTable, 'uuid-name': n, row: d.row as never });
@@ -154,12 +161,13 @@ function diffSet(p: Planner, table: string, row: Row, column: string, current: s
 
 function planPortGroups(p: Planner, desired: DesiredState): void {
   const existing = new Map(p.rows('Port_Group').filter(ours).map((r) => [r.name as string, r]));
+  const lspByName = new Map(p.rows(NB.lsp).map((r) => [r.name as string, r._uuid]));
   for (const pg of desired.portGroups) {
     const row = existing.get(pg.name);
     existing.delete(pg.name);
-    const ports = lspUuids(p, pg.ports);
+    const ports = lspUuids(lspByName, pg.ports);
     if (!row) {
-      const acls: Atom[] = pg.acls.map((a) => {
+      const acls: Atom[] = uniqueByKey(pg.acls, aclKey).map((a) => {
         const n = p.name('acl');
         p.ops.push({ op: 'insert', table: 'ACL', 'uuid-name': n, row: aclRow(a) as never });
         return namedUuid(n);

@@ -7,7 +7,7 @@ import type { ObjectStore, SecurityGroupObj, SecurityGroupRule } from '../object
 import type { DesiredAcl, DesiredAddressSet, DesiredPortGroup } from './model';
 import { asSecurityGroup, pgSecurityGroup } from './names';
 import { PRIORITY, sgRulePriority } from './priorities';
-import { v4, v6, type PodPort } from './pods';
+import type { PodPort } from './pods';
 
 export const SG_ANNOTATION = 'ovn.kubernetes.io/security_groups';
 
@@ -24,10 +24,7 @@ export function translateSecurityGroups(store: ObjectStore, pods: PodPort[]): Se
     const name = sg.metadata.name;
     const owner = `sg/${name}`;
     const members = pods.filter((p) => podSecurityGroups(p).includes(name));
-    addressSets.push(
-      { name: asSecurityGroup(name, 4), addresses: members.flatMap((m) => v4(m.ips)).sort(), owner },
-      { name: asSecurityGroup(name, 6), addresses: members.flatMap((m) => v6(m.ips)).sort(), owner },
-    );
+    // Member addresses for remoteSecurityGroup rules come from northd's own per-port-group sets.
     portGroups.push({ name: pgSecurityGroup(name), ports: members.map((m) => m.lspName), acls: groupAcls(sg), owner });
   }
   return { portGroups, addressSets };
