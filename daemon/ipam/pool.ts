@@ -108,6 +108,13 @@ export class SubnetPool {
     return true;
   }
 
+  /** Owners that hold at least one address. */
+  owners(): Set<string> {
+    const out = new Set<string>();
+    for (const pool of this.pools.values()) for (const o of pool.used.values()) out.add(o);
+    return out;
+  }
+
   /** Frees every address owner holds; returns them. */
   release(owner: string): string[] {
     const freed: string[] = [];

@@ -8,6 +8,9 @@ import { asArray } from '../ovsdb/values';
 import { NB } from '../ovs/schema';
 import { SubnetPool, type SubnetSpec } from './pool';
 
+/** Owner names of VIP reservations in the pools ("vip:<Vip name>"). */
+export const VIP_OWNER_PREFIX = 'vip:';
+
 export class SubnetRegistry {
   private readonly pools = new Map<string, SubnetPool>();
   /** Pools that follow Subnet objects (sync), and the spec each was built from. */
@@ -44,6 +47,14 @@ export class SubnetRegistry {
       }
     }
     this.rebuildFromNb(nb);
+    // VIP reservations follow the Vip objects: a deleted or moved VIP frees its old address.
+    for (const pool of this.pools.values()) {
+      const wantedHere = new Set(vips.filter((v) => v.subnet === pool.name).map((v) => `${v.owner}\0${v.ip}`));
+      for (const owner of pool.owners()) {
+        if (!owner.startsWith(VIP_OWNER_PREFIX)) continue;
+        for (const ip of pool.holdings(owner)) if (!wantedHere.has(`${owner}\0${ip}`)) pool.releaseIp(ip, owner);
+      }
+    }
     for (const v of vips) {
       const pool = this.pools.get(v.subnet);
       if (!pool) { log.warn({ step: 'ipam', vip: v.owner, subnet: v.subnet }, 'VIP names an unknown subnet'); continue; }

@@ -5,7 +5,7 @@
 // pod is isolated from its first packet.
 
 import type { Logger } from 'pino';
-import { SubnetRegistry } from '../ipam/registry';
+import { SubnetRegistry, VIP_OWNER_PREFIX } from '../ipam/registry';
 import type { SubnetSpec } from '../ipam/pool';
 import type { ObjectStore, PodObj } from '../objects/types';
 import { removeSwitchOps, routerRef, switchOps } from '../ovn/topology';
@@ -112,7 +112,7 @@ export class PolicyEngine {
       .filter((s) => !this.deps.builtin.some((b) => b.name === s.metadata.name))
       .map((s) => { const sh = subnetShape(s); return { name: sh.name, cidrs: sh.cidrs, gateways: sh.gateways, excludeIps: sh.excludeIps }; });
     const vips = store.list('Vip').flatMap((v) => [v.spec.v4ip, v.spec.v6ip].filter((x): x is string => Boolean(x))
-      .map((ip) => ({ subnet: v.spec.subnet, ip, owner: `vip:${v.metadata.name}` })));
+      .map((ip) => ({ subnet: v.spec.subnet, ip, owner: `${VIP_OWNER_PREFIX}${v.metadata.name}` })));
     subnets.sync(specs, nb, vips, this.deps.log);
   }
 
