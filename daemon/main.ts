@@ -54,6 +54,17 @@ program
     };
     process.on('SIGTERM', () => shutdown('SIGTERM'));
     process.on('SIGINT', () => shutdown('SIGINT'));
+    // SIGUSR2: restart hand-over (upgrades): exit, leaving OVS/OVN forwarding; the next ovnoded
+    // on this state dir adopts them, so pods see no datapath interruption.
+    process.on('SIGUSR2', () => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ signal: 'SIGUSR2' }, 'handing over: OVS/OVN keep running');
+      node.handOver().then(
+        () => { log.info('handed over'); log.flush(); process.exit(0); },
+        (e: unknown) => { log.error({ err: String(e) }, 'hand-over failed'); process.exit(1); },
+      );
+    });
   });
 
 program.parseAsync(process.argv).catch((e: unknown) => {

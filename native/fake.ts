@@ -1,9 +1,10 @@
 // FakeNative: an in-memory NativeOps for unit tests. It models what callers depend on: which
 // netns the thread is in, which links exist there, their ethtool features (including the
-// kernel's own follow-up changes), and it throws the same errors as the addon. Tests assert on
-// the recorded arrays and on the resulting state, not on call order.
+// kernel's own follow-up changes), which processes live (for watchExit), and it throws the same
+// errors as the addon. Tests assert on the recorded arrays and on the resulting state, not on call
+// order.
 import { isIPv4, isIPv6 } from 'node:net';
-import type { Announcement, AnnouncementRequest, NativeOps, NativeSystemError } from './index';
+import type { Announcement, AnnouncementRequest, ExitWatch, NativeOps, NativeSystemError } from './index';
 
 /** A netns path, or null for the host netns (where the thread is outside any runIn). */
 export type FakeNetnsPath = string | null;
@@ -81,9 +82,12 @@ const NEEDS_TX_CHECKSUM = new Set([
   'tx-udp-segmentation',
 ]);
 const MAX_COUNT = 100;
+/** The largest pid_t, the addon's bound for watchExit. */
+const MAX_PID = 2 ** 31 - 1;
 const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
 const ERRNO = {
   ENOENT: { errno: 2, text: 'No such file or directory' },
+  ESRCH: { errno: 3, text: 'No such process' },
   ENODEV: { errno: 19, text: 'No such device' },
   ENETDOWN: { errno: 100, text: 'Network is down' },
 } as const;
@@ -164,6 +168,8 @@ export class FakeNative implements NativeOps {
   readonly linksDeleted: FakeLinkDeletion[] = [];
 
   private readonly namespaces = new Set<string>();
+  /** Live processes, each with the resolvers of its live watches (not exited, not cancelled). */
+  private readonly processes = new Map<number, Set<() => void>>();
   private readonly links = new Map<FakeNetnsPath, Map<string, FakeLink>>([[null, new Map()]]);
   private readonly stack: string[] = [];
 
@@ -206,6 +212,47 @@ export class FakeNative implements NativeOps {
   /** Whether netns (null: the host) holds a link named ifName, for assertions. */
   hasLink(netns: FakeNetnsPath, ifName: string): boolean {
     return this.links.get(netns)?.has(ifName) ?? false;
+  }
+
+  /** A live process watchExit can watch (a no-op for one already added). */
+  addProcess(pid: number): this {
+    if (!this.processes.has(pid)) this.processes.set(pid, new Set());
+    return this;
+  }
+
+  /**
+   * The process ends: every live watch on it resolves (in a microtask), and watchExit rejects for
+   * it from now on, as the addon does once the process is gone (the fake has no zombies).
+   */
+  exitProcess(pid: number): void {
+    const watches = this.processes.get(pid);
+    if (watches === undefined) throw new Error(`FakeNative.exitProcess: no process ${pid}`);
+    this.processes.delete(pid);
+    for (const resolve of watches) resolve();
+  }
+
+  /** Live watches on pid (neither exited nor cancelled), e.g. to assert that a caller cancels. */
+  watchCount(pid: number): number {
+    return this.processes.get(pid)?.size ?? 0;
+  }
+
+  /**
+   * Like the addon: throws the TypeError for an invalid pid; rejects `pidfd_open(<pid>): No such
+   * process` (ESRCH) for a pid not added with addProcess or already ended with exitProcess;
+   * otherwise resolves when the test calls exitProcess(pid). cancel() leaves the promise pending.
+   */
+  watchExit(pid: number): ExitWatch {
+    if (typeof pid !== 'number' || !Number.isInteger(pid) || pid < 1 || pid > MAX_PID) {
+      throw new TypeError(`watchExit: pid must be an integer from 1 to ${MAX_PID}`);
+    }
+    const watches = this.processes.get(pid);
+    if (watches === undefined) {
+      return { exited: Promise.reject(systemError('pidfd_open', String(pid), 'ESRCH')), cancel: () => {} };
+    }
+    let resolve!: () => void;
+    const exited = new Promise<void>((r) => (resolve = r));
+    watches.add(resolve);
+    return { exited, cancel: () => void watches.delete(resolve) };
   }
 
   runIn<T>(netnsPath: string, fn: () => T): T {

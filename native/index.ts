@@ -1,6 +1,6 @@
 // The typed facade over the C++ addon (native/src/): the only module that loads
-// ovnode_native.node. Callers depend on the Netns, Packets, Ethtool and Links seams declared here
-// and get FakeNative (native/fake.ts) in unit tests.
+// ovnode_native.node. Callers depend on the Netns, Packets, Ethtool, Links and Processes seams
+// declared here and get FakeNative (native/fake.ts) in unit tests.
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
@@ -96,7 +96,45 @@ export interface Links {
   deleteLink(netnsPath: string, ifName: string): Promise<boolean>;
 }
 
-export interface NativeOps extends Netns, Packets, Ethtool, Links {}
+/** What Processes.watchExit returns. */
+export interface ExitWatch {
+  /**
+   * Resolves (with undefined) once the process has exited; at once when it already had but is
+   * still a zombie. Rejects only when the watch could not be set up: `pidfd_open(<pid>): No such
+   * process` (code ESRCH, syscall pidfd_open) when no process has that pid at call time, or
+   * another `op(subject): errno text` error (NativeSystemError, e.g. EMFILE). Attach a handler
+   * before awaiting anything else, or an ESRCH rejection is an unhandled one.
+   */
+  exited: Promise<void>;
+  /**
+   * Stops watching: closes the pidfd and leaves `exited` pending forever (nothing awaiting it is
+   * woken; the promise is released for garbage collection). A no-op after the process exited, on a
+   * second call, and for a watch that was rejected.
+   */
+  cancel(): void;
+}
+
+/** Processes that need not be our children, such as OVS/OVN programs adopted after a restart. */
+export interface Processes {
+  /**
+   * Watches process `pid` (any process, not only a child of ours) for its exit through a Linux
+   * pidfd (pidfd_open, Linux 5.3) that libuv polls on the JavaScript thread's event loop: event
+   * driven, no polling, no thread. The watch does not keep the event loop alive: a process with
+   * nothing else to do exits regardless (the daemon's lifetime is governed by its servers), and
+   * watches pending at exit, or at a worker thread's end, are closed without settling.
+   * Throws, synchronously, the TypeError `watchExit: pid must be an integer from 1 to 2147483647`
+   * for any other pid (0 and negative ones name process groups); failures of the system calls
+   * reject `exited` instead. The id of a thread other than a process's main thread rejects too
+   * (EINVAL on older kernels, ENOENT on recent ones).
+   * A pid names a process only while it lives. When it was learnt earlier (e.g. from a pidfile),
+   * check the process's identity (e.g. /proc/<pid>/cmdline) after this call, not before: the watch
+   * holds the process that had the pid at the call, so an exit after it is never missed, whereas
+   * checking first leaves a window in which a reused pid makes the watch follow a stranger.
+   */
+  watchExit(pid: number): ExitWatch;
+}
+
+export interface NativeOps extends Netns, Packets, Ethtool, Links, Processes {}
 
 /**
  * A failed system call in the addon. The message reads `op(subject): errno text`, e.g.
@@ -130,6 +168,7 @@ const OPERATIONS: readonly (keyof NativeOps)[] = [
   'setFeatures',
   'disableTxChecksum',
   'deleteLink',
+  'watchExit',
 ];
 
 /**

@@ -4,10 +4,10 @@
 // several nodes, one per network namespace, never share sockets, pid files or logs.
 
 import { execFileSync } from 'node:child_process';
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import type { Logger } from 'pino';
-import { SupervisedProcess, type ProcessSpec } from './supervised-process';
+import { isOurs, readPid, SupervisedProcess, type ProcessSpec, type WatchExit } from './supervised-process';
 
 export interface StackPaths {
   dir: string;
@@ -36,7 +36,6 @@ const SCHEMAS = {
   nb: '/usr/share/ovn/ovn-nb.ovsschema',
   sb: '/usr/share/ovn/ovn-sb.ovsschema',
 };
-const PROGRAM_NAMES = ['ovsdb-server', 'ovs-vswitchd', 'ovn-northd', 'ovn-controller'];
 
 export class EmbeddedStack {
   readonly paths: StackPaths;
@@ -44,7 +43,7 @@ export class EmbeddedStack {
   private readonly dbs: SupervisedProcess[] = [];
   private readonly switchProcs: SupervisedProcess[] = [];
 
-  constructor(stateDir: string, private readonly log: Logger) {
+  constructor(stateDir: string, private readonly log: Logger, private readonly watchExit: WatchExit) {
     this.paths = stackPaths(stateDir);
     const { ovsDir, ovnDir } = this.paths;
     this.env = {
@@ -59,7 +58,6 @@ export class EmbeddedStack {
     const { ovsDir, ovnDir } = this.paths;
     mkdirSync(ovsDir, { recursive: true, mode: 0o700 });
     mkdirSync(ovnDir, { recursive: true, mode: 0o700 });
-    await this.killLeftovers();
     this.createDb(join(ovsDir, 'conf.db'), SCHEMAS.ovs);
     this.createDb(join(ovnDir, 'nb.db'), SCHEMAS.nb);
     this.createDb(join(ovnDir, 'sb.db'), SCHEMAS.sb);
@@ -73,12 +71,32 @@ export class EmbeddedStack {
       join(ovnDir, 'sb.db'), `--remote=punix:${this.paths.sbSocket}`, '--remote=db:OVN_Southbound,SB_Global,connections',
     ]);
     this.dbs.push(ovsdb, nb, sb);
-    await Promise.all(this.dbs.map((p) => p.start()));
+    await Promise.all(this.dbs.map((p) => this.adoptOrStart(p)));
     const northd = this.proc('ovn-northd', 'ovn-northd', ovnDir, undefined, [
       `--ovnnb-db=unix:${this.paths.nbSocket}`, `--ovnsb-db=unix:${this.paths.sbSocket}`,
     ]);
     this.dbs.push(northd);
-    await northd.start();
+    await this.adoptOrStart(northd);
+  }
+
+  /**
+   * A program a previous daemon of this state dir left running (crash, or hand-over) is adopted:
+   * pods keep their datapath across a daemon restart. One that is alive but not usable is
+   * replaced.
+   */
+  private async adoptOrStart(p: SupervisedProcess): Promise<void> {
+    if (p.tryAdopt(this.paths.dir)) return;
+    await this.killStale(p);
+    await p.start();
+  }
+
+  /** True when ovs-vswitchd was adopted (its tap devices are live, not leftovers). */
+  get switchAdopted(): boolean { return this.switchProcs[0]?.adopted ?? false; }
+
+  /** Whether the switch programs would be adopted, before startSwitch() (tap clean-up decision). */
+  switchAlive(): boolean {
+    const pid = readPid(join(this.paths.ovsDir, 'ovs-vswitchd.pid'));
+    return pid !== undefined && isOurs(pid, 'ovs-vswitchd', this.paths.dir);
   }
 
   /** Starts ovs-vswitchd and ovn-controller (after the Open_vSwitch row is configured). */
@@ -87,13 +105,18 @@ export class EmbeddedStack {
     const vswitchd = this.proc('ovs-vswitchd', 'ovs-vswitchd', ovsDir, this.paths.vswitchdCtl, [`unix:${ovsSocket}`]);
     const controller = this.proc('ovn-controller', 'ovn-controller', ovnDir, undefined, [`unix:${ovsSocket}`], false);
     this.switchProcs.push(vswitchd, controller);
-    await vswitchd.start();
-    await controller.start();
+    await this.adoptOrStart(vswitchd);
+    await this.adoptOrStart(controller);
   }
 
   /** True when every program is running (for STATUS). */
   healthy(): boolean {
     return [...this.dbs, ...this.switchProcs].every((p) => p.running);
+  }
+
+  /** Hand-over: leaves every program running for the next daemon of this state dir. */
+  release(): void {
+    for (const p of [...this.switchProcs, ...this.dbs]) p.release();
   }
 
   /** Stops everything in reverse order; vswitchd first removes its datapath and tap devices. */
@@ -117,9 +140,9 @@ export class EmbeddedStack {
     const common = [`--pidfile=${join(dir, `${base}.pid`)}`, `--log-file=${logFile}`, '--no-chdir'];
     // ovn-controller 23.03 has no --unixctl; it puts its control socket under OVN_RUNDIR.
     if (unixctl) common.push(`--unixctl=${join(dir, `${base === 'ovs-vswitchd' ? 'ovs-vswitchd' : base}.ctl`)}`);
-    const spec: ProcessSpec = { name, command, args: [...args, ...common], env: this.env, logFile };
+    const spec: ProcessSpec = { name, command, args: [...args, ...common], env: this.env, logFile, pidFile: join(dir, `${base}.pid`) };
     if (readyPath) spec.readyPath = readyPath;
-    return new SupervisedProcess(spec, this.log);
+    return new SupervisedProcess(spec, this.log, this.watchExit);
   }
 
   private createDb(file: string, schema: string): void {
@@ -127,39 +150,15 @@ export class EmbeddedStack {
     execFileSync('ovsdb-tool', ['create', file, schema], { stdio: 'pipe' });
   }
 
-  /** Programs of an earlier daemon of this state dir that outlived it (pid files name them). */
-  private async killLeftovers(): Promise<void> {
-    const killed: number[] = [];
-    for (const dir of [this.paths.ovsDir, this.paths.ovnDir]) {
-      for (const base of ['ovsdb-ovs', 'ovsdb-nb', 'ovsdb-sb', 'ovn-northd', 'ovs-vswitchd', 'ovn-controller']) {
-        const pid = readPid(join(dir, `${base}.pid`));
-        if (pid === undefined) continue;
-        let comm = '';
-        try { comm = readFileSync(`/proc/${pid}/comm`, 'utf8').trim(); } catch { continue; }
-        if (!PROGRAM_NAMES.includes(comm)) continue;
-        this.log.warn({ step: 'embedded', pid, program: comm }, 'stopping a leftover program of this state dir');
-        try { process.kill(pid, 'SIGKILL'); killed.push(pid); } catch { /* already gone */ }
-      }
-    }
-    // They are not our children, so no exit event reaches us; their database locks are released
-    // only when they are gone. Start-up only, after a crash: a short bounded wait is acceptable.
-    for (const pid of killed) {
-      for (let i = 0; i < 200 && existsSync(`/proc/${pid}/stat`) && !isZombie(pid); i++) await sleep(10);
-    }
+  /** A program of an earlier daemon of this state dir that is alive but was not adopted. */
+  private async killStale(p: SupervisedProcess): Promise<void> {
+    const pid = readPid(p.pidFile);
+    if (pid === undefined || !isOurs(pid, p.command, this.paths.dir)) return;
+    this.log.warn({ step: 'embedded', pid, program: p.command }, 'stopping a leftover program of this state dir');
+    let exited: Promise<void>;
+    try { exited = this.watchExit(pid).exited.catch(() => undefined); } catch { return; }
+    try { process.kill(pid, 'SIGKILL'); } catch { return; }
+    await exited; // its database locks are released only when it is gone
   }
 }
 
-function readPid(file: string): number | undefined {
-  try {
-    const pid = Number(readFileSync(file, 'utf8').trim());
-    return Number.isInteger(pid) && pid > 1 ? pid : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
-function isZombie(pid: number): boolean {
-  try { return / Z /.test(readFileSync(`/proc/${pid}/stat`, 'utf8')); } catch { return true; }
-}
-
-const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms));

@@ -35,7 +35,13 @@ const NODE_PORT = 'ovn0';
 const BRIDGE = 'br-int';
 const STARTUP_TIMEOUT_MS = 60_000;
 
-export interface RunningNode { deps: Deps; stop(): Promise<void> }
+export interface RunningNode {
+  deps: Deps;
+  /** Full stop: everything this daemon started goes, nothing is left behind. */
+  stop(): Promise<void>;
+  /** Hand-over: the daemon goes, OVS/OVN keep forwarding for the next daemon to adopt. */
+  handOver(): Promise<void>;
+}
 
 export async function startNode(opts: DaemonOptions, log: Logger): Promise<RunningNode> {
   if (!opts.embedded) throw new Error('only --embedded is implemented: the daemon starts its own OVS and OVN');
@@ -48,7 +54,7 @@ export async function startNode(opts: DaemonOptions, log: Logger): Promise<Runni
   const nodeNetnsPath = `/proc/${process.pid}/fd/${nodeNetnsFd}`;
   const lo = await rtnl.getLink('lo');
   if (lo && !lo.up) await rtnl.setUp(lo.index); // a fresh node netns has lo down; metrics listen there
-  const stack = new EmbeddedStack(opts.stateDir, log);
+  const stack = new EmbeddedStack(opts.stateDir, log, (pid) => native.watchExit(pid));
   // The userspace datapath's tap devices outlive ovs-vswitchd (even with exit --cleanup): remove
   // them after it stops, and before it starts in case an earlier daemon was killed.
   const removeTaps = async (): Promise<void> => {
@@ -80,8 +86,10 @@ export async function startNode(opts: DaemonOptions, log: Logger): Promise<Runni
       encapIp: opts.encapIp ?? defaultEncapIp(), bridge: BRIDGE, datapathType,
     };
     await configureChassis(clients.ovs, chassis);
-    await ensureBridge(clients.ovs, chassis, { name: NODE_PORT, mac: macForIp(nodeJoinIp), ifaceId: `node-${opts.nodeName}` });
-    await removeTaps();
+    // A live ovs-vswitchd of this state dir is adopted: its tap devices carry the pods' traffic.
+    const freshSwitch = !stack.switchAlive();
+    await ensureBridge(clients.ovs, chassis, { name: NODE_PORT, mac: macForIp(nodeJoinIp), ifaceId: `node-${opts.nodeName}` }, { freshSwitch });
+    if (freshSwitch) await removeTaps();
     await stack.startSwitch();
 
     const podSwitch: SwitchSpec = {
@@ -146,7 +154,13 @@ export async function startNode(opts: DaemonOptions, log: Logger): Promise<Runni
       metricsServer = await metrics.listen(opts.metricsAddress);
       cleanups.push(() => new Promise((r) => metricsServer?.close(r)));
     }
-    return { deps, stop };
+    const handOver = async (): Promise<void> => {
+      stack.release();
+      // Everything but the stack (and the taps) is the daemon's own and goes with it.
+      cleanups.splice(cleanups.indexOf(removeTaps), 2);
+      await stop();
+    };
+    return { deps, stop, handOver };
   } catch (e) {
     await stop();
     throw e;

@@ -37,7 +37,7 @@ export async function configureChassis(ovs: OvsdbClient, c: ChassisConfig): Prom
 export interface InternalPortSpec { name: string; mac: string; ifaceId: string }
 
 /** Creates the bridge (with its local port) and the node's internal port when missing. */
-export async function ensureBridge(ovs: OvsdbClient, c: ChassisConfig, nodePort: InternalPortSpec): Promise<void> {
+export async function ensureBridge(ovs: OvsdbClient, c: ChassisConfig, nodePort: InternalPortSpec, opts: { freshSwitch: boolean }): Promise<void> {
   const bridge = [...ovs.rows(OVS.bridge).values()].find((b) => b.name === c.bridge);
   const ops: Operation[] = [];
   if (!bridge) {
@@ -67,9 +67,10 @@ export async function ensureBridge(ovs: OvsdbClient, c: ChassisConfig, nodePort:
         mutations: [['ports', 'insert', ovsSet([namedUuid('nodeport')])]],
       },
     );
-  } else {
+  } else if (opts.freshSwitch) {
     // ofport is persisted: the value left by the previous ovs-vswitchd would make "the tap
-    // device exists" look true before the new one has created it. Clear it (vswitchd rewrites it).
+    // device exists" look true before the new one has created it. Clear it (vswitchd rewrites it
+    // when it adds the port). An adopted, running vswitchd keeps its port and its ofport.
     ops.push({
       op: 'update', table: OVS.iface, where: [['_uuid', '==', uuid(iface._uuid)]],
       row: { mac: nodePort.mac, external_ids: ovsMap(ifaceIds), ofport: ovsSet([]) },

@@ -2,13 +2,23 @@
 // iproute2, tcpdump, ethtool and ping. Everything happens in two throwaway namespaces joined by a veth
 // pair created inside them (and further pairs that deleteLink removes), so the host's links, routes
 // and neighbours are never touched and no frame leaves the pair. Addresses come from the documentation ranges (RFC 5737, RFC 3849).
-import { execFileSync, spawn } from 'node:child_process';
+// watchExit watches `sleep` processes started here (each killed by pid before its test ends) and
+// runs small Node.js scripts that load the addon in child processes.
+import { execFile, execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
+import * as path from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FakeNative, VETH_FEATURES } from '../../native/fake';
-import { isNativeSystemError, loadNative, type Announcement, type NativeOps } from '../../native/index';
+import {
+  ADDON_RELATIVE_PATH,
+  findRepoRoot,
+  isNativeSystemError,
+  loadNative,
+  type Announcement,
+  type NativeOps,
+} from '../../native/index';
 
 const id = randomBytes(3).toString('hex');
 const NS_A = `ovt-nat-${id}-a`;
@@ -536,6 +546,307 @@ describe('Ethtool', () => {
   });
 });
 
+describe('Processes.watchExit', () => {
+  const addonFile = path.join(findRepoRoot(), ADDON_RELATIVE_PATH);
+
+  /** A `sleep 30` child of ours, detached (its own session) and unreferenced. */
+  function startChild(): number {
+    const child = spawn('sleep', ['30'], { detached: true, stdio: 'ignore' });
+    child.unref();
+    if (child.pid === undefined) throw new Error('sleep did not start');
+    return child.pid;
+  }
+
+  interface Grandchild {
+    /** The sleep's. */
+    pid: number;
+    shell: ChildProcess;
+  }
+
+  /**
+   * A `sleep 30` that is not our child: a shell of ours starts it in the background, prints its
+   * pid and waits for it, so that the sleep has a parent that reaps it at once (pid 1 may reap
+   * orphans late, or never). End it with stopGrandchild.
+   */
+  async function startGrandchild(): Promise<Grandchild> {
+    const shell = spawn('sh', ['-c', 'sleep 30 </dev/null >/dev/null 2>&1 & echo $!; wait'], {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    });
+    try {
+      const line = await new Promise<string>((resolve, reject) => {
+        let out = '';
+        shell.stdout.on('data', (d: Buffer) => {
+          out += d.toString();
+          if (out.includes('\n')) resolve(out.trim());
+        });
+        shell.on('error', reject);
+        shell.on('exit', () => reject(new Error(`sh exited before printing a pid: ${out}`)));
+      });
+      return { pid: Number(line), shell };
+    } catch (e) {
+      shell.kill('SIGKILL');
+      throw e;
+    }
+  }
+
+  /** Kills the sleep, then lets its (resumed) shell reap it and exit; kills the shell after 2 s. */
+  async function stopGrandchild({ pid, shell }: Grandchild): Promise<void> {
+    kill(pid);
+    if (shell.exitCode !== null || shell.signalCode !== null) return;
+    const exited = new Promise((resolve) => shell.once('exit', resolve));
+    shell.kill('SIGCONT');
+    if ((await within(exited, 2000)) === 'pending') shell.kill('SIGKILL');
+  }
+
+  function parentOf(pid: number): number {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    // "pid (comm) state ppid ...": comm may contain spaces and parentheses, so start after the last ')'.
+    return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
+  }
+
+  function kill(...pids: number[]): void {
+    for (const pid of pids) {
+      try {
+        process.kill(pid, 'SIGKILL');
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e;
+      }
+    }
+  }
+
+  /** How p stands after waiting up to ms for it. */
+  async function within(p: Promise<unknown>, ms: number): Promise<'fulfilled' | 'rejected' | 'pending'> {
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<'pending'>((resolve) => (timer = setTimeout(() => resolve('pending'), ms)));
+    try {
+      return await Promise.race([p.then(() => 'fulfilled' as const, () => 'rejected' as const), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** The pidfds this process holds open ("anon_inode:[pidfd]", or "pidfd:[...]" with pidfs). */
+  function openPidfds(): number {
+    let count = 0;
+    for (const fd of fs.readdirSync('/proc/self/fd')) {
+      try {
+        if (/pidfd/.test(fs.readlinkSync(`/proc/self/fd/${fd}`))) count++;
+      } catch {
+        // closed since readdir
+      }
+    }
+    return count;
+  }
+
+  /** Lets libuv finish pending uv_close calls (close callbacks run at the end of a loop turn). */
+  const nextTurn = () => new Promise((resolve) => setTimeout(resolve, 10));
+
+  /** Kills pid and measures how long watch.exited then takes to resolve. */
+  async function msToResolveAfterKill(pid: number, exited: Promise<void>): Promise<number> {
+    expect(await within(exited, 100)).toBe('pending');
+    const killedAt = performance.now();
+    kill(pid);
+    expect(await within(exited, 1000)).toBe('fulfilled');
+    return performance.now() - killedAt;
+  }
+
+  it('resolves within a second of SIGKILL for a child of ours', async () => {
+    const pid = startChild();
+    try {
+      const watch = native.watchExit(pid);
+      expect(await msToResolveAfterKill(pid, watch.exited)).toBeLessThan(1000);
+      expect(() => watch.cancel()).not.toThrow(); // after the exit: a no-op
+    } finally {
+      kill(pid);
+    }
+  });
+
+  it('resolves within a second of SIGKILL for a process that is not our child', async () => {
+    const grandchild = await startGrandchild();
+    try {
+      expect(parentOf(grandchild.pid)).toBe(grandchild.shell.pid);
+      expect(grandchild.shell.pid).not.toBe(process.pid);
+      const watch = native.watchExit(grandchild.pid);
+      expect(await msToResolveAfterKill(grandchild.pid, watch.exited)).toBeLessThan(1000);
+    } finally {
+      await stopGrandchild(grandchild);
+    }
+  });
+
+  it('resolves every watch of the process, and one set up after the exit but before the reaping', async () => {
+    const grandchild = await startGrandchild();
+    const { pid } = grandchild;
+    try {
+      // A stopped shell does not reap: the killed sleep stays a zombie, which keeps its pid.
+      grandchild.shell.kill('SIGSTOP');
+      const watches = [native.watchExit(pid), native.watchExit(pid), native.watchExit(pid)];
+      kill(pid);
+      await Promise.all(watches.map((w) => w.exited));
+      expect(fs.readFileSync(`/proc/${pid}/stat`, 'utf8')).toMatch(/\) Z /);
+      const late = native.watchExit(pid);
+      expect(await within(late.exited, 1000)).toBe('fulfilled');
+    } finally {
+      await stopGrandchild(grandchild);
+    }
+  });
+
+  it('rejects with ESRCH when there is no such process', async () => {
+    // Pids stay below pid_max, which is at most 2^22.
+    const reaped = spawnSync('true').pid;
+    for (const pid of [2 ** 22, reaped]) {
+      const watch = native.watchExit(pid);
+      const e = await rejection(watch.exited);
+      expect(isNativeSystemError(e)).toBe(true);
+      expect(e).toMatchObject({
+        message: `pidfd_open(${pid}): No such process`,
+        code: 'ESRCH',
+        errno: 3,
+        syscall: 'pidfd_open',
+      });
+      expect(() => watch.cancel()).not.toThrow();
+    }
+  });
+
+  it.each([0, -1, 1.5, NaN, Infinity, 2 ** 31, '1', undefined, null])(
+    'throws a TypeError at once for pid %s',
+    (pid) => {
+      expect(() => native.watchExit(pid as number)).toThrow(TypeError);
+      expect(() => native.watchExit(pid as number)).toThrow('watchExit: pid must be an integer from 1 to 2147483647');
+    },
+  );
+
+  it('cancel leaves the promise pending and closes the pidfd; a second cancel is a no-op', async () => {
+    const pid = startChild();
+    try {
+      await nextTurn();
+      const before = openPidfds();
+      const cancelled = native.watchExit(pid);
+      const kept = native.watchExit(pid);
+      expect(openPidfds()).toBe(before + 2);
+      cancelled.cancel();
+      cancelled.cancel();
+      await nextTurn();
+      expect(openPidfds()).toBe(before + 1);
+      kill(pid);
+      await kept.exited;
+      expect(await within(cancelled.exited, 300)).toBe('pending');
+      kept.cancel();
+      await nextTurn();
+      expect(openPidfds()).toBe(before);
+    } finally {
+      kill(pid);
+    }
+  });
+
+  it('stays pending for a process that lives on (our own) until cancelled', async () => {
+    const watch = native.watchExit(process.pid);
+    expect(await within(watch.exited, 100)).toBe('pending');
+    watch.cancel();
+  });
+
+  /** Runs script with `node -e`, args after it; resolves with its output once it ends by itself. */
+  async function runNode(script: string, args: string[] = []): Promise<{ stdout: string; stderr: string }> {
+    return new Promise((resolve, reject) => {
+      execFile(process.execPath, ['-e', script, ...args], { timeout: 10_000 }, (error, stdout, stderr) => {
+        if (error) reject(new Error(`${error.message}\nstdout: ${stdout}\nstderr: ${stderr}`, { cause: error }));
+        else resolve({ stdout, stderr });
+      });
+    });
+  }
+
+  // The watched sleep outlives each script by far: a watch that kept the loop alive would have
+  // the script killed by runNode's timeout. The worker cases are where Node.js unloads the addon
+  // after the teardown, which must wait for the watches' handles to close.
+  const endings: { desc: string; script: (addon: string, pid: number) => string; stdout: string }[] = [
+    {
+      desc: 'a script that ends with watches pending and closing',
+      script: (addon, pid) => `
+        const native = require(${JSON.stringify(addon)});
+        native.watchExit(${pid}).exited.then(() => { console.log('settled'); process.exitCode = 1; });
+        native.watchExit(${pid}).cancel();
+        console.log('armed');`,
+      stdout: 'armed\n',
+    },
+    {
+      desc: 'process.exit() with watches pending and closing',
+      script: (addon, pid) => `
+        const native = require(${JSON.stringify(addon)});
+        native.watchExit(${pid});
+        native.watchExit(${pid}).cancel();
+        setImmediate(() => process.exit(0));`,
+      stdout: '',
+    },
+    {
+      desc: 'a worker thread that ends with watches pending and closing',
+      script: (addon, pid) => `
+        const { Worker } = require('node:worker_threads');
+        const worker = new Worker(\`
+          const native = require(${JSON.stringify(addon)});
+          native.watchExit(${pid});
+          native.watchExit(${pid}).cancel();\`, { eval: true });
+        worker.on('exit', (code) => console.log('worker exit ' + code));`,
+      stdout: 'worker exit 0\n',
+    },
+    {
+      desc: 'a worker thread terminated with many watches pending and closing',
+      script: (addon, pid) => `
+        const { Worker } = require('node:worker_threads');
+        const worker = new Worker(\`
+          const native = require(${JSON.stringify(addon)});
+          for (let i = 0; i < 100; i++) native.watchExit(${pid});
+          for (let i = 0; i < 50; i++) native.watchExit(${pid}).cancel();
+          setInterval(() => {}, 1000);
+          require('node:worker_threads').parentPort.postMessage('armed');\`, { eval: true });
+        worker.on('message', () => worker.terminate().then((code) => console.log('terminated ' + code)));`,
+      stdout: 'terminated 1\n',
+    },
+  ];
+
+  it.each(endings)('does not keep the process alive, nor crash its teardown: $desc', async ({ script, stdout }) => {
+    const pid = startChild();
+    try {
+      const result = await runNode(script(addonFile, pid));
+      expect(result).toEqual({ stdout, stderr: '' });
+      expect(parentOf(pid)).toBe(process.pid); // still alive: the script ended by itself
+    } finally {
+      kill(pid);
+    }
+  });
+
+  it('settles from the loop: whoever awaits exited runs at once, with nothing else to wake the loop', async () => {
+    const pid = startChild();
+    // Nothing but the guard timer keeps the script alive or wakes its loop: the exit alone must
+    // bring the reaction about, promptly.
+    const script = `
+      const native = require(${JSON.stringify(addonFile)});
+      const guard = setTimeout(() => { console.log('reaction did not run'); process.exit(2); }, 5000);
+      native.watchExit(${pid}).exited.then(() => { clearTimeout(guard); console.log('exited'); });
+      console.log('armed');`;
+    const child = spawn(process.execPath, ['-e', script], { stdio: ['ignore', 'pipe', 'pipe'] });
+    try {
+      let stdout = '';
+      let stderr = '';
+      let killedAt = 0;
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+      const code = await new Promise<number | null>((resolve, reject) => {
+        child.stdout.on('data', (d: Buffer) => {
+          stdout += d.toString();
+          if (killedAt === 0 && stdout.includes('armed\n')) {
+            killedAt = performance.now();
+            kill(pid);
+          }
+        });
+        child.on('error', reject);
+        child.on('close', resolve);
+      });
+      expect({ code, stdout, stderr }).toEqual({ code: 0, stdout: 'armed\nexited\n', stderr: '' });
+      expect(performance.now() - killedAt).toBeLessThan(2000);
+    } finally {
+      kill(pid, child.pid!);
+    }
+  });
+});
+
 describe('FakeNative parity', () => {
   // Unit tests elsewhere trust the fake's errors; pin them to the addon's for the same mistakes.
   const good = { ifName: VETH_A, mac: ANNOUNCED_MAC, ip: IP4_A };
@@ -659,5 +970,44 @@ describe('FakeNative parity', () => {
     fake.disableTxChecksum('eth0');
     native.runIn(PATH_B, () => native.disableTxChecksum(VETH_B));
     expect(realFeatures()).toEqual(fake.featuresOf(null, 'eth0'));
+  });
+});
+
+describe('FakeNative parity: watchExit', () => {
+  /** What a call does: its synchronous throw, or how exited settles (a rejection, or 'resolved'). */
+  async function outcome(ops: NativeOps, pid: unknown): Promise<unknown> {
+    let watch;
+    try {
+      watch = ops.watchExit(pid as number);
+    } catch (e) {
+      const { name, message } = e as Error;
+      return { thrown: { name, message } };
+    }
+    try {
+      await watch.exited;
+      return 'resolved';
+    } catch (e) {
+      const { name, message, code, errno, syscall } = e as Error & Record<string, unknown>;
+      return { rejected: { name, message, code, errno, syscall } };
+    }
+  }
+
+  it.each([0, -7, 2.5, NaN, 2 ** 31, '42', undefined, 2 ** 22])('same outcome for pid %s', async (pid) => {
+    expect(await outcome(new FakeNative(), pid)).toEqual(await outcome(native, pid));
+  });
+
+  it('same outcome for a process that exits', async () => {
+    const child = spawn('sleep', ['30'], { stdio: 'ignore' });
+    const pid = child.pid!;
+    try {
+      const fake = new FakeNative().addProcess(pid);
+      const real = outcome(native, pid);
+      const faked = outcome(fake, pid);
+      process.kill(pid, 'SIGKILL');
+      fake.exitProcess(pid);
+      expect(await faked).toEqual(await real);
+    } finally {
+      child.kill('SIGKILL');
+    }
   });
 });

@@ -62,6 +62,15 @@ export class TestNode {
     return code;
   }
 
+  /** SIGUSR2: the daemon exits and leaves OVS/OVN running for the next one (hand-over). */
+  async handOver(): Promise<number | null> {
+    const child = this.child;
+    if (!child || child.exitCode !== null || child.signalCode !== null) return child?.exitCode ?? null;
+    const exited = new Promise<number | null>((r) => child.once('exit', (code) => r(code)));
+    child.kill('SIGUSR2');
+    return exited;
+  }
+
   /** SIGKILL, as a crash would; waits until the process is gone. */
   async kill9(): Promise<void> {
     const child = this.child;

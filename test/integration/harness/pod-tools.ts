@@ -322,10 +322,16 @@ export interface RestartInfo { exitCode: number | null; stopMs: number; startMs:
  * waitApplied) keep working, and the cluster's `node` is switched to the new process so that
  * destroy() DELs through it and stops it. `name` must be the name the cluster was started with.
  */
-export async function restartDaemon(cluster: TestCluster, name: string, extraArgs: string[] = []): Promise<RestartInfo> {
+/**
+ * How the daemon goes away: `handover` (SIGUSR2, an upgrade: OVS/OVN keep forwarding and are
+ * adopted), `crash` (SIGKILL: the same programs are adopted), `stop` (SIGTERM: full stop).
+ */
+export type RestartMode = 'handover' | 'crash' | 'stop';
+
+export async function restartDaemon(cluster: TestCluster, name: string, extraArgs: string[] = [], mode: RestartMode = 'handover'): Promise<RestartInfo> {
   const old = cluster.node;
   const t0 = Date.now();
-  const exitCode = await old.stop();
+  const exitCode = mode === 'stop' ? await old.stop() : mode === 'handover' ? await old.handOver() : (await old.kill9(), null);
   const stoppedAt = Date.now();
   const fresh = new TestNode({ netns: cluster.netns, name, stateDir: old.stateDir, extraArgs: ['--manifests', cluster.manifestsDir, ...extraArgs] }, old.ns);
   let own = '';

@@ -455,3 +455,92 @@ describe('FakeNative ethtool', () => {
     });
   });
 });
+
+describe('FakeNative watchExit', () => {
+  /** Whether p has settled once the microtasks queued so far have run. */
+  async function settled(p: Promise<unknown>): Promise<boolean> {
+    let done = false;
+    p.then(
+      () => (done = true),
+      () => (done = true),
+    );
+    for (let i = 0; i < 5; i++) await Promise.resolve();
+    return done;
+  }
+
+  it('is part of NativeOps and resolves when the process exits, not before', async () => {
+    const fake = new FakeNative().addProcess(4242);
+    const ops: NativeOps = fake;
+    const watch = ops.watchExit(4242);
+    expect(watch.exited).toBeInstanceOf(Promise);
+    expect(await settled(watch.exited)).toBe(false);
+    expect(fake.watchCount(4242)).toBe(1);
+    fake.exitProcess(4242);
+    await expect(watch.exited).resolves.toBeUndefined();
+    expect(fake.watchCount(4242)).toBe(0);
+  });
+
+  it('resolves every watch of the exited process and only those', async () => {
+    const fake = new FakeNative().addProcess(100).addProcess(200);
+    const [a, b, other] = [fake.watchExit(100), fake.watchExit(100), fake.watchExit(200)];
+    fake.exitProcess(100);
+    await expect(Promise.all([a.exited, b.exited])).resolves.toEqual([undefined, undefined]);
+    expect(await settled(other.exited)).toBe(false);
+    expect(fake.watchCount(200)).toBe(1);
+  });
+
+  it('rejects like the addon (ESRCH) for an unknown pid and for one that has exited', async () => {
+    const fake = new FakeNative().addProcess(100);
+    fake.exitProcess(100);
+    for (const pid of [100, 4194304]) {
+      const watch = fake.watchExit(pid);
+      const e = await rejection(watch.exited);
+      expect(isNativeSystemError(e)).toBe(true);
+      expect(e).toMatchObject({
+        message: `pidfd_open(${pid}): No such process`,
+        code: 'ESRCH',
+        errno: 3,
+        syscall: 'pidfd_open',
+      });
+      expect(() => watch.cancel()).not.toThrow();
+    }
+  });
+
+  it('cancel leaves the promise pending, also when the process exits later', async () => {
+    const fake = new FakeNative().addProcess(100);
+    const cancelled = fake.watchExit(100);
+    const kept = fake.watchExit(100);
+    cancelled.cancel();
+    cancelled.cancel();
+    expect(fake.watchCount(100)).toBe(1);
+    fake.exitProcess(100);
+    await kept.exited;
+    expect(await settled(cancelled.exited)).toBe(false);
+  });
+
+  it('cancel after the exit is a no-op', async () => {
+    const fake = new FakeNative().addProcess(100);
+    const watch = fake.watchExit(100);
+    fake.exitProcess(100);
+    await watch.exited;
+    expect(() => watch.cancel()).not.toThrow();
+  });
+
+  it.each([0, -1, 1.5, NaN, Infinity, 2 ** 31, '100', undefined, null])(
+    'throws a TypeError at once for pid %s',
+    (pid) => {
+      const fake = new FakeNative().addProcess(100);
+      expect(() => fake.watchExit(pid as number)).toThrow(TypeError);
+      expect(() => fake.watchExit(pid as number)).toThrow('watchExit: pid must be an integer from 1 to 2147483647');
+    },
+  );
+
+  it('accepts the largest pid_t', async () => {
+    const fake = new FakeNative();
+    await expect(fake.watchExit(2 ** 31 - 1).exited).rejects.toThrow('pidfd_open(2147483647): No such process');
+  });
+
+  it('exitProcess refuses a process that was never added', () => {
+    expect(() => new FakeNative().exitProcess(100)).toThrow('FakeNative.exitProcess: no process 100');
+  });
+});
