@@ -20,7 +20,9 @@ const INGRESS = 'ovn.kubernetes.io/ingress_rate';
 const RATE = 10;
 const TOLERANCE = 0.2;
 const UNLIMITED_MIN = 30;
-const SECONDS = 4;
+// Long enough that the meter's one-second burst allowance (first second ~3x the rate) weighs
+// little against the policed steady state (~8.3 Mbit/s of TCP for a 10 Mbit/s meter).
+const SECONDS = 8;
 
 let cluster: TestCluster | undefined;
 const procs = new PodProcs();
