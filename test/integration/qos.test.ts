@@ -2,7 +2,7 @@
 // real OVS/OVN userspace datapath: OVN NB QoS rules become OpenFlow meters that vswitchd enforces.
 // Measured with iperf3 (TCP, one stream) between two pods of one ovnoded node on ovn-default:
 // the server is started in the receiving pod by pid (`iperf3 -s -1`) and killed afterwards, the
-// client runs for 4 s; the figure is what the receiver got (iperf3's sum_received).
+// client runs for 8 s; the figure is what the receiver got (iperf3's sum_received).
 //
 // A limited transfer must come within ±20 % of 10 Mbit/s; an unlimited one must exceed 30 Mbit/s
 // (pod-to-pod TCP on this datapath runs at hundreds of Mbit/s). One node for the whole file;
