@@ -18,18 +18,12 @@
 // afterAll, even when a test fails.
 
 import YAML from 'yaml';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seedFixture, TestCluster, type ClusterPod } from './harness/cluster';
-import { checkMatrix, matrix, onlyColumns, uniform, type ExpectedMatrix, type Reach } from './harness/matrix';
-import { requireArtefacts } from './harness/paths';
+import { describe, expect, it } from 'vitest';
+import { seedFixture } from './harness/cluster';
+import { matrix } from './harness/matrix';
+import { ALL_OPEN, useFiveVms, VM_IPS } from './harness/seed-004-vms';
 
-const SUBNET_FILE = 'subnet-vswitch1.yaml';
 const POLICY_FILE = 'networkpolicy-ip-block.yaml';
-const GATEWAY = { alias: 'GW', ip: '172.20.10.1' };
-const VMS = ['VM1', 'VM2', 'VM3', 'VM4', 'VM5'];
-const VM_IPS = ['172.20.10.2', '172.20.10.3', '172.20.10.4', '172.20.10.5', '172.20.10.6'];
-const COLUMNS = [...VMS, 'GW'];
-const ALL_OPEN = uniform(VMS, COLUMNS, true);
 
 // ---------------------------------------------------------------- expected matrices, from the seed
 // Rows start the connection, columns are where it goes ("ok" = it succeeds; "-" = not measured).
@@ -99,20 +93,7 @@ const EXAMPLE_4 = matrix(`
 
 // ---------------------------------------------------------------- the cluster
 
-let cluster: TestCluster | undefined;
-let vms: ClusterPod[] = [];
-
-function theCluster(): TestCluster {
-  if (!cluster) throw new Error('cluster not started');
-  return cluster;
-}
-
-/** The seed's Subnet vswitch1 (from the subnet ACL examples) without ACLs. */
-function subnetWithoutAcls(): string {
-  const doc = YAML.parse(seedFixture('subnet-acl-1.yaml')) as { spec: Record<string, unknown> };
-  delete doc.spec.acls;
-  return YAML.stringify(doc);
-}
+const five = useFiveVms('np');
 
 /** The published example 3 with the one mistake fixed: `egress` -> `Egress`. */
 function example3Corrected(): string {
@@ -124,79 +105,47 @@ function example3Corrected(): string {
 }
 
 async function applyPolicy(yamlText: string, what: string): Promise<void> {
-  const c = theCluster();
+  const c = five.cluster;
   c.writeManifest(POLICY_FILE, yamlText);
   const applied = await c.waitApplied();
   console.log(`${what}: applied after ${applied.ms} ms (version ${applied.version})`);
 }
 
 async function removePolicy(what: string): Promise<void> {
-  const c = theCluster();
+  const c = five.cluster;
   c.removeManifest(POLICY_FILE);
   const applied = await c.waitApplied();
   console.log(`${what}: applied after ${applied.ms} ms (version ${applied.version})`);
 }
 
-/** ICMP (with the gateway) and TCP over every ordered pair of VMs, printed; asserts both. */
-async function expectMatrix(what: string, icmp: ExpectedMatrix, tcp: ExpectedMatrix = onlyColumns(icmp, VMS)): Promise<void> {
-  const measured: Reach[] = await theCluster().reachability(vms, { icmp: true, tcp: true, extraTargets: [GATEWAY] });
-  const i = checkMatrix(measured, icmp, 'icmp', 'ICMP');
-  const t = checkMatrix(measured, tcp, 'tcp', 'TCP');
-  console.log(`${what}\n${i.pretty}\n\n${t.pretty}`);
-  expect(i.actual, `${what}, ICMP:\n${i.pretty}`).toBe(i.expected);
-  expect(t.actual, `${what}, TCP:\n${t.pretty}`).toBe(t.expected);
-}
-
-beforeAll(async () => {
-  requireArtefacts();
-  cluster = await TestCluster.start({ name: 'np' });
-  cluster.writeNamespace('default');
-  cluster.writeManifest(SUBNET_FILE, subnetWithoutAcls());
-  await cluster.waitApplied();
-  vms = await cluster.addPods(VMS.map((vm, i) => ({
-    name: vm.toLowerCase(),
-    namespace: 'default',
-    alias: vm,
-    labels: { 'vm.kubevirt.io/name': vm },
-    annotations: {
-      'ovn.kubernetes.io/logical_switch': 'vswitch1',
-      'ovn.kubernetes.io/ip_address': VM_IPS[i] as string,
-    },
-  })));
-});
-
-afterAll(async () => {
-  await cluster?.destroy();
-});
-
 describe('seed 004: NetworkPolicies between five VMs in namespace default (real OVS/OVN userspace datapath)', () => {
   it('without a policy everything is open (VMs at their static addresses in vswitch1)', async () => {
-    expect(vms.map((p) => p.ip)).toEqual(VM_IPS);
-    await expectMatrix('no NetworkPolicy', ALL_OPEN);
+    expect(five.vms.map((p) => p.ip)).toEqual(VM_IPS);
+    await five.expectMatrix('no NetworkPolicy', ALL_OPEN);
   });
 
   it('example 1: ingress and egress limited to 172.20.10.0/30 for every pod: only VM1 <-> VM2', async () => {
     await applyPolicy(seedFixture('np-1.yaml'), 'NetworkPolicy example 1');
-    await expectMatrix('NetworkPolicy example 1', EXAMPLE_1);
+    await five.expectMatrix('NetworkPolicy example 1', EXAMPLE_1);
   });
 
   it('example 2: ingress only from 172.20.10.0/30: VM1 and VM2 reach everyone, VM3..VM5 nobody', async () => {
     await applyPolicy(seedFixture('np-2.yaml'), 'NetworkPolicy example 2');
-    await expectMatrix('NetworkPolicy example 2', EXAMPLE_2);
+    await five.expectMatrix('NetworkPolicy example 2', EXAMPLE_2);
   });
 
   it('example 4: only VM2 (pod selector) is isolated and talks to VM1 only', async () => {
     await applyPolicy(seedFixture('np-4.yaml'), 'NetworkPolicy example 4');
-    await expectMatrix('NetworkPolicy example 4', EXAMPLE_4);
+    await five.expectMatrix('NetworkPolicy example 4', EXAMPLE_4);
   });
 
   it('deleting the policy file opens everything again', async () => {
     await removePolicy('NetworkPolicy file removed');
-    await expectMatrix('NetworkPolicy file removed', ALL_OPEN);
+    await five.expectMatrix('NetworkPolicy file removed', ALL_OPEN);
   });
 
   it('example 3 as published (policyTypes: [egress]) is rejected with Kubernetes\' message and changes nothing', async () => {
-    const c = theCluster();
+    const c = five.cluster;
     const published = seedFixture('np-3.yaml');
     expect((YAML.parse(published) as { spec: { policyTypes: string[] } }).spec.policyTypes).toEqual(['egress']);
     c.writeManifest(POLICY_FILE, published);
@@ -205,17 +154,17 @@ describe('seed 004: NetworkPolicies between five VMs in namespace default (real 
     const rejected = await c.waitRejected('Unsupported value: "egress"').catch((e: unknown) => e as Error);
     if (!(rejected instanceof Error)) console.log(`NetworkPolicy example 3 as published: ${rejected.raw}`);
     // The daemon keeps serving the rest of the directory (Subnet, Namespace, Pods): still all open.
-    await expectMatrix('NetworkPolicy example 3 as published (rejected)', ALL_OPEN);
+    await five.expectMatrix('NetworkPolicy example 3 as published (rejected)', ALL_OPEN);
     if (rejected instanceof Error) throw rejected;
   });
 
   it('example 3 with `Egress`: egress only to 172.20.10.0/30: everyone reaches VM1 and VM2, VM1 and VM2 nobody else', async () => {
     await applyPolicy(example3Corrected(), 'NetworkPolicy example 3 (Egress)');
-    await expectMatrix('NetworkPolicy example 3 (Egress)', EXAMPLE_3);
+    await five.expectMatrix('NetworkPolicy example 3 (Egress)', EXAMPLE_3);
   });
 
   it('deleting the corrected example 3 opens everything again', async () => {
     await removePolicy('NetworkPolicy example 3 removed');
-    await expectMatrix('NetworkPolicy example 3 removed', ALL_OPEN);
+    await five.expectMatrix('NetworkPolicy example 3 removed', ALL_OPEN);
   });
 });

@@ -16,18 +16,10 @@
 // One ovnoded node (own netns, embedded OVS/OVN, --manifests DIR) for the whole file; pods are
 // namespaces created here; everything is removed in afterAll, even when a test fails.
 
-import YAML from 'yaml';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { seedFixture, TestCluster, type ClusterPod } from './harness/cluster';
-import { checkMatrix, matrix, onlyColumns, uniform, type ExpectedMatrix, type Reach } from './harness/matrix';
-import { requireArtefacts } from './harness/paths';
-
-const SUBNET_FILE = 'subnet-vswitch1.yaml';
-const GATEWAY = { alias: 'GW', ip: '172.20.10.1' };
-const VMS = ['VM1', 'VM2', 'VM3', 'VM4', 'VM5'];
-const VM_IPS = ['172.20.10.2', '172.20.10.3', '172.20.10.4', '172.20.10.5', '172.20.10.6'];
-const COLUMNS = [...VMS, 'GW'];
-const ALL_OPEN = uniform(VMS, COLUMNS, true);
+import { describe, expect, it } from 'vitest';
+import { seedFixture } from './harness/cluster';
+import { checkMatrix, matrix, uniform } from './harness/matrix';
+import { ALL_OPEN, GATEWAY, SUBNET_FILE, subnetWithoutAcls, useFiveVms, VM_IPS, VMS } from './harness/seed-004-vms';
 
 // ---------------------------------------------------------------- expected matrices, from the seed
 // Rows start the connection, columns are where it goes ("ok" = it succeeds; "-" = not measured).
@@ -101,97 +93,52 @@ const EXAMPLE_4_TCP_FROM_9501 = matrix(`
 
 // ---------------------------------------------------------------- the cluster
 
-let cluster: TestCluster | undefined;
-let vms: ClusterPod[] = [];
-
-function theCluster(): TestCluster {
-  if (!cluster) throw new Error('cluster not started');
-  return cluster;
-}
-
-/** The seed's Subnet without its ACLs: the starting point, everything open. */
-function subnetWithoutAcls(): string {
-  const doc = YAML.parse(seedFixture('subnet-acl-1.yaml')) as { spec: Record<string, unknown> };
-  delete doc.spec.acls;
-  return YAML.stringify(doc);
-}
+const five = useFiveVms('acl');
 
 /** Replaces the Subnet manifest and waits until the daemon applied it. */
 async function applySubnet(yamlText: string, what: string): Promise<void> {
-  const c = theCluster();
+  const c = five.cluster;
   c.writeManifest(SUBNET_FILE, yamlText);
   const applied = await c.waitApplied();
   console.log(`${what}: applied after ${applied.ms} ms (version ${applied.version})`);
 }
 
-/** ICMP (with the gateway) and TCP over every ordered pair of VMs, printed; asserts both. */
-async function expectMatrix(what: string, icmp: ExpectedMatrix, tcp: ExpectedMatrix = onlyColumns(icmp, VMS)): Promise<void> {
-  const measured: Reach[] = await theCluster().reachability(vms, { icmp: true, tcp: true, extraTargets: [GATEWAY] });
-  const i = checkMatrix(measured, icmp, 'icmp', 'ICMP');
-  const t = checkMatrix(measured, tcp, 'tcp', 'TCP');
-  console.log(`${what}\n${i.pretty}\n\n${t.pretty}`);
-  expect(i.actual, `${what}, ICMP:\n${i.pretty}`).toBe(i.expected);
-  expect(t.actual, `${what}, TCP:\n${t.pretty}`).toBe(t.expected);
-}
-
-beforeAll(async () => {
-  requireArtefacts();
-  cluster = await TestCluster.start({ name: 'acl' });
-  cluster.writeNamespace('default');
-  cluster.writeManifest(SUBNET_FILE, subnetWithoutAcls());
-  await cluster.waitApplied();
-  vms = await cluster.addPods(VMS.map((vm, i) => ({
-    name: vm.toLowerCase(),
-    namespace: 'default',
-    alias: vm,
-    labels: { 'vm.kubevirt.io/name': vm },
-    annotations: {
-      'ovn.kubernetes.io/logical_switch': 'vswitch1',
-      'ovn.kubernetes.io/ip_address': VM_IPS[i] as string,
-    },
-  })));
-});
-
-afterAll(async () => {
-  await cluster?.destroy();
-});
-
 describe('seed 004: Subnet ACLs between five VMs on vswitch1 (real OVS/OVN userspace datapath)', () => {
   it('places VM1..VM5 at their static addresses in vswitch1; without ACLs everything is open, the gateway included', async () => {
-    expect(vms.map((p) => p.ip)).toEqual(VM_IPS);
-    for (const vm of vms) {
-      const routes = theCluster().netns.exec(vm.ns, ['ip', '-4', 'route', 'show', 'default']).stdout;
+    expect(five.vms.map((p) => p.ip)).toEqual(VM_IPS);
+    for (const vm of five.vms) {
+      const routes = five.cluster.netns.exec(vm.ns, ['ip', '-4', 'route', 'show', 'default']).stdout;
       expect(routes, `${vm.alias} default route`).toContain(`via ${GATEWAY.ip}`);
     }
-    await expectMatrix('vswitch1 without ACLs', ALL_OPEN);
+    await five.expectMatrix('vswitch1 without ACLs', ALL_OPEN);
   });
 
   it('example 1: everything but 172.20.10.0/30 (VM1, VM2 and the gateway) communicates', async () => {
     await applySubnet(seedFixture('subnet-acl-1.yaml'), 'subnet ACL example 1');
-    await expectMatrix('subnet ACL example 1', EXAMPLE_1);
+    await five.expectMatrix('subnet ACL example 1', EXAMPLE_1);
   });
 
   it('example 2: the priority-1006 allows let VM1 (.2) through; VM2 (.3) and the gateway stay cut off', async () => {
     await applySubnet(seedFixture('subnet-acl-2.yaml'), 'subnet ACL example 2');
-    await expectMatrix('subnet ACL example 2', EXAMPLE_2);
+    await five.expectMatrix('subnet ACL example 2', EXAMPLE_2);
   });
 
   it('example 3: VM1 (.2) starts connections to everyone, nobody starts one to VM1', async () => {
     await applySubnet(seedFixture('subnet-acl-3.yaml'), 'subnet ACL example 3');
-    await expectMatrix('subnet ACL example 3', EXAMPLE_3);
+    await five.expectMatrix('subnet ACL example 3', EXAMPLE_3);
   });
 
   it('example 4: TCP from 172.20.10.6 source port 9501 is dropped; other source ports, other VMs and ICMP are not', async () => {
     await applySubnet(seedFixture('subnet-acl-4.yaml'), 'subnet ACL example 4');
-    await expectMatrix('subnet ACL example 4 (any source port)', EXAMPLE_4_ICMP_AND_TCP);
+    await five.expectMatrix('subnet ACL example 4 (any source port)', EXAMPLE_4_ICMP_AND_TCP);
 
-    const c = theCluster();
-    const from9501 = await c.reachability(vms, { tcpSrcPort: 9501 });
+    const c = five.cluster;
+    const from9501 = await c.reachability(five.vms, { tcpSrcPort: 9501 });
     const blocked = checkMatrix(from9501, EXAMPLE_4_TCP_FROM_9501, 'tcp', 'TCP:9501');
     console.log(`subnet ACL example 4, TCP from source port 9501\n${blocked.pretty}`);
     expect(blocked.actual, blocked.pretty).toBe(blocked.expected);
 
-    const from9502 = await c.reachability(vms, { tcpSrcPort: 9502 });
+    const from9502 = await c.reachability(five.vms, { tcpSrcPort: 9502 });
     const open = checkMatrix(from9502, uniform(VMS, VMS, true), 'tcp', 'TCP:9502');
     console.log(`subnet ACL example 4, TCP from source port 9502\n${open.pretty}`);
     expect(open.actual, open.pretty).toBe(open.expected);
@@ -199,6 +146,6 @@ describe('seed 004: Subnet ACLs between five VMs on vswitch1 (real OVS/OVN users
 
   it('replacing the Subnet with one without ACLs opens everything again', async () => {
     await applySubnet(subnetWithoutAcls(), 'vswitch1 without ACLs again');
-    await expectMatrix('vswitch1 without ACLs again', ALL_OPEN);
+    await five.expectMatrix('vswitch1 without ACLs again', ALL_OPEN);
   });
 });
