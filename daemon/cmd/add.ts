@@ -57,7 +57,7 @@ export async function cmdAdd(ctx: RequestContext): Promise<CniResult> {
     // does not use are free now.
     for (const ip of pool.holdings(attachment.lspName)) if (!attachment.ips.includes(ip)) pool.releaseIp(ip, attachment.lspName);
     log.info({ step: 'done', ips: attachment.ips, mac: attachment.mac, lsp: attachment.lspName }, 'attached');
-    void deps.policy.schedule('pod added');
+    deps.policy.scheduleSoon('pod added');
     return buildResult({ attachment, hostMac, pool, conf: req.conf, mtu: intent.mtu });
   } catch (e) {
     await undo.unwind();

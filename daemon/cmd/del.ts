@@ -12,7 +12,7 @@ export async function cmdDel(ctx: RequestContext): Promise<void> {
   const { req, deps, log } = ctx;
   const removed = await removeAttachment(deps, req.containerId, req.ifName, { vethInBackground: true });
   log.info({ step: 'done', ...removed }, 'detached');
-  if (removed.lsps.length > 0) void deps.policy.schedule('pod removed');
+  if (removed.lsps.length > 0) deps.policy.scheduleSoon('pod removed');
 }
 
 export interface Removed { ports: string[]; lsps: string[]; ips: string[]; veth: boolean }

@@ -38,6 +38,7 @@ export class PolicyEngine {
   private lastDesired: DesiredState | undefined;
   private lastRejected = '[]';
   private failures = 0;
+  private soonTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly deps: EngineDeps) {}
@@ -64,6 +65,18 @@ export class PolicyEngine {
   }
 
   reconcileNow(reason: string): Promise<void> { return this.schedule(reason); }
+
+  /**
+   * A run soon, for pod ports coming and going: their memberships were already written with the
+   * ADD (admissionOps) or vanish with the port (weak references), so this run only catches the
+   * rest (QoS, address sets of peers). Deferring it keeps it off the next CNI request's path and
+   * folds a burst of ADD/DELs into one run.
+   */
+  scheduleSoon(reason: string, delayMs = 100): void {
+    if (this.soonTimer) return;
+    this.soonTimer = setTimeout(() => { this.soonTimer = undefined; void this.schedule(reason); }, delayMs);
+    this.soonTimer.unref();
+  }
 
   private async run(reason: string): Promise<void> {
     const started = performance.now();
@@ -131,6 +144,8 @@ export class PolicyEngine {
    */
   admissionOps(p: Omit<PodPort, 'namespaceLabels'>, lspRef: string): Operation[] {
     const { nb, store } = this.deps;
+    // Only policies and security groups have port groups and address sets to join.
+    if (store.list('NetworkPolicy').length === 0 && store.list('SecurityGroup').length === 0) return [];
     const pods = [...podPorts(nb, store).filter((x) => x.lspName !== p.lspName), { ...p, namespaceLabels: namespaceLabels(store, p.namespace) }];
     const desired = computeDesired({ store, pods, builtin: this.deps.builtin, joinCidr: this.deps.joinCidr, nodeIps: this.deps.nodeIps });
     const ops: Operation[] = [];
