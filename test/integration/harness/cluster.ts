@@ -267,7 +267,7 @@ export class TestCluster {
         apiVersion: 'v1',
         kind: 'Pod',
         metadata,
-        spec: { containers: [{ name: 'main', image: 'registry.k8s.io/pause:3.9' }] },
+        spec: { containers: [{ name: 'main', image: 'pause:3.9' }] },
       }));
       const seq = ++this.podSeq;
       const ns = this.netns.create(`p${seq}-${spec.name.replace(/[^a-z0-9]/gi, '').slice(0, 8)}`);

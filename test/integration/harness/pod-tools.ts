@@ -280,7 +280,7 @@ export function writePod(cluster: TestCluster, pod: ClusterPod, meta: { labels?:
     apiVersion: 'v1',
     kind: 'Pod',
     metadata,
-    spec: { containers: [{ name: 'main', image: 'registry.k8s.io/pause:3.9' }] },
+    spec: { containers: [{ name: 'main', image: 'pause:3.9' }] },
   }));
 }
 
