@@ -4,7 +4,7 @@
 import { OvsdbError } from '../../common/errors';
 import type { OvsdbClient } from '../ovsdb/client';
 import type { Operation } from '../ovsdb/types';
-import { asArray, namedUuid, ovsMap, ovsSet, uuid } from '../ovsdb/values';
+import { namedUuid, ovsMap, ovsSet, uuid } from '../ovsdb/values';
 import { OVS } from './schema';
 
 export interface ChassisConfig {
@@ -79,12 +79,4 @@ export async function ensureBridge(ovs: OvsdbClient, c: ChassisConfig, nodePort:
   if (ops.length === 0) return;
   const res = await ovs.transact(ops);
   if (res.some((r) => r.error)) throw new OvsdbError('cannot create the integration bridge');
-}
-
-/** Names of every Port on the bridge (for start-up reconciliation). */
-export function bridgePortNames(ovs: OvsdbClient, bridgeName: string): string[] {
-  const bridge = [...ovs.rows(OVS.bridge).values()].find((b) => b.name === bridgeName);
-  if (!bridge) return [];
-  const ports = ovs.rows(OVS.port);
-  return asArray<string>(bridge.ports).map((u) => ports.get(u)?.name as string).filter(Boolean);
 }

@@ -36,14 +36,16 @@ export class PolicyEngine {
   private again = false;
   private applied = 0;
   private lastDesired: DesiredState | undefined;
-  private lastRejected = '[]';
   private failures = 0;
   private soonTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
 
   constructor(private readonly deps: EngineDeps) {}
 
-  /** Subscribes to the store and to NB port changes, and applies once. */
+  /**
+   * Subscribes to the store and applies once. Pod ports coming and going are reported by the
+   * CNI handlers (scheduleSoon); the store logs the objects it refuses.
+   */
   async start(): Promise<void> {
     this.deps.store.onChange(() => this.schedule('objects'));
     await this.reconcileNow('start');
@@ -94,11 +96,6 @@ export class PolicyEngine {
       const version = 'version' in store ? (store as { version: number }).version : this.applied;
       if (plan.ops.length > 0) await nb.transact([...plan.ops, { op: 'comment', comment: `ovnode: policy (${reason})` }]);
       this.applied++;
-      const rejected = JSON.stringify(store.rejected());
-      if (rejected !== this.lastRejected) {
-        for (const r of store.rejected()) log.warn({ step: 'policy', source: r.source, kind: r.kind, name: r.name, namespace: r.namespace }, `rejected: ${r.message}`);
-        this.lastRejected = rejected;
-      }
       const ms = performance.now() - started;
       this.deps.metrics?.policyApply.observe({ outcome: 'ok' }, ms / 1000);
       this.deps.metrics?.policyOps.inc(plan.ops.length);
@@ -167,6 +164,3 @@ export class PolicyEngine {
 
   get desired(): DesiredState | undefined { return this.lastDesired; }
 }
-
-/** Which NB tables the engine reads (added to the daemon's NB monitor). */
-export const POLICY_TABLES = ['ACL', 'Port_Group', 'Address_Set', 'QoS'] as const;
