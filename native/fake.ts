@@ -1,13 +1,33 @@
 // FakeNative: an in-memory NativeOps for unit tests. It models what callers depend on: which
-// netns the thread is in, which links exist there, their ethtool features (including the
-// kernel's own follow-up changes), which processes live (for watchExit), and it throws the same
-// errors as the addon. Tests assert on the recorded arrays and on the resulting state, not on call
-// order.
+// netns the thread is in, which paths name which netns (several may name the same one, the host's
+// included) and which name other files, which links exist there, their ethtool features
+// (including the kernel's own follow-up changes), which processes live (for watchExit), and it
+// throws the same errors as the addon. Tests assert on the recorded arrays and on the resulting
+// state, not on call order.
 import { isIPv4, isIPv6 } from 'node:net';
-import type { Announcement, AnnouncementRequest, ExitWatch, NativeOps, NativeSystemError } from './index';
+import type {
+  Announcement,
+  AnnouncementRequest,
+  ExitWatch,
+  NativeOps,
+  NativeSystemError,
+  NetnsInspection,
+} from './index';
 
-/** A netns path, or null for the host netns (where the thread is outside any runIn). */
+/**
+ * A netns, named by the path it was added with (addNetns without sameAs), or null for the host
+ * netns (where the thread is outside any runIn).
+ */
 export type FakeNetnsPath = string | null;
+
+export interface FakeNetnsOptions {
+  /**
+   * The path is another name for an existing netns, as a bind mount or /proc/PID/ns/net is: that
+   * netns's path (or any other path to it), or null for the host netns, i.e. the daemon's own
+   * (inspectNetns reports `own: true`). Default: the path is a new netns of its own.
+   */
+  sameAs?: FakeNetnsPath;
+}
 
 export interface FakeAnnouncement {
   kind: 'garp' | 'na';
@@ -82,6 +102,12 @@ const NEEDS_TX_CHECKSUM = new Set([
   'tx-udp-segmentation',
 ]);
 const MAX_COUNT = 100;
+/** What inspectNetns reports as dev (nsfs's) and ino (the host netns's, then one per netns added). */
+const NSFS_DEV = 4;
+const HOST_NETNS_INO = 4026531840;
+const FIRST_NETNS_INO = 4026532000;
+const NOT_NETNS = 'not a network namespace';
+const NUL_IN_PATH = 'the path contains a NUL byte';
 /** The largest pid_t, the addon's bound for watchExit. */
 const MAX_PID = 2 ** 31 - 1;
 const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
@@ -89,6 +115,7 @@ const ERRNO = {
   ENOENT: { errno: 2, text: 'No such file or directory' },
   ESRCH: { errno: 3, text: 'No such process' },
   ENODEV: { errno: 19, text: 'No such device' },
+  EINVAL: { errno: 22, text: 'Invalid argument' },
   ENETDOWN: { errno: 100, text: 'Network is down' },
 } as const;
 
@@ -96,9 +123,16 @@ type AnnouncementKind = FakeAnnouncement['kind'];
 /** A validated request, before it is sent from some netns. */
 type CheckedAnnouncement = Omit<FakeAnnouncement, 'netns'>;
 
-/** The addon's error shape: `op(subject): errno text` plus code, errno and syscall. */
-function systemError(op: string, subject: string, code: keyof typeof ERRNO, syscall = op): NativeSystemError {
-  const e = new Error(`${op}(${subject}): ${ERRNO[code].text}`) as NativeSystemError;
+/** The addon's error shape: `op(subject): errno text[ (hint)]` plus code, errno and syscall. */
+function systemError(
+  op: string,
+  subject: string,
+  code: keyof typeof ERRNO,
+  syscall = op,
+  hint?: string,
+): NativeSystemError {
+  const suffix = hint === undefined ? '' : ` (${hint})`;
+  const e = new Error(`${op}(${subject}): ${ERRNO[code].text}${suffix}`) as NativeSystemError;
   e.code = code;
   e.errno = ERRNO[code].errno;
   e.syscall = syscall;
@@ -166,28 +200,75 @@ export class FakeNative implements NativeOps {
   readonly featuresSet: FakeFeatureWrite[] = [];
   /** Links deleteLink removed, in order (not the calls that found no link). */
   readonly linksDeleted: FakeLinkDeletion[] = [];
+  /** Every path inspectNetns was asked about, in order (not the calls refused for a non-string). */
+  readonly netnsInspected: string[] = [];
 
-  private readonly namespaces = new Set<string>();
+  /** Every path that names a netns, with the netns it names. */
+  private readonly namespaces = new Map<string, FakeNetnsPath>();
+  /** Paths that name some other file, with inspectNetns's reason. */
+  private readonly otherFiles = new Map<string, string>();
+  private readonly inodes = new Map<FakeNetnsPath, number>([[null, HOST_NETNS_INO]]);
+  private nextInode = FIRST_NETNS_INO;
   /** Live processes, each with the resolvers of its live watches (not exited, not cancelled). */
   private readonly processes = new Map<number, Set<() => void>>();
   private readonly links = new Map<FakeNetnsPath, Map<string, FakeLink>>([[null, new Map()]]);
-  private readonly stack: string[] = [];
+  private readonly stack: FakeNetnsPath[] = [];
 
-  /** The netns the fake thread is in now: the innermost runIn, or null outside any. */
+  /**
+   * The netns the fake thread is in now: that of the innermost runIn, or null outside any (and
+   * inside a runIn of a path added with `sameAs: null`). A netns is named by its own path, also
+   * when runIn was given another path to it.
+   */
   get currentNetns(): FakeNetnsPath {
     return this.stack.at(-1) ?? null;
   }
 
-  addNetns(netnsPath: string): this {
-    this.namespaces.add(netnsPath);
-    if (!this.links.has(netnsPath)) this.links.set(netnsPath, new Map());
+  /**
+   * A path that names a netns: a new netns of its own, or with opts.sameAs another path to an
+   * existing one (the host's with `sameAs: null`). Adding a path again the same way is a no-op.
+   */
+  addNetns(netnsPath: string, opts: FakeNetnsOptions = {}): this {
+    let netns: FakeNetnsPath = netnsPath;
+    if (opts.sameAs !== undefined) {
+      if (opts.sameAs !== null && !this.namespaces.has(opts.sameAs)) {
+        throw new Error(`FakeNative.addNetns: sameAs ${opts.sameAs} not added`);
+      }
+      netns = opts.sameAs === null ? null : (this.namespaces.get(opts.sameAs) as FakeNetnsPath);
+    }
+    const known = this.namespaces.get(netnsPath);
+    if (this.otherFiles.has(netnsPath) || (known !== undefined && known !== netns)) {
+      throw new Error(`FakeNative.addNetns: ${netnsPath} already names something else`);
+    }
+    this.namespaces.set(netnsPath, netns);
+    if (!this.links.has(netns)) this.links.set(netns, new Map());
+    if (!this.inodes.has(netns)) this.inodes.set(netns, this.nextInode++);
     return this;
   }
 
-  /** Like deleting the netns: the path stops existing and its links go with it. */
+  /**
+   * A path that exists but names no netns (a FIFO, a regular file, another namespace type...):
+   * inspectNetns resolves `{ kind: 'not-netns', reason }`, exists is false, and runIn, announce and
+   * deleteLink refuse it with the addon's `setns(path): Invalid argument (not a network namespace)`.
+   */
+  addNonNetns(path: string, reason = 'a regular file, not a namespace file'): this {
+    if (this.namespaces.has(path)) throw new Error(`FakeNative.addNonNetns: ${path} names a netns`);
+    this.otherFiles.set(path, reason);
+    return this;
+  }
+
+  /**
+   * The path stops existing. Removing the path a netns was added with is like deleting the netns:
+   * its links and every other path to it go too (the host netns stays). Also forgets a path added
+   * with addNonNetns.
+   */
   removeNetns(netnsPath: string): void {
+    this.otherFiles.delete(netnsPath);
+    const netns = this.namespaces.get(netnsPath);
     this.namespaces.delete(netnsPath);
-    this.links.delete(netnsPath);
+    if (netns !== netnsPath) return;
+    for (const [path, named] of this.namespaces) if (named === netns) this.namespaces.delete(path);
+    this.links.delete(netns);
+    this.inodes.delete(netns);
   }
 
   addLink(ifName: string, opts: FakeLinkOptions = {}): this {
@@ -255,10 +336,15 @@ export class FakeNative implements NativeOps {
     return { exited, cancel: () => void watches.delete(resolve) };
   }
 
+  /**
+   * Like the addon: throws `setns(path): No such file or directory` (ENOENT, syscall open) for an
+   * unknown path and `setns(path): Invalid argument (not a network namespace)` (EINVAL, syscall
+   * setns) for one added with addNonNetns, without calling fn.
+   */
   runIn<T>(netnsPath: string, fn: () => T): T {
-    if (!this.namespaces.has(netnsPath)) throw systemError('setns', netnsPath, 'ENOENT', 'open');
+    const netns = this.enter(netnsPath);
     this.netnsEntered.push(netnsPath);
-    this.stack.push(netnsPath);
+    this.stack.push(netns);
     try {
       return fn();
     } finally {
@@ -268,6 +354,24 @@ export class FakeNative implements NativeOps {
 
   exists(netnsPath: string): boolean {
     return this.namespaces.has(netnsPath);
+  }
+
+  /**
+   * Like the addon: a `netns` verdict for a path added with addNetns (`own` for the host netns's
+   * paths; every path to one netns reports the same dev and ino), `not-netns` with its reason for
+   * one added with addNonNetns (and for a path with a NUL byte), `missing` for any other.
+   * Rejects only with the TypeError for a non-string. Records the path in netnsInspected; settles
+   * in a microtask like announce.
+   */
+  async inspectNetns(netnsPath: string): Promise<NetnsInspection> {
+    if (typeof netnsPath !== 'string') throw new TypeError('inspectNetns: argument 1 must be a string');
+    this.netnsInspected.push(netnsPath);
+    if (netnsPath.includes('\0')) return { kind: 'not-netns', reason: NUL_IN_PATH };
+    const reason = this.otherFiles.get(netnsPath);
+    if (reason !== undefined) return { kind: 'not-netns', reason };
+    const netns = this.namespaces.get(netnsPath);
+    if (netns === undefined) return { kind: 'missing', reason: ERRNO.ENOENT.text };
+    return { kind: 'netns', dev: NSFS_DEV, ino: this.inodes.get(netns)!, own: netns === null };
   }
 
   sendGratuitousArp(req: AnnouncementRequest): void {
@@ -280,7 +384,7 @@ export class FakeNative implements NativeOps {
 
   /**
    * Like the addon: validates everything first (rejecting with the TypeError, nothing recorded),
-   * then "enters" netnsPath (ENOENT for an unknown one), looks up every link there (ENODEV), then
+   * then "enters" netnsPath (rejecting like runIn throws), looks up every link there (ENODEV), then
    * sends in order, so a down link (ENETDOWN) leaves the earlier entries recorded. Independent of
    * runIn. Records at call time and settles in a microtask: no timers, so fake timers are fine.
    */
@@ -295,14 +399,14 @@ export class FakeNative implements NativeOps {
       if (kind !== 'garp' && kind !== 'na') throw new TypeError(`${label}: kind must be "garp" or "na"`);
       return checkAnnouncement(kind, label, a as Announcement);
     });
-    if (!this.namespaces.has(netnsPath)) throw systemError('setns', netnsPath, 'ENOENT', 'open');
-    const links = checked.map((a) => this.link(fn, a.ifName, netnsPath));
+    const netns = this.enter(netnsPath);
+    const links = checked.map((a) => this.link(fn, a.ifName, netns));
     checked.forEach((a, i) => this.send(a, links[i]!, netnsPath));
   }
 
   /**
    * Like the addon: validates the arguments (rejecting with the TypeError), "enters" netnsPath
-   * (ENOENT for an unknown one), then removes the link and resolves true, or resolves false when
+   * (rejecting like runIn throws), then removes the link and resolves true, or resolves false when
    * that netns has no such link. Models no veth peer: add and check each end as a link of its own.
    * Independent of runIn; settles in a microtask like announce.
    */
@@ -311,8 +415,8 @@ export class FakeNative implements NativeOps {
     if (typeof netnsPath !== 'string') throw new TypeError(`${fn}: argument 1 must be a string`);
     if (typeof ifName !== 'string') throw new TypeError(`${fn}: argument 2 must be a string`);
     checkDeviceName(fn, ifName);
-    if (!this.namespaces.has(netnsPath)) throw systemError('setns', netnsPath, 'ENOENT', 'open');
-    if (!this.links.get(netnsPath)!.delete(ifName)) return false;
+    const netns = this.enter(netnsPath);
+    if (!this.links.get(netns)!.delete(ifName)) return false;
     this.linksDeleted.push({ netns: netnsPath, ifName });
     return true;
   }
@@ -358,6 +462,15 @@ export class FakeNative implements NativeOps {
   private send(a: CheckedAnnouncement, link: FakeLink, netns: FakeNetnsPath): void {
     if (!link.up) throw systemError('sendto', a.ifName, 'ENETDOWN');
     this.packetsSent.push({ ...a, netns });
+  }
+
+  /** The netns netnsPath names, or the addon's setns error for it. */
+  private enter(netnsPath: string): FakeNetnsPath {
+    if (netnsPath.includes('\0')) throw systemError('setns', netnsPath, 'EINVAL', 'setns', NUL_IN_PATH);
+    if (this.otherFiles.has(netnsPath)) throw systemError('setns', netnsPath, 'EINVAL', 'setns', NOT_NETNS);
+    const netns = this.namespaces.get(netnsPath);
+    if (netns === undefined) throw systemError('setns', netnsPath, 'ENOENT', 'open');
+    return netns;
   }
 
   private link(op: string, ifName: string, netns: FakeNetnsPath = this.currentNetns): FakeLink {

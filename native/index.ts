@@ -22,16 +22,57 @@ export interface Announcement extends AnnouncementRequest {
   kind: 'garp' | 'na';
 }
 
+/**
+ * What Netns.inspectNetns found at a path. `dev` and `ino` identify the namespace (as fstat reports
+ * them, equal to fs.statSync(path).dev/.ino): two paths name the same netns exactly when both
+ * agree. `own` is true for the daemon process's own netns (its main thread's, recorded when the
+ * addon was first loaded, so a concurrent runIn does not change the answer).
+ */
+export type NetnsInspection =
+  | { kind: 'netns'; dev: number; ino: number; own: boolean }
+  /** The path does not resolve (ENOENT, ENOTDIR); reason is the errno text. */
+  | { kind: 'missing'; reason: string }
+  /**
+   * Anything else: the path resolves to a file that is not a network namespace (regular file,
+   * directory, FIFO, device, socket, a namespace file of another type such as /proc/self/ns/mnt),
+   * resolving it was refused (EACCES, ELOOP, ENAMETOOLONG, ...), or it contains a NUL byte. reason
+   * says which, e.g. "a FIFO, not a namespace file", "a mnt namespace, not a network namespace",
+   * "Permission denied".
+   */
+  | { kind: 'not-netns'; reason: string };
+
+/**
+ * Netns paths are never opened for reading before they have been checked to be namespace files: a
+ * FIFO or a device at the path cannot make any of these calls wait. Resolving the path can still
+ * wait (an unresponsive network or FUSE filesystem along it), and for runIn and exists that
+ * happens on the JavaScript thread: check a path from outside (CNI_NETNS) with inspectNetns.
+ */
 export interface Netns {
   /**
    * Runs fn synchronously with the calling thread inside the network namespace at netnsPath
    * (e.g. /var/run/netns/x or /proc/PID/ns/net); always restores the original netns, also when fn
    * throws. Only fn's synchronous part runs inside: work after an `await` runs outside, but a
-   * socket opened inside stays bound to that netns.
+   * socket opened inside stays bound to that netns. Throws, without calling fn,
+   * `setns(path): errno text` (NativeSystemError): code ENOENT/ENOTDIR/EACCES... with syscall
+   * `open` when the path does not resolve, EINVAL `(not a network namespace)` with syscall `setns`
+   * for any other file (a FIFO included: it is not opened, so this does not wait for a writer).
    */
   runIn<T>(netnsPath: string, fn: () => T): T;
-  /** true when the path is a network namespace file we can open */
+  /**
+   * true when the path is a network namespace file (false for anything else, and when the check
+   * failed). Synchronous: only for paths the daemon chose itself; see the note on Netns.
+   */
   exists(netnsPath: string): boolean;
+  /**
+   * Checks what netnsPath names, entirely on a libuv worker thread, so that no path, however
+   * hostile (a FIFO, a device, a path through a hung filesystem), blocks the event loop: the path is
+   * pinned with O_PATH, must be on nsfs, and only then is opened to ask its namespace type. Resolves
+   * with a verdict for every path (see NetnsInspection) and never rejects because of the path.
+   * Rejects only with the TypeError `inspectNetns: argument 1 must be a string`, or when the check
+   * itself failed (e.g. `inspectNetns(path): Too many open files`, code EMFILE, NativeSystemError;
+   * also ENFILE, ENOMEM, EINTR), which says nothing about the path. Independent of runIn.
+   */
+  inspectNetns(netnsPath: string): Promise<NetnsInspection>;
 }
 
 /**
@@ -161,6 +202,7 @@ export function isNativeSystemError(e: unknown): e is NativeSystemError {
 const OPERATIONS: readonly (keyof NativeOps)[] = [
   'runIn',
   'exists',
+  'inspectNetns',
   'sendGratuitousArp',
   'sendUnsolicitedNa',
   'announce',

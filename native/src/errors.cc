@@ -7,10 +7,13 @@ namespace ovnode {
 
 // strerrordesc_np/strerrorname_np (glibc >= 2.32) are thread-safe, unlike strerror(): messages are
 // also built on libuv worker threads (NativeFailure).
+std::string ErrnoText(int err) {
+  const char* text = strerrordesc_np(err);
+  return text != nullptr ? text : "errno " + std::to_string(err);
+}
+
 std::string SysMessage(const SysFailure& f) {
-  const char* text = strerrordesc_np(f.err);
-  std::string message = std::string(f.op) + "(" + f.subject + "): " +
-                        (text != nullptr ? text : "errno " + std::to_string(f.err));
+  std::string message = std::string(f.op) + "(" + f.subject + "): " + ErrnoText(f.err);
   if (f.hint != nullptr) message += std::string(" (") + f.hint + ")";
   return message;
 }

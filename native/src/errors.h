@@ -29,6 +29,8 @@ struct SysFailure {
 
 // "op(subject): errno text[ (hint)]". Thread-safe: no Node-API, no strerror().
 std::string SysMessage(const SysFailure& failure);
+// The errno text alone ("No such file or directory"); thread-safe like SysMessage.
+std::string ErrnoText(int err);
 // The JavaScript error for a system call failure (see the top of this file).
 Napi::Error SysError(Napi::Env env, const SysFailure& failure);
 [[noreturn]] void ThrowSysError(Napi::Env env, const SysFailure& failure);

@@ -1,6 +1,7 @@
 // Network namespace switching: runIn(path, fn) and exists(path) for the calling (JavaScript)
 // thread, and NetnsWorker, which does the same on a libuv worker thread for the asynchronous
-// operations (announce in packets.cc, deleteLink in links.cc).
+// operations (announce in packets.cc, deleteLink in links.cc); inspectNetns(path), which checks
+// a caller's path entirely on a libuv worker thread.
 #pragma once
 
 #include <napi.h>
@@ -15,9 +16,12 @@ namespace ovnode {
 
 void RegisterNetns(Napi::Env env, Napi::Object exports);
 
-// Opens the network namespace file at path. Throws NativeFailure "setns(path): ..." (syscall
-// "open") when it cannot be opened, EINVAL "not a network namespace" for any other file. No
-// Node-API: safe on any thread.
+// Opens the network namespace file at path for setns(2). Never opens anything else for reading:
+// the path is first pinned with O_PATH and checked to be an nsfs file, so a FIFO or a device
+// cannot make it wait; only resolving the path itself can (an unresponsive network or FUSE
+// filesystem along it). Throws NativeFailure "setns(path): ..." (syscall "open") when the path
+// cannot be resolved, EINVAL "(not a network namespace)" for any other file, "(the path contains
+// a NUL byte)" for such a path. No Node-API: safe on any thread.
 UniqueFd OpenNetns(const std::string& path);
 
 // Holds the calling thread inside a network namespace for its own lifetime. setns(2) moves only

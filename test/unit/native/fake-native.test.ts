@@ -85,6 +85,150 @@ describe('FakeNative netns', () => {
   });
 });
 
+describe('FakeNative inspectNetns and paths to a netns', () => {
+  const HOST_ALIAS = '/proc/1/ns/net';
+  const POD_ALIAS = '/run/pods/a/netns';
+  const FIFO = '/tmp/not-a-netns';
+
+  function aliasFake(): FakeNative {
+    return podFake()
+      .addNetns(HOST_ALIAS, { sameAs: null })
+      .addNetns(POD_ALIAS, { sameAs: POD_NS })
+      .addNonNetns(FIFO, 'a FIFO, not a namespace file')
+      .addLink('eth0');
+  }
+
+  it('is part of NativeOps and reports a netns of its own as not the daemon\'s', async () => {
+    const fake = aliasFake();
+    const ops: NativeOps = fake;
+    const p = ops.inspectNetns(POD_NS);
+    expect(p).toBeInstanceOf(Promise);
+    const pod = await p;
+    expect(pod).toEqual({ kind: 'netns', dev: expect.any(Number), ino: expect.any(Number), own: false });
+    const other = await fake.inspectNetns(OTHER_NS);
+    expect(other).toMatchObject({ kind: 'netns', own: false });
+    // Different namespaces: nsfs is one device, so the inode tells them apart.
+    expect(other).not.toEqual(pod);
+    expect(fake.netnsInspected).toEqual([POD_NS, OTHER_NS]);
+  });
+
+  it('reports every path to one netns with the same identity, and the host netns as own', async () => {
+    const fake = aliasFake();
+    const [pod, podAlias, host] = await Promise.all([POD_NS, POD_ALIAS, HOST_ALIAS].map((p) => fake.inspectNetns(p)));
+    expect(podAlias).toEqual(pod);
+    expect(host).toMatchObject({ kind: 'netns', own: true });
+    expect(host).not.toEqual(pod);
+    expect(fake.exists(HOST_ALIAS)).toBe(true);
+    expect(fake.exists(POD_ALIAS)).toBe(true);
+  });
+
+  it.each([
+    {
+      desc: 'unknown path',
+      path: '/var/run/netns/missing',
+      want: { kind: 'missing', reason: 'No such file or directory' },
+    },
+    {
+      desc: 'path added with addNonNetns',
+      path: FIFO,
+      want: { kind: 'not-netns', reason: 'a FIFO, not a namespace file' },
+    },
+    {
+      desc: 'path with a NUL byte',
+      path: `${POD_NS}\0x`,
+      want: { kind: 'not-netns', reason: 'the path contains a NUL byte' },
+    },
+  ])('resolves, never rejects, for a path that is no netns: $desc', async ({ path, want }) => {
+    const fake = aliasFake();
+    await expect(fake.inspectNetns(path)).resolves.toEqual(want);
+    expect(fake.exists(path)).toBe(false);
+  });
+
+  it('defaults the reason of addNonNetns to a regular file', async () => {
+    const fake = new FakeNative().addNonNetns('/etc/hostname');
+    await expect(fake.inspectNetns('/etc/hostname')).resolves.toEqual({
+      kind: 'not-netns',
+      reason: 'a regular file, not a namespace file',
+    });
+  });
+
+  const nonStrings = [42, undefined, null, { path: POD_NS }];
+  it.each(nonStrings)('rejects a non-string (%s) with a TypeError, without throwing', async (arg) => {
+    const fake = aliasFake();
+    const inspect = fake.inspectNetns.bind(fake) as (a: unknown) => Promise<unknown>;
+    let p: Promise<unknown> | undefined;
+    expect(() => (p = inspect(arg))).not.toThrow();
+    const e = await rejection(p!);
+    expect(e).toBeInstanceOf(TypeError);
+    expect((e as Error).message).toBe('inspectNetns: argument 1 must be a string');
+    expect(fake.netnsInspected).toEqual([]);
+  });
+
+  it('refuses a path that is no netns in runIn, announce and deleteLink like the addon', async () => {
+    const fake = aliasFake();
+    const einval = {
+      message: `setns(${FIFO}): Invalid argument (not a network namespace)`,
+      code: 'EINVAL',
+      errno: 22,
+      syscall: 'setns',
+    };
+    let called = false;
+    const e = thrown(() => fake.runIn(FIFO, () => (called = true)));
+    expect(called).toBe(false);
+    expect(isNativeSystemError(e)).toBe(true);
+    expect(e).toMatchObject(einval);
+    await expect(fake.announce(FIFO, [])).rejects.toMatchObject(einval);
+    await expect(fake.deleteLink(FIFO, 'eth0')).rejects.toMatchObject(einval);
+    expect(() => fake.runIn(`${POD_NS}\0x`, () => 1)).toThrow(
+      `setns(${POD_NS}\0x): Invalid argument (the path contains a NUL byte)`,
+    );
+    expect(fake.netnsEntered).toEqual([]);
+  });
+
+  it('enters the netns a second path names: its links, and null for the host\'s', async () => {
+    const fake = aliasFake();
+    expect(fake.runIn(POD_ALIAS, () => [fake.currentNetns, fake.getFeatures('eth0')['rx-gro']])).toEqual([
+      POD_NS,
+      false,
+    ]);
+    expect(fake.runIn(HOST_ALIAS, () => fake.currentNetns)).toBeNull();
+    expect(fake.netnsEntered).toEqual([POD_ALIAS, HOST_ALIAS]);
+    await fake.announce(HOST_ALIAS, [{ kind: 'garp', ifName: 'eth0', mac: '0a:58:0a:f4:00:05', ip: '10.244.0.5' }]);
+    expect(fake.packetsSent).toEqual([expect.objectContaining({ netns: HOST_ALIAS, ifName: 'eth0' })]);
+    await expect(fake.deleteLink(POD_ALIAS, 'eth0')).resolves.toBe(true);
+    expect(fake.hasLink(POD_NS, 'eth0')).toBe(false);
+    expect(fake.hasLink(null, 'eth0')).toBe(true);
+    expect(fake.linksDeleted).toEqual([{ netns: POD_ALIAS, ifName: 'eth0' }]);
+  });
+
+  it('removing a second path keeps the netns; removing its own path removes every path to it', async () => {
+    const fake = aliasFake();
+    fake.removeNetns(POD_ALIAS);
+    expect(fake.exists(POD_ALIAS)).toBe(false);
+    expect(fake.hasLink(POD_NS, 'eth0')).toBe(true);
+    fake.addNetns(POD_ALIAS, { sameAs: POD_NS });
+    fake.removeNetns(POD_NS);
+    await expect(fake.inspectNetns(POD_ALIAS)).resolves.toMatchObject({ kind: 'missing' });
+    fake.removeNetns(HOST_ALIAS);
+    expect(fake.hasLink(null, 'eth0')).toBe(true);
+    fake.removeNetns(FIFO);
+    await expect(fake.inspectNetns(FIFO)).resolves.toMatchObject({ kind: 'missing' });
+  });
+
+  it('refuses to give one path two meanings, and an unknown sameAs', () => {
+    const fake = aliasFake();
+    expect(() => fake.addNetns(POD_ALIAS, { sameAs: OTHER_NS })).toThrow(
+      `FakeNative.addNetns: ${POD_ALIAS} already names something else`,
+    );
+    expect(() => fake.addNetns(FIFO)).toThrow(`FakeNative.addNetns: ${FIFO} already names something else`);
+    expect(() => fake.addNonNetns(POD_NS)).toThrow(`FakeNative.addNonNetns: ${POD_NS} names a netns`);
+    expect(() => fake.addNetns('/x', { sameAs: '/nowhere' })).toThrow('FakeNative.addNetns: sameAs /nowhere not added');
+    // The same meaning again is a no-op.
+    expect(() => fake.addNetns(POD_ALIAS, { sameAs: POD_NS }).addNetns(POD_NS)).not.toThrow();
+    expect(fake.hasLink(POD_NS, 'eth0')).toBe(true);
+  });
+});
+
 describe('FakeNative packets', () => {
   const garp: AnnouncementRequest = { ifName: 'eth0', mac: '0a:58:0a:f4:00:05', ip: '10.244.0.5' };
   const na: AnnouncementRequest = { ...garp, ip: 'fd00:10:244::5', count: 3 };
