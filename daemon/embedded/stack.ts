@@ -3,11 +3,14 @@
 // Every program is pointed at the directory (OVS_*/OVN_* variables and explicit paths) so that
 // several nodes, one per network namespace, never share sockets, pid files or logs.
 
-import { execFileSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { promisify } from 'node:util';
 import type { Logger } from 'pino';
-import { isOurs, readPid, SupervisedProcess, type ProcessSpec, type WatchExit } from './supervised-process';
+import { isOurs, readPid, SupervisedProcess, type ProcessSpec, type SupervisorOptions, type WatchExit } from './supervised-process';
+
+const execFileAsync = promisify(execFile);
 
 export interface StackPaths {
   dir: string;
@@ -37,13 +40,19 @@ const SCHEMAS = {
   sb: '/usr/share/ovn/ovn-sb.ovsschema',
 };
 
+export interface StackOptions {
+  /** How long ovs-vswitchd may take to clean up on exit before it is terminated instead. */
+  cleanupTimeoutMs?: number;
+  supervisor?: SupervisorOptions;
+}
+
 export class EmbeddedStack {
   readonly paths: StackPaths;
   private readonly env: NodeJS.ProcessEnv;
   private readonly dbs: SupervisedProcess[] = [];
   private readonly switchProcs: SupervisedProcess[] = [];
 
-  constructor(stateDir: string, private readonly log: Logger, private readonly watchExit: WatchExit) {
+  constructor(stateDir: string, private readonly log: Logger, private readonly watchExit: WatchExit, private readonly opts: StackOptions = {}) {
     this.paths = stackPaths(stateDir);
     const { ovsDir, ovnDir } = this.paths;
     this.env = {
@@ -124,10 +133,14 @@ export class EmbeddedStack {
     const [vswitchd, controller] = this.switchProcs;
     await controller?.stop();
     if (vswitchd?.running) {
+      // Asynchronous: the rest of shutdown (and signal handling) keeps running while vswitchd
+      // cleans up; the timeout bounds it, SIGKILL because a stuck ovs-appctl must not hold us.
       try {
-        execFileSync('ovs-appctl', ['-t', this.paths.vswitchdCtl, 'exit', '--cleanup'], { env: this.env, timeout: 5000, stdio: 'ignore' });
+        await execFileAsync('ovs-appctl', ['-t', this.paths.vswitchdCtl, 'exit', '--cleanup'], {
+          env: this.env, timeout: this.opts.cleanupTimeoutMs ?? 5000, killSignal: 'SIGKILL',
+        });
       } catch (e) {
-        this.log.warn({ step: 'embedded', err: String(e) }, 'ovs-vswitchd exit --cleanup failed; terminating it');
+        this.log.warn({ step: 'embedded', err: e }, 'ovs-vswitchd exit --cleanup failed; terminating it');
       }
       await vswitchd.stop();
     }
@@ -142,7 +155,7 @@ export class EmbeddedStack {
     if (unixctl) common.push(`--unixctl=${join(dir, `${base === 'ovs-vswitchd' ? 'ovs-vswitchd' : base}.ctl`)}`);
     const spec: ProcessSpec = { name, command, args: [...args, ...common], env: this.env, logFile, pidFile: join(dir, `${base}.pid`) };
     if (readyPath) spec.readyPath = readyPath;
-    return new SupervisedProcess(spec, this.log, this.watchExit);
+    return new SupervisedProcess(spec, this.log, this.watchExit, this.opts.supervisor);
   }
 
   private createDb(file: string, schema: string): void {
