@@ -64,24 +64,77 @@ export function convertResult(result: CniResult, to: CniVersion): Record<string,
   return { ...base, ips };
 }
 
-/** Parses a prevResult of any supported version into the 1.x shape. */
+/**
+ * Parses a prevResult of any supported version into the 1.x shape, checking every field it
+ * keeps (CHECK compares them with the live state); throws an Error naming the bad field.
+ */
 export function normalizeResult(raw: unknown): CniResult | undefined {
   if (raw === undefined || raw === null || typeof raw !== 'object') return undefined;
   const r = raw as Record<string, unknown>;
-  const ips = Array.isArray(r.ips)
-    ? (r.ips as Record<string, unknown>[]).filter((ip) => typeof ip?.address === 'string').map((ip) => {
-        const out: CniIpConfig = { address: String(ip.address) };
-        if (typeof ip.gateway === 'string') out.gateway = ip.gateway;
-        if (typeof ip.interface === 'number') out.interface = ip.interface;
-        return out;
-      })
-    : [];
-  const result: CniResult = {
-    cniVersion: typeof r.cniVersion === 'string' ? r.cniVersion : '1.0.0',
-    interfaces: Array.isArray(r.interfaces) ? (r.interfaces as CniInterface[]) : [],
-    ips,
-    routes: Array.isArray(r.routes) ? (r.routes as CniRoute[]) : [],
-  };
-  if (r.dns && typeof r.dns === 'object') result.dns = r.dns as CniDns;
+  const ips = list(r.ips, 'ips').map((x, i) => {
+    const ip = entry(x, `ips[${i}]`);
+    const out: CniIpConfig = { address: text(ip.address, `ips[${i}].address`) as string };
+    const gateway = text(ip.gateway, `ips[${i}].gateway`, true);
+    if (gateway !== undefined) out.gateway = gateway;
+    if (ip.interface !== undefined) {
+      if (!Number.isInteger(ip.interface) || (ip.interface as number) < 0) throw new Error(`ips[${i}].interface must be a non-negative integer`);
+      out.interface = ip.interface as number;
+    }
+    return out;
+  });
+  const interfaces = list(r.interfaces, 'interfaces').map((x, i) => {
+    const itf = entry(x, `interfaces[${i}]`);
+    const out: CniInterface = { name: text(itf.name, `interfaces[${i}].name`) as string };
+    const mac = text(itf.mac, `interfaces[${i}].mac`, true);
+    if (mac !== undefined) out.mac = mac;
+    const sandbox = text(itf.sandbox, `interfaces[${i}].sandbox`, true);
+    if (sandbox !== undefined) out.sandbox = sandbox;
+    if (typeof itf.mtu === 'number') out.mtu = itf.mtu;
+    return out;
+  });
+  const routes = list(r.routes, 'routes').map((x, i) => {
+    const route = entry(x, `routes[${i}]`);
+    const out: CniRoute = { dst: text(route.dst, `routes[${i}].dst`) as string };
+    const gw = text(route.gw, `routes[${i}].gw`, true);
+    if (gw !== undefined) out.gw = gw;
+    return out;
+  });
+  const result: CniResult = { cniVersion: typeof r.cniVersion === 'string' ? r.cniVersion : '1.0.0', interfaces, ips, routes };
+  if (r.dns !== undefined && r.dns !== null) result.dns = parseDns(r.dns, 'dns');
   return result;
+}
+
+/** The CNI "dns" type: strings only (it is echoed back to the runtime). */
+export function parseDns(v: unknown, field: string): CniDns {
+  const o = entry(v, field);
+  const dns: CniDns = {};
+  for (const key of Object.keys(o)) {
+    if (!['nameservers', 'domain', 'search', 'options'].includes(key)) throw new Error(`${field}.${key} is not a CNI dns field (nameservers, domain, search, options)`);
+  }
+  const domain = text(o.domain, `${field}.domain`, true);
+  if (domain !== undefined) dns.domain = domain;
+  for (const key of ['nameservers', 'search', 'options'] as const) {
+    const items = o[key];
+    if (items === undefined) continue;
+    if (!Array.isArray(items) || !items.every((x) => typeof x === 'string')) throw new Error(`${field}.${key} must be an array of strings`);
+    dns[key] = [...(items as string[])];
+  }
+  return dns;
+}
+
+function list(v: unknown, field: string): unknown[] {
+  if (v === undefined || v === null) return [];
+  if (!Array.isArray(v)) throw new Error(`${field} must be an array`);
+  return v;
+}
+
+function entry(v: unknown, field: string): Record<string, unknown> {
+  if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new Error(`${field} must be an object`);
+  return v as Record<string, unknown>;
+}
+
+function text(v: unknown, field: string, optional = false): string | undefined {
+  if (v === undefined && optional) return undefined;
+  if (typeof v !== 'string') throw new Error(`${field} must be a string`);
+  return v;
 }

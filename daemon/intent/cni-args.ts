@@ -3,6 +3,7 @@
 // so a typo in a static IP key does not silently give a pod a random address.
 
 import { InvalidEnvError } from '../../common/errors';
+import { requireMac, requireStaticIps } from './addresses';
 
 export interface CniArgs {
   podNamespace?: string;
@@ -38,8 +39,9 @@ export function parseCniArgs(raw: string | undefined): CniArgs {
   set('K8S_POD_NAME', 'podName');
   set('K8S_POD_UID', 'podUid');
   set('K8S_POD_INFRA_CONTAINER_ID', 'infraContainerId');
-  set('MAC', 'mac');
+  const mac = pairs.get('MAC');
+  if (mac) args.mac = requireMac(mac, 'CNI_ARGS "MAC"');
   const ip = pairs.get('IP');
-  if (ip) args.ips = ip.split(',').map((s) => s.trim()).filter(Boolean);
+  if (ip) args.ips = requireStaticIps(ip.split(',').map((s) => s.trim()).filter(Boolean), 'CNI_ARGS "IP"');
   return args;
 }

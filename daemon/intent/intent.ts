@@ -4,7 +4,9 @@
 import { createHash } from 'node:crypto';
 import type { NodeSettings } from '../context';
 import type { PodObj } from '../objects/types';
+import { ANNOTATION } from '../policy/port-settings';
 import type { CniRequest } from '../server/request';
+import { requireMac, requireStaticIps } from './addresses';
 
 export interface PodIntent {
   lspName: string;
@@ -46,7 +48,10 @@ export interface PodSource {
  */
 export function buildIntent(req: CniRequest, node: NodeSettings, defaultSwitch: string, source: PodSource = {}): PodIntent {
   const ann = source.pod?.metadata.annotations ?? {};
-  const annIps = (ann['ovn.kubernetes.io/ip_address'] ?? '').split(',').map((s) => s.trim().split('/')[0] as string).filter(Boolean);
+  const annIps = requireStaticIps(
+    (ann[ANNOTATION.ipAddress] ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    `pod annotation ${ANNOTATION.ipAddress}`,
+  );
   const intent: PodIntent = {
     lspName: lspNameFor(req),
     logicalSwitch: source.logicalSwitch ?? req.conf.logicalSwitch ?? defaultSwitch,
@@ -54,8 +59,9 @@ export function buildIntent(req: CniRequest, node: NodeSettings, defaultSwitch: 
     staticIps: req.conf.staticIps.length > 0 ? req.conf.staticIps : annIps.length > 0 ? annIps : req.args.ips ?? [],
     mtu: req.conf.mtu ?? node.mtu,
   };
-  const mac = req.conf.staticMac ?? ann['ovn.kubernetes.io/mac_address'] ?? req.args.mac;
-  if (mac) intent.staticMac = mac.toLowerCase();
+  const annMac = ann[ANNOTATION.macAddress];
+  const mac = req.conf.staticMac ?? (annMac ? requireMac(annMac, `pod annotation ${ANNOTATION.macAddress}`) : undefined) ?? req.args.mac;
+  if (mac) intent.staticMac = mac;
   if (req.args.podName) intent.podName = req.args.podName;
   if (req.args.podNamespace) intent.podNamespace = req.args.podNamespace;
   if (req.args.podUid) intent.podUid = req.args.podUid;

@@ -1,9 +1,11 @@
 // Network configuration (stdin) decoding into a typed NetConf; every wrong type is a code 7
 // error naming the field, so the operator knows which line of the conflist to fix.
 
-import { normalizeResult, type CniDns, type CniResult, type CniVersion } from '../../common/cni-spec';
+import { parseBoundedJson } from '../../common/bounded-json';
+import { normalizeResult, parseDns, type CniDns, type CniResult, type CniVersion } from '../../common/cni-spec';
 import { assertSupportedVersion } from '../../common/cni-spec';
 import { DecodeError, InvalidConfigError } from '../../common/errors';
+import { requireMac, requireStaticIps } from './addresses';
 
 export interface ValidAttachment { containerId: string; ifName: string }
 
@@ -23,13 +25,8 @@ export interface NetConf {
   validAttachments?: ValidAttachment[];
 }
 
-const MAC_RE = /^([0-9a-f]{2}:){5}[0-9a-f]{2}$/i;
-
 export function parseNetConf(raw: string): NetConf {
-  let v: unknown;
-  try { v = JSON.parse(raw); } catch (e) {
-    throw new DecodeError('error decoding network configuration', { details: (e as Error).message });
-  }
+  const v = parseBoundedJson(raw, 'network configuration');
   if (!isObject(v)) throw new DecodeError('error decoding network configuration', { details: 'not a JSON object' });
   const cniVersion = assertSupportedVersion(v.cniVersion);
   const conf: NetConf = {
@@ -47,13 +44,19 @@ export function parseNetConf(raw: string): NetConf {
     conf.mtu = v.mtu;
   }
   if (v.dns !== undefined) {
-    if (!isObject(v.dns)) throw new InvalidConfigError('invalid network config: "dns" must be an object');
-    conf.dns = v.dns as CniDns;
+    // The daemon echoes dns in the result: only the CNI type's string fields pass.
+    try { conf.dns = parseDns(v.dns, 'dns'); } catch (e) {
+      throw new InvalidConfigError(`invalid network config: "${(e as Error).message.replace(/^(\S+)/, '$1"')}`);
+    }
   }
   readStatics(v, conf);
   if (v.prevResult !== undefined) {
     if (!isObject(v.prevResult)) throw new InvalidConfigError('invalid network config: "prevResult" must be an object');
-    conf.prevResult = normalizeResult(v.prevResult);
+    try {
+      conf.prevResult = normalizeResult(v.prevResult);
+    } catch (e) {
+      throw new InvalidConfigError(`invalid network config: "prevResult" ${(e as Error).message}`);
+    }
   }
   const valid = v['cni.dev/valid-attachments'] ?? v['cni.dev/attachments'];
   if (valid !== undefined) conf.validAttachments = parseValidAttachments(valid);
@@ -63,24 +66,15 @@ export function parseNetConf(raw: string): NetConf {
 function readStatics(v: Record<string, unknown>, conf: NetConf): void {
   const rc = isObject(v.runtimeConfig) ? v.runtimeConfig : {};
   const argsCni = isObject(v.args) && isObject(v.args.cni) ? v.args.cni : {};
+  const ipsSource = rc.ips !== undefined ? 'runtimeConfig "ips"' : 'args.cni "ips"';
   const ips = rc.ips ?? argsCni.ips;
   if (ips !== undefined) {
-    if (!Array.isArray(ips) || !ips.every((x) => typeof x === 'string')) {
-      throw new InvalidConfigError('invalid network config: runtimeConfig "ips" must be an array of strings');
-    }
-    // The ips capability carries CIDR notation; the prefix comes from the subnet, not the caller.
-    conf.staticIps = ips.map((s) => s.split('/')[0] as string);
+    if (!Array.isArray(ips)) throw new InvalidConfigError(`invalid network config: ${ipsSource} must be an array of strings`);
+    conf.staticIps = requireStaticIps(ips, `network config: ${ipsSource}`);
   }
+  const macSource = rc.mac !== undefined ? 'runtimeConfig "mac"' : 'args.cni "mac"';
   const mac = rc.mac ?? argsCni.mac;
-  if (mac !== undefined) {
-    if (typeof mac !== 'string' || !MAC_RE.test(mac)) {
-      throw new InvalidConfigError(`invalid network config: runtimeConfig "mac" ${JSON.stringify(mac)} is not a MAC address`);
-    }
-    if ((parseInt(mac.slice(0, 2), 16) & 1) === 1) {
-      throw new InvalidConfigError(`invalid network config: MAC ${mac} is a multicast address`);
-    }
-    conf.staticMac = mac.toLowerCase();
-  }
+  if (mac !== undefined) conf.staticMac = requireMac(mac, `network config: ${macSource}`);
 }
 
 function parseValidAttachments(v: unknown): ValidAttachment[] {

