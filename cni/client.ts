@@ -14,7 +14,10 @@ export interface DaemonCall {
   request: CniWireRequest;
 }
 
-export function callDaemon({ socketPath, request }: DaemonCall): Promise<CniWireReply> {
+/** The HTTP status and the decoded body (empty when the daemon sent none). */
+export interface DaemonReply { status: number; body: CniWireReply }
+
+export function callDaemon({ socketPath, request }: DaemonCall): Promise<DaemonReply> {
   const body = Buffer.from(JSON.stringify(request));
   const head = `POST ${CNI_PATH_HTTP} HTTP/1.1\r\nHost: ovnoded\r\nContent-Type: application/json\r\n` +
     `Content-Length: ${body.length}\r\nConnection: close\r\n\r\n`;
@@ -45,11 +48,13 @@ export function callDaemon({ socketPath, request }: DaemonCall): Promise<CniWire
 }
 
 /** Status line + headers + body of an HTTP/1.1 response (Content-Length, chunked, or to EOF). */
-export function parseReply(raw: Buffer): CniWireReply {
+export function parseReply(raw: Buffer): DaemonReply {
   const split = raw.indexOf('\r\n\r\n');
   if (split < 0) throw new Error('no HTTP header terminator');
   const headers = raw.subarray(0, split).toString('latin1').split('\r\n');
-  if (!/^HTTP\/1\.[01] \d{3}/.test(headers[0] ?? '')) throw new Error(`bad status line ${JSON.stringify(headers[0])}`);
+  const statusLine = /^HTTP\/1\.[01] (\d{3})/.exec(headers[0] ?? '');
+  if (!statusLine) throw new Error(`bad status line ${JSON.stringify(headers[0])}`);
+  const status = Number(statusLine[1]);
   const lengthHeader = headers.find((h) => /^content-length:/i.test(h));
   let payload = raw.subarray(split + 4);
   if (headers.some((h) => /^transfer-encoding:\s*chunked/i.test(h))) {
@@ -60,7 +65,9 @@ export function parseReply(raw: Buffer): CniWireReply {
     payload = payload.subarray(0, n);
   }
   const text = payload.toString('utf8');
-  return text.length === 0 ? {} : (JSON.parse(text) as CniWireReply);
+  const body: unknown = text.length === 0 ? {} : JSON.parse(text);
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new Error('reply body is not a JSON object');
+  return { status, body: body as CniWireReply };
 }
 
 /** RFC 9112 section 7.1: size line in hex, data, CRLF; a zero size ends the body. */

@@ -3,8 +3,8 @@
 // input, unsupported versions, missing variables); everything else is the daemon's job.
 
 import { COMMANDS, SUPPORTED_VERSIONS, assertSupportedVersion, isSupportedVersion, type CniCommand } from '../common/cni-spec';
-import { DecodeError, InvalidConfigError, InvalidEnvError, IoError, toCniError } from '../common/errors';
-import { CNI_ENV_KEYS, DEFAULT_DAEMON_SOCKET, DEFAULT_DEADLINE_MS, PROTOCOL_VERSION } from '../common/protocol';
+import { DecodeError, InvalidConfigError, InvalidEnvError, IoError, toCniError, TryAgainLaterError } from '../common/errors';
+import { CNI_ENV_KEYS, DEFAULT_DAEMON_SOCKET, DEFAULT_DEADLINE_MS, MAX_CONFIG_BYTES, PROTOCOL_VERSION } from '../common/protocol';
 import { callDaemon } from './client';
 
 export interface Outcome { stdout?: unknown; exitCode: number }
@@ -20,8 +20,11 @@ export async function runShim(env: NodeJS.ProcessEnv, stdin: () => string): Prom
     assertSupportedVersion(conf.cniVersion);
     requireEnv(env, command);
     const timeout = readTimeout(conf.timeoutSeconds);
+    if (Buffer.byteLength(raw) > MAX_CONFIG_BYTES) {
+      throw new DecodeError(`network configuration too large (${Buffer.byteLength(raw)} bytes, at most ${MAX_CONFIG_BYTES})`);
+    }
     const reply = await callDaemon({
-      socketPath: typeof conf.daemonSocket === 'string' ? conf.daemonSocket : DEFAULT_DAEMON_SOCKET,
+      socketPath: readDaemonSocket(conf.daemonSocket),
       request: {
         protocol: PROTOCOL_VERSION,
         env: pickEnv(env),
@@ -29,12 +32,40 @@ export async function runShim(env: NodeJS.ProcessEnv, stdin: () => string): Prom
         deadlineMs: timeout ?? DEFAULT_DEADLINE_MS[command] ?? 60_000,
       },
     });
-    if (reply.error) return { stdout: { cniVersion, ...reply.error }, exitCode: 1 };
+    if (reply.body.error) return { stdout: { cniVersion, ...checkedError(reply.body.error) }, exitCode: 1 };
+    if (reply.status < 200 || reply.status > 299) {
+      throw new TryAgainLaterError(`ovnoded answered HTTP ${reply.status} without an error`, { details: `socket ${readDaemonSocket(conf.daemonSocket)}` });
+    }
     // Only ADD prints a result (CNI spec: DEL/CHECK/GC/STATUS output nothing on success).
-    return command === 'ADD' ? { stdout: reply.result ?? {}, exitCode: 0 } : { exitCode: 0 };
+    if (command !== 'ADD') return { exitCode: 0 };
+    const result = reply.body.result;
+    if (typeof result !== 'object' || result === null || Array.isArray(result) || typeof result.cniVersion !== 'string') {
+      throw new IoError('ovnoded answered ADD without a result');
+    }
+    return { stdout: result, exitCode: 0 };
   } catch (e) {
     return { stdout: { cniVersion, ...toCniError(e) }, exitCode: 1 };
   }
+}
+
+/** Optional netconf "daemonSocket": where ovnoded listens; anything but an absolute path is a mistake. */
+function readDaemonSocket(v: unknown): string {
+  if (v === undefined) return DEFAULT_DAEMON_SOCKET;
+  if (typeof v !== 'string' || !v.startsWith('/')) {
+    throw new InvalidConfigError('invalid network config: "daemonSocket" must be an absolute path to a unix socket');
+  }
+  return v;
+}
+
+/** A daemon error must be a CNI error (numeric code, string message) to be passed on as one. */
+function checkedError(e: unknown): { code: number; msg: string; details?: string } {
+  const o = (typeof e === 'object' && e !== null ? e : {}) as Record<string, unknown>;
+  const out: { code: number; msg: string; details?: string } = {
+    code: Number.isInteger(o.code) && (o.code as number) > 0 ? (o.code as number) : 999,
+    msg: typeof o.msg === 'string' ? o.msg : 'ovnoded sent a malformed error',
+  };
+  if (typeof o.details === 'string') out.details = o.details;
+  return out;
 }
 
 /** Optional netconf "timeoutSeconds": how long the shim waits for the daemon. */

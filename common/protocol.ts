@@ -24,6 +24,9 @@ export interface CniWireRequest {
   deadlineMs: number;
 }
 
+/** Largest netconf the shim sends (the daemon also refuses larger request bodies, with code 6). */
+export const MAX_CONFIG_BYTES = 512 * 1024;
+
 export interface CniWireReply {
   result?: Record<string, unknown>;
   error?: CniErrorJson;

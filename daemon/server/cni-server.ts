@@ -15,15 +15,28 @@ import { cmdGc } from '../cmd/gc';
 import { cmdStatus } from '../cmd/status';
 import type { Deps, RequestContext } from '../context';
 import { KeyedLock } from './keyed-lock';
-import { decodeRequest, type CniRequest } from './request';
+import { decodeRequest, parseWireBody, type CniRequest } from './request';
 
-const MAX_BODY = 1 << 20;
+/** Largest request accepted; a CNI netconf is a few KiB. */
+export const MAX_BODY = 1 << 20;
+/** Beyond this much, an oversized body is no longer drained before the answer: the peer is cut off. */
+const MAX_DRAIN = 64 << 20;
 
 export class CniServer {
   private readonly lock = new KeyedLock();
   private server: http.Server | undefined;
 
-  constructor(private readonly deps: Deps) {}
+  private readonly handlers: HandlerMap;
+
+  /** `handlers` replaces command handlers (unit tests of the server's own lock/deadline/error handling). */
+  constructor(private readonly deps: Deps, handlers: Partial<HandlerMap> = {}) {
+    this.handlers = { ...HANDLERS, ...handlers };
+  }
+
+  /** Runs fn under the sandbox lock that CNI requests of that sandbox take (the reconcile loop uses it). */
+  withSandboxLock<T>(sandbox: string, fn: () => Promise<T>): Promise<T> {
+    return this.lock.run(sandbox, fn);
+  }
 
   async listen(socketPath: string): Promise<void> {
     const dir = dirname(socketPath);
@@ -31,11 +44,27 @@ export class CniServer {
     // The directory may pre-exist with looser permissions: the socket is root's API.
     if ((statSync(dir).mode & 0o077) !== 0) chmodSync(dir, 0o700);
     rmSync(socketPath, { force: true });
-    const server = http.createServer((req, res) => void this.handle(req, res));
+    const server = http.createServer((req, res) => {
+      this.handle(req, res).catch((e: unknown) => {
+        // handle() answers every failure itself; reaching here is a bug, never a dead daemon.
+        this.deps.log.error({ err: e }, 'CNI request handling failed');
+        if (!res.headersSent) res.writeHead(500).end();
+        else res.destroy();
+      });
+    });
     server.keepAliveTimeout = 0;
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject);
-      server.listen(socketPath, () => resolve());
+      server.listen(socketPath, () => {
+        server.off('error', reject);
+        resolve();
+      });
+    });
+    // A listening server still emits 'error' (EMFILE from accept, ...): log it and keep serving.
+    server.on('error', (e) => this.deps.log.error({ err: e }, 'CNI server error'));
+    server.on('clientError', (e, socket) => {
+      this.deps.log.warn({ err: e }, 'malformed CNI connection');
+      socket.destroy();
     });
     chmodSync(socketPath, 0o600);
     this.server = server;
@@ -57,7 +86,7 @@ export class CniServer {
     let reply: CniWireReply;
     let status = 200;
     try {
-      const req = decodeRequest(await readJson(httpReq));
+      const req = decodeRequest(parseWireBody(await readBody(httpReq)));
       command = req.command;
       reply = { result: await this.dispatch(req) as Record<string, unknown> | undefined };
       if (reply.result === undefined) delete reply.result;
@@ -65,12 +94,22 @@ export class CniServer {
       reply = { error: toCniError(e) };
       status = isOvnodeError(e) && e.cniCode < 100 ? 400 : 500;
       this.deps.metrics.errors.inc({ command, code: String(reply.error?.code) });
-      this.deps.log.warn({ cmd: command, code: reply.error?.code, err: reply.error?.msg, details: reply.error?.details }, 'request failed');
+      const fields = { cmd: command, code: reply.error?.code, err: reply.error?.msg, details: reply.error?.details };
+      // Our own bugs carry a stack worth reading; classified failures do not.
+      if (isOvnodeError(e)) this.deps.log.warn(fields, 'request failed');
+      else this.deps.log.error({ ...fields, err: e }, 'request failed unexpectedly');
     }
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     this.deps.log.debug({ cmd: command, ms: seconds * 1000 }, 'request served');
     this.deps.metrics.requestDuration.observe({ command, outcome: reply.error ? 'error' : 'ok' }, seconds);
-    const body = JSON.stringify(reply);
+    let body: string;
+    try {
+      body = JSON.stringify(reply);
+    } catch (e) {
+      this.deps.log.error({ cmd: command, err: e }, 'reply cannot be serialized');
+      status = 500;
+      body = JSON.stringify({ error: { code: 999, msg: 'internal error', details: 'reply cannot be serialized' } });
+    }
     res.writeHead(status, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body);
   }
 
@@ -85,33 +124,40 @@ export class CniServer {
       cmd: req.command,
       ifname: req.ifName || undefined,
     });
-    const start = (): Deadlined<unknown> => withDeadline(req, (signal) => {
-      const ctx: RequestContext = { deps: this.deps, req, log, signal };
-      return HANDLERS[req.command](ctx, (key, fn) => this.lock.run(key, fn));
-    });
+    // The deadline runs from now: time spent queued behind the sandbox lock counts.
+    const deadline = new RequestDeadline(req);
+    const run = (): Promise<unknown> => {
+      const ctx: RequestContext = { deps: this.deps, req, log, signal: deadline.signal };
+      // Through a promise, so that even a handler that throws synchronously ends as this request's error.
+      return Promise.resolve().then(() => this.handlers[req.command](ctx, (key, fn) => this.lock.run(key, fn)));
+    };
     // GC and STATUS are not about one sandbox; GC takes each sandbox's lock as it goes.
-    if (req.command === 'GC' || req.command === 'STATUS') return start().answer;
-    return this.runLocked(req.containerId, start);
+    if (req.command === 'GC' || req.command === 'STATUS') return deadline.race(run());
+    return this.runLocked(req.containerId, deadline, run);
   }
 
   /**
    * Answers as soon as the work is done or its deadline passed, but keeps the sandbox locked
    * until the work has really settled (its rollback included): a late ADD must never overlap
-   * the DEL that the runtime sends after our deadline error.
+   * the DEL that the runtime sends after our deadline error. A request whose deadline passed
+   * while it waited for the lock never runs: its caller has been answered already.
    */
-  private runLocked<T>(key: string, start: () => Deadlined<T>): Promise<T> {
+  private runLocked<T>(key: string, deadline: RequestDeadline, run: () => Promise<T>): Promise<T> {
     return new Promise<T>((resolve, reject) => {
+      deadline.expired.catch(reject);
       void this.lock.run(key, async () => {
-        const { work, answer } = start();
-        answer.then(resolve, reject);
+        if (deadline.signal.aborted) return;
+        const work = run();
+        work.then(resolve, reject);
         await work.then(() => undefined, () => undefined);
-      }).catch(reject);
+      }).catch(reject).finally(() => deadline.clear());
     });
   }
 }
 
-type Handler = (ctx: RequestContext, withLock: <T>(key: string, fn: () => Promise<T>) => Promise<T>) => Promise<unknown>;
-const HANDLERS: Record<Exclude<CniCommand, 'VERSION'>, Handler> = {
+export type Handler = (ctx: RequestContext, withLock: <T>(key: string, fn: () => Promise<T>) => Promise<T>) => Promise<unknown>;
+export type HandlerMap = Record<Exclude<CniCommand, 'VERSION'>, Handler>;
+const HANDLERS: HandlerMap = {
   ADD: (ctx) => cmdAdd(ctx),
   DEL: (ctx) => cmdDel(ctx),
   CHECK: (ctx) => cmdCheck(ctx),
@@ -119,43 +165,50 @@ const HANDLERS: Record<Exclude<CniCommand, 'VERSION'>, Handler> = {
   STATUS: (ctx) => cmdStatus(ctx),
 };
 
-interface Deadlined<T> {
-  /** The handler's own promise: settles when it has finished, rollback included. */
-  work: Promise<T>;
-  /** What to answer: the handler's outcome, or a deadline error if that comes first. */
-  answer: Promise<T>;
-}
+/** A request's deadline: an AbortSignal for the waits of its handler, and a promise that rejects when it passes. */
+class RequestDeadline {
+  private readonly ac = new AbortController();
+  private readonly timer: NodeJS.Timeout;
+  readonly expired: Promise<never>;
 
-/** Runs fn with an AbortSignal that fires at the request's deadline (fn sees the abort too). */
-function withDeadline<T>(req: CniRequest, fn: (signal: AbortSignal) => Promise<T>): Deadlined<T> {
-  const ms = Math.max(0, req.deadline - Date.now());
-  const ac = new AbortController();
-  let timer: NodeJS.Timeout | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => {
+  constructor(req: CniRequest) {
+    const ms = Math.max(0, req.deadline - Date.now());
+    let fire: (e: Error) => void = () => undefined;
+    this.expired = new Promise<never>((_, reject) => { fire = reject; });
+    this.expired.catch(() => undefined);
+    this.timer = setTimeout(() => {
       const err = new DeadlineError(`${req.command} did not finish within its deadline (${ms} ms)`);
-      ac.abort(err);
-      reject(err);
+      this.ac.abort(err);
+      fire(err);
     }, ms);
-  });
-  expired.catch(() => undefined);
-  const work = fn(ac.signal).finally(() => clearTimeout(timer));
-  return { work, answer: Promise.race([work, expired]) };
+  }
+
+  get signal(): AbortSignal { return this.ac.signal; }
+
+  race<T>(work: Promise<T>): Promise<T> {
+    return Promise.race([work.finally(() => this.clear()), this.expired]);
+  }
+
+  clear(): void { clearTimeout(this.timer); }
 }
 
-function readJson(req: http.IncomingMessage): Promise<unknown> {
+/**
+ * The request body as text. An oversized body is drained (up to a bound) and refused with a
+ * decode error, so the caller reads a real answer instead of a reset connection, which it would
+ * report as "try again later" for an input that can never succeed.
+ */
+function readBody(req: http.IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     req.on('data', (c: Buffer) => {
       size += c.length;
-      if (size > MAX_BODY) { reject(new DecodeError('request body too large')); req.destroy(); return; }
-      chunks.push(c);
+      if (size > MAX_DRAIN) { req.destroy(); return; }
+      if (size <= MAX_BODY) chunks.push(c);
     });
     req.on('end', () => {
-      try { resolve(JSON.parse(Buffer.concat(chunks).toString('utf8'))); } catch (e) {
-        reject(new DecodeError('request body is not JSON', { details: String(e) }));
-      }
+      if (size > MAX_BODY) reject(new DecodeError(`request body too large (${size} bytes, at most ${MAX_BODY})`));
+      else resolve(Buffer.concat(chunks).toString('utf8'));
     });
     req.on('error', reject);
   });

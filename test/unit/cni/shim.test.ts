@@ -180,9 +180,44 @@ describe('against a fake daemon', () => {
     });
   }
 
-  it('ADD with an empty reply prints an empty object', async () => {
+  it('ADD with an empty 200 reply is an error, never an empty success', async () => {
     daemon.next = { status: 200, body: '' };
-    expect(await run(addEnv, conf())).toEqual({ exitCode: 0, stdout: {} });
+    const out = await run(addEnv, conf());
+    expect(out.exitCode).toBe(1);
+    expect(out.stdout).toMatchObject({ code: 5, msg: 'ovnoded answered ADD without a result' });
+  });
+
+  it('ADD with a result that is not a CNI result is an error', async () => {
+    daemon.next = { status: 200, body: JSON.stringify({ result: [] }) };
+    expect((await run(addEnv, conf())).stdout).toMatchObject({ code: 5 });
+  });
+
+  for (const status of [500, 503, 404]) {
+    it(`a ${status} reply without an error body is try-again-later (11), not success`, async () => {
+      daemon.next = { status, body: '' };
+      const out = await run(addEnv, conf());
+      expect(out.exitCode).toBe(1);
+      expect(out.stdout).toMatchObject({ code: 11, msg: `ovnoded answered HTTP ${status} without an error` });
+    });
+  }
+
+  it('DEL with an empty 200 reply succeeds', async () => {
+    daemon.next = { status: 200, body: '' };
+    expect(await run({ ...addEnv, CNI_COMMAND: 'DEL' }, conf())).toEqual({ exitCode: 0 });
+  });
+
+  for (const socket of [42, 'relative/ovnoded.sock', '']) {
+    it(`a daemonSocket of ${JSON.stringify(socket)} is a config error (7), not the default socket`, async () => {
+      daemon.next = { status: 200, body: JSON.stringify({ result: { cniVersion: '1.0.0' } }) };
+      const out = await run(addEnv, JSON.stringify({ ...JSON.parse(conf()), daemonSocket: socket }));
+      expect(out).toMatchObject({ exitCode: 1, stdout: { code: 7 } });
+    });
+  }
+
+  it('a netconf larger than the daemon accepts is refused as undecodable (6) without a call', async () => {
+    const big = JSON.stringify({ ...JSON.parse(conf()), padding: 'x'.repeat(600 * 1024) });
+    const out = await run(addEnv, big);
+    expect(out).toMatchObject({ exitCode: 1, stdout: { code: 6 } });
   });
 
   const errors: { desc: string; env: NodeJS.ProcessEnv; status: number; cniVersion: string }[] = [
