@@ -73,7 +73,20 @@ export class PlumbError extends OvnodeError {
   constructor(msg: string, o: Opts = {}) { super(msg, { ...o, cniCode: 102, code: 'OVNODE_PLUMB' }); }
 }
 export class OvsdbError extends OvnodeError {
-  constructor(msg: string, o: Opts = {}) { super(msg, { ...o, cniCode: 103, code: 'OVNODE_OVSDB' }); }
+  constructor(msg: string, o: Opts & { cniCode?: number; code?: string } = {}) {
+    super(msg, { ...o, cniCode: o.cniCode ?? 103, code: o.code ?? 'OVNODE_OVSDB' });
+  }
+}
+/** The database cannot be reached right now; nothing was sent, so nothing changed. */
+export class OvsdbUnavailableError extends OvsdbError {
+  constructor(msg: string, o: Opts = {}) { super(msg, { ...o, cniCode: 11, code: 'OVNODE_OVSDB_UNAVAILABLE' }); }
+}
+/**
+ * A transaction was sent but no reply came (connection lost, reply overdue): it may or may not
+ * have committed. Whoever undoes it must look at the database, not assume either way.
+ */
+export class OvsdbOutcomeUnknownError extends OvsdbError {
+  constructor(msg: string, o: Opts = {}) { super(msg, { ...o, cniCode: 11, code: 'OVNODE_OVSDB_OUTCOME_UNKNOWN' }); }
 }
 export class CheckError extends OvnodeError {
   constructor(msg: string, o: Opts = {}) { super(msg, { ...o, cniCode: 104, code: 'OVNODE_CHECK' }); }

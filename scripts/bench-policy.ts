@@ -179,13 +179,13 @@ class CountingClient extends OvsdbClient {
   /** performance.now() when the last transact() call resolved (reply received). */
   lastReplyAt = 0;
 
-  override async transact(ops: Operation[], opts: { signal?: AbortSignal } = {}): Promise<OperationResult[]> {
+  override async transact(ops: Operation[]): Promise<OperationResult[]> {
     const t0 = performance.now();
     this.c.txns++;
     this.c.ops += ops.filter((o) => o.op !== 'comment').length;
     this.c.bytes += JSON.stringify({ id: 0, method: 'transact', params: ['OVN_Northbound', ...ops] }).length;
     try {
-      return await super.transact(ops, opts);
+      return await super.transact(ops);
     } finally {
       this.lastReplyAt = performance.now();
       this.c.transactMs += this.lastReplyAt - t0;

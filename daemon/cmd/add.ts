@@ -3,14 +3,18 @@
 // pushes its inverse, so any failure leaves nothing behind.
 
 import type { CniResult } from '../../common/cni-spec';
-import { InvalidEnvError, IpamError } from '../../common/errors';
+import { IpamError } from '../../common/errors';
 import type { RequestContext } from '../context';
 import type { Family } from '../ipam/cidr';
 import { macForIp } from '../ipam/mac';
 import type { SubnetPool } from '../ipam/pool';
 import { buildIntent, type PodIntent } from '../intent/intent';
-import { createLsp, deleteLsp } from '../ovn/lsp';
-import { attachPort, detachPort, waitOvnInstalled } from '../ovs/port';
+import { TrackedWrite, undoTrackedWrite } from '../attach/tracked-write';
+import { portHolder } from '../ipam/pool';
+import { createLsp, deleteLspRow, ownLsps } from '../ovn/lsp';
+import { attachPort, detachPortRow, ownPortUuids, waitOvnInstalled } from '../ovs/port';
+import { atStep } from './step-errors';
+import { checkPodNetns } from '../attach/pod-netns';
 import type { Attachment } from '../store/attachment';
 import { UndoStack } from '../undo';
 import type { PodObj } from '../objects/types';
@@ -23,39 +27,60 @@ export async function cmdAdd(ctx: RequestContext): Promise<CniResult> {
   const pod = req.args.podName && req.args.podNamespace ? deps.objects.get('Pod', req.args.podName, req.args.podNamespace) : undefined;
   const podSwitch = deps.policy.switchFor(pod, req.args.podNamespace);
   const intent = buildIntent(req, deps.node, deps.subnets.defaultSwitch, podSwitch ? { pod, logicalSwitch: podSwitch } : { pod });
-  if (!deps.native.exists(req.netns)) throw new InvalidEnvError(`CNI_NETNS ${req.netns} is not a network namespace`);
+  await checkPodNetns(deps, req.netns);
   const pool = deps.subnets.get(intent.logicalSwitch);
   const undo = new UndoStack(log);
   const timed = stepTimer(ctx);
+  // Each undo is registered before its write and checks, when it runs, what really happened to
+  // it; addresses are freed only once the LSP that carries them is confirmed gone.
+  const lspWrite = new TrackedWrite();
+  const portWrite = new TrackedWrite();
+  let lspGone = true;
   try {
-    const attachment = timed('ipam', () => allocate(ctx, intent, pool, undo));
+    const attachment = timed('ipam', () => atStep('ipam', () => allocate(ctx, intent, pool, undo, () => lspGone)));
+    undo.push('logical switch port', async () => {
+      lspGone = await undoTrackedWrite(lspWrite, {
+        client: deps.nb,
+        findOwn: () => ownLsps(deps.nb, attachment.lspName, attachment.sandbox, attachment.ifName).map((r) => r.uuid),
+        remove: async (uuids) => { for (const u of uuids) await deleteLspRow(deps.nb, u, attachment.logicalSwitch); },
+      }, log);
+      if (!lspGone) throw new Error(`logical switch port ${attachment.lspName} could not be confirmed removed; the reconcile loop will remove it`);
+    });
     // The NB write touches neither the kernel nor OVS, so it runs while the veth is plumbed and
     // attached; ovn-controller binds the port once both exist. settleAll waits for both sides
-    // before failing, so every undo is pushed before the unwind starts.
+    // before failing, so the unwind never overlaps a write still in flight.
     let hostMac = '';
     await settleAll([
-      timed('ovn', () => createLsp(deps.nb, {
+      timed('ovn', () => atStep('ovn', () => lspWrite.run(() => createLsp(deps.nb, {
         attachment,
         portSecurity: portSecurityLine(deps.objects, pod, attachment.mac, attachment.ips),
         // Port groups and address sets this pod belongs to join the same transaction: policies
         // hold from the port's first packet.
         extraOps: (lspRef) => deps.policy.admissionOps(admissionView(attachment, pod), lspRef),
-      }, signal))
-        .then(() => undo.push('logical switch port', () => deleteLsp(deps.nb, attachment.lspName))),
+      })))),
       (async () => {
-        ({ hostMac } = await timed('plumb', () => plumbPod(ctx, intent, attachment, pool, undo)));
-        await timed('ovs', () => attachPort(deps.ovs, { bridge: deps.node.bridge, attachment }, signal));
-        undo.push('ovs port', () => detachPort(deps.ovs, deps.node.bridge, attachment.hostIfName));
+        ({ hostMac } = await timed('plumb', () => atStep('plumb', () => plumbPod(ctx, intent, attachment, pool, undo))));
+        undo.push('ovs port', async () => {
+          const gone = await undoTrackedWrite(portWrite, {
+            client: deps.ovs,
+            findOwn: () => ownPortUuids(deps.ovs, attachment.hostIfName, attachment.sandbox),
+            remove: async (uuids) => { for (const u of uuids) await detachPortRow(deps.ovs, deps.node.bridge, u); },
+          }, log);
+          if (!gone) throw new Error(`OVS port ${attachment.hostIfName} could not be confirmed removed; the reconcile loop will remove it`);
+        });
+        await timed('ovs', () => atStep('ovs', () => portWrite.run(() => attachPort(deps.ovs, { bridge: deps.node.bridge, attachment }))));
       })(),
     ]);
-    await timed('wait', () => waitOvnInstalled(deps.ovs, attachment.hostIfName, signal));
+    await timed('wait', () => atStep('wait', () => waitOvnInstalled(deps.ovs, attachment.hostIfName, signal)));
     // Best effort and off the reply path: OVN already knows the binding (port security, static
     // addresses); the announcement only refreshes neighbours that cached an old MAC for the IP.
     void timed('announce', () => deps.plumber.announce({ netns: req.netns, ifName: req.ifName, mac: attachment.mac, ips: attachment.ips }))
-      .catch((e: unknown) => log.warn({ step: 'announce', err: String(e) }, 'address announcement failed'));
-    // This sandbox took the pod's port over: addresses the earlier sandbox held and this one
+      .catch((e: unknown) => log.warn({ step: 'announce', err: e }, 'address announcement failed'));
+    // This sandbox took the pod's port over: addresses an earlier sandbox held and this one
     // does not use are free now.
-    for (const ip of pool.holdings(attachment.lspName)) if (!attachment.ips.includes(ip)) pool.releaseIp(ip, attachment.lspName);
+    for (const { ip, holder } of pool.heldBySamePort(portHolder(attachment.lspName, attachment.sandbox))) {
+      if (!attachment.ips.includes(ip)) pool.releaseIp(ip, holder);
+    }
     log.info({ step: 'done', ips: attachment.ips, mac: attachment.mac, lsp: attachment.lspName }, 'attached');
     deps.policy.scheduleSoon('pod added');
     return buildResult({ attachment, hostMac, pool, conf: req.conf, mtu: intent.mtu });
@@ -65,17 +90,35 @@ export async function cmdAdd(ctx: RequestContext): Promise<CniResult> {
   }
 }
 
-function allocate(ctx: RequestContext, intent: PodIntent, pool: SubnetPool, undo: UndoStack): Attachment {
+function allocate(ctx: RequestContext, intent: PodIntent, pool: SubnetPool, undo: UndoStack, lspGone: () => boolean): Attachment {
   const { req } = ctx;
+  const holder = portHolder(intent.lspName, req.containerId);
+  // What this ADD claimed, and from whom: an address taken over from an earlier sandbox of the
+  // same pod goes back to it if that sandbox's port still exists when this ADD fails.
+  const claimed: Array<{ ip: string; from: string | undefined }> = [];
+  undo.push('ip addresses', () => {
+    if (!lspGone()) return; // the port may still carry them: the reconcile loop frees them with it
+    for (const { ip, from } of claimed) {
+      if (pool.ownerOf(ip) !== holder) continue;
+      if (from !== undefined && from !== holder) pool.restore(ip, from);
+      else pool.releaseIp(ip, holder);
+    }
+  });
   const ips: string[] = [];
-  // The port name is the pod's, shared by its sandboxes: a live earlier sandbox may hold
-  // addresses under it. Undo frees only what this ADD newly took.
-  const prior = new Set(pool.holdings(intent.lspName));
-  undo.push('ip addresses', () => ips.filter((ip) => !prior.has(ip)).forEach((ip) => pool.releaseIp(ip, intent.lspName)));
   if (intent.staticIps.length > 0) {
-    for (const ip of intent.staticIps) { pool.reserve(ip, intent.lspName); ips.push(ip); }
+    for (const ip of intent.staticIps) {
+      const from = pool.ownerOf(ip);
+      pool.reserve(ip, holder);
+      claimed.push({ ip, from });
+      ips.push(ip);
+    }
   } else {
-    for (const family of pool.families) ips.push(pool.allocate(intent.lspName, family as Family));
+    for (const family of pool.families) {
+      const before = new Map(pool.heldBySamePort(holder).map((h) => [h.ip, h.holder]));
+      const ip = pool.allocate(holder, family as Family);
+      claimed.push({ ip, from: before.get(ip) });
+      ips.push(ip);
+    }
   }
   if (ips.length === 0) throw new IpamError(`no address for ${intent.lspName}`);
   ips.sort((a, b) => Number(a.includes(':')) - Number(b.includes(':')));

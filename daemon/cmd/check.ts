@@ -3,6 +3,7 @@
 // every ADD cost almost nothing.
 
 import { CheckError, InvalidConfigError } from '../../common/errors';
+import { checkPodNetns } from '../attach/pod-netns';
 import type { RequestContext } from '../context';
 import { addressLine, findLsp } from '../ovn/lsp';
 import { isOvnInstalled } from '../ovs/port';
@@ -26,6 +27,7 @@ export async function cmdCheck(ctx: RequestContext): Promise<void> {
   if (JSON.stringify(prevIps) !== JSON.stringify([...att.ips].sort())) {
     throw new CheckError(`prevResult IPs ${prevIps.join(',')} differ from the attachment's ${att.ips.join(',')}`);
   }
+  await checkPodNetns(deps, req.netns);
   const live = await deps.plumber.inspect(req.netns, req.ifName);
   if (!live) throw new CheckError(`interface ${req.ifName} is missing in ${req.netns}`);
   if (live.mac !== att.mac) throw new CheckError(`${req.ifName} has MAC ${live.mac}, expected ${att.mac}`);

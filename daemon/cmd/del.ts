@@ -4,7 +4,8 @@
 
 import type { Deps, RequestContext } from '../context';
 import { hostIfName } from '../intent/intent';
-import { deleteLsps } from '../ovn/lsp';
+import { portHolder } from '../ipam/pool';
+import { deleteLsps, ownLsps } from '../ovn/lsp';
 import { detachPorts } from '../ovs/port';
 import { findAttachment } from '../store/lookup';
 
@@ -25,16 +26,19 @@ export interface RemoveOptions {
 export async function removeAttachment(deps: Deps, sandbox: string, ifName: string, opts: RemoveOptions = {}): Promise<Removed> {
   const found = findAttachment(deps, sandbox, ifName);
   const portNames = [...new Set([hostIfName(sandbox, ifName), ...found.fromOvs.map((a) => a.hostIfName)])];
-  const lspNames = [...new Set(found.fromNb.map((a) => a.lspName))];
+  // Only the rows this sandbox wrote, each by UUID: an ADD of a newer sandbox of the same pod
+  // may replace the LSP (same name) while this DEL runs, and its row must survive.
+  const lspRows = [...new Set(found.fromNb.map((a) => a.lspName))].flatMap((name) => ownLsps(deps.nb, name, sandbox, ifName));
   // Port and LSP go first and together (one transaction per database, in parallel): once the
   // port is out of OVS no flow can point at the veth, whatever happens to it afterwards.
-  const [ports, lsps] = await Promise.all([
+  const [ports, deleted] = await Promise.all([
     detachPorts(deps.ovs, deps.node.bridge, portNames),
-    deleteLsps(deps.nb, lspNames),
+    deleteLsps(deps.nb, lspRows),
   ]);
-  // Only release addresses of ports this sandbox still owned: a newer sandbox of the same pod
-  // may have taken over the port name and its address.
-  const ips = lsps.flatMap((name) => deps.subnets.all().flatMap((pool) => pool.release(name)));
+  const lsps = deleted.map((r) => r.name);
+  // Addresses are freed only for deletes the server confirmed, and only those still held by
+  // this sandbox: a newer sandbox that took them over keeps them.
+  const ips = deleted.flatMap((r) => deps.subnets.all().flatMap((pool) => pool.release(portHolder(r.name, r.sandbox))));
   let veth = false;
   for (const name of portNames) {
     if (opts.vethInBackground) {

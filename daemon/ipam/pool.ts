@@ -27,12 +27,49 @@ interface FamilyPool {
   cursor: bigint;
 }
 
+/**
+ * Who holds an address: a pod port is `<lsp>|<sandbox>`, so a late DEL of an earlier sandbox can
+ * never free what a newer sandbox of the same pod holds; other holders (node ports, VIPs) are
+ * plain names. Holders of the same port may hand addresses over to each other.
+ */
+export function portHolder(lspName: string, sandbox: string): string {
+  return `${lspName}|${sandbox}`;
+}
+
+function portOf(holder: string): string {
+  const bar = holder.indexOf('|');
+  return bar < 0 ? holder : holder.slice(0, bar);
+}
+
 export class SubnetPool {
   readonly name: string;
   private readonly pools = new Map<Family, FamilyPool>();
 
   constructor(spec: SubnetSpec) {
     this.name = spec.name;
+    this.build(spec);
+  }
+
+  /**
+   * Takes a changed Subnet spec in place, carrying over every allocation the new ranges still
+   * cover: ADDs in flight hold this object, and a fresh pool would let their addresses be handed
+   * out again. Throws (leaving the pool unchanged) when the spec is unusable.
+   */
+  reshape(spec: SubnetSpec): { dropped: string[] } {
+    const next = new SubnetPool(spec);
+    const dropped: string[] = [];
+    for (const [family, pool] of this.pools) {
+      for (const [v, holder] of pool.used) {
+        const ip = formatIp(family, v);
+        try { next.reserve(ip, holder); } catch { dropped.push(ip); }
+      }
+    }
+    this.pools.clear();
+    for (const [family, pool] of next.pools) this.pools.set(family, pool);
+    return { dropped };
+  }
+
+  private build(spec: SubnetSpec): void {
     spec.cidrs.forEach((text, i) => {
       const cidr = parseCidr(text);
       if (this.pools.has(cidr.family)) throw new IpamError(`subnet ${spec.name} has two IPv${cidr.family} CIDRs`);
@@ -67,17 +104,23 @@ export class SubnetPool {
       throw new IpamError(`requested IP ${ip} is the gateway of subnet ${this.name}`);
     }
     const holder = pool.used.get(value);
-    if (holder !== undefined && holder !== owner) {
-      throw new IpamError(`requested IP ${ip} is already in use by ${holder}`);
+    if (holder !== undefined && holder !== owner && portOf(holder) !== portOf(owner)) {
+      throw new IpamError(`requested IP ${ip} is already in use by ${portOf(holder)}`);
     }
     pool.used.set(value, owner);
   }
 
-  /** Hands out the next free address of the family to owner (or the one it already holds). */
+  /**
+   * Hands out the next free address of the family to owner, or the one it (or another sandbox
+   * of the same port: a pod keeps its address across sandboxes) already holds.
+   */
   allocate(owner: string, family: Family): string {
     const pool = this.pools.get(family);
     if (!pool) throw new IpamError(`subnet ${this.name} has no IPv${family} range`);
     for (const [v, o] of pool.used) if (o === owner) return formatIp(family, v);
+    for (const [v, o] of pool.used) {
+      if (portOf(o) === portOf(owner)) { pool.used.set(v, owner); return formatIp(family, v); }
+    }
     const span = pool.last - pool.first + 1n;
     let candidate = pool.cursor;
     for (let tried = 0n; tried < span; tried++) {
@@ -106,6 +149,21 @@ export class SubnetPool {
     if (!pool || pool.used.get(value) !== owner) return false;
     pool.used.delete(value);
     return true;
+  }
+
+  /** Addresses held by other holders of owner's port (earlier sandboxes of the same pod). */
+  heldBySamePort(owner: string): Array<{ ip: string; holder: string }> {
+    const out: Array<{ ip: string; holder: string }> = [];
+    for (const [family, pool] of this.pools) {
+      for (const [v, o] of pool.used) if (o !== owner && portOf(o) === portOf(owner)) out.push({ ip: formatIp(family, v), holder: o });
+    }
+    return out;
+  }
+
+  /** Sets the holder of an address this pool tracks (to give a taken-over address back). */
+  restore(ip: string, holder: string): void {
+    const { family, value } = parseIp(ip);
+    this.pools.get(family)?.used.set(value, holder);
   }
 
   /** Owners that hold at least one address. */

@@ -4,9 +4,10 @@
 import type { Logger } from 'pino';
 import { IpamError } from '../../common/errors';
 import type { OvsdbClient } from '../ovsdb/client';
-import { asArray } from '../ovsdb/values';
+import { asArray, asMap } from '../ovsdb/values';
+import { EXT } from '../store/external-ids';
 import { NB } from '../ovs/schema';
-import { SubnetPool, type SubnetSpec } from './pool';
+import { portHolder, SubnetPool, type SubnetSpec } from './pool';
 
 /** Owner names of VIP reservations in the pools ("vip:<Vip name>"). */
 export const VIP_OWNER_PREFIX = 'vip:';
@@ -39,7 +40,11 @@ export class SubnetRegistry {
       const shape = JSON.stringify(spec);
       if (this.shapes.get(spec.name) === shape) continue;
       try {
-        this.pools.set(spec.name, new SubnetPool(spec));
+        const existing = this.managed.has(spec.name) ? this.pools.get(spec.name) : undefined;
+        if (existing) {
+          const { dropped } = existing.reshape(spec);
+          if (dropped.length > 0) log.warn({ step: 'ipam', subnet: spec.name, dropped }, 'addresses outside the changed subnet are no longer tracked');
+        } else this.pools.set(spec.name, new SubnetPool(spec));
         this.managed.add(spec.name);
         this.shapes.set(spec.name, shape);
       } catch (e) {
@@ -88,7 +93,9 @@ export class SubnetRegistry {
           for (const token of line.split(/\s+/).slice(1)) {
             const ip = token.split('/')[0] as string;
             if (!pool.covers(ip) || pool.ownerOf(ip) !== undefined) continue;
-            try { pool.reserve(ip, lsp.name as string); count++; } catch { /* gateway or reserved: not ours to track */ }
+            const sandbox = asMap(lsp.external_ids)[EXT.sandbox] as string | undefined;
+            const holder = sandbox ? portHolder(lsp.name as string, sandbox) : lsp.name as string;
+            try { pool.reserve(ip, holder); count++; } catch { /* gateway or reserved: not ours to track */ }
           }
         }
       }

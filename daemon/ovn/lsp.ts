@@ -1,12 +1,14 @@
 // OVN NB side of an attachment: the Logical_Switch_Port with addresses and port_security, in
 // ONE transaction that also replaces a same-named port left by an earlier sandbox of the pod.
 
-import { OvsdbError } from '../../common/errors';
+import { isIP } from 'node:net';
+import { InvalidConfigError, OvsdbError } from '../../common/errors';
+import { checkUnicastMac } from '../ipam/mac';
 import type { OvsdbClient } from '../ovsdb/client';
 import type { Operation } from '../ovsdb/types';
-import { asArray, namedUuid, ovsMap, ovsSet, uuid } from '../ovsdb/values';
+import { asArray, asMap, namedUuid, ovsMap, ovsSet, uuid } from '../ovsdb/values';
 import type { Attachment } from '../store/attachment';
-import { toLspExternalIds } from '../store/external-ids';
+import { EXT, OWNER, toLspExternalIds } from '../store/external-ids';
 import { NB } from '../ovs/schema';
 
 export interface LspSpec {
@@ -31,17 +33,29 @@ export function findLsp(nb: OvsdbClient, name: string) {
   return [...nb.rows(NB.lsp).values()].find((r) => r.name === name);
 }
 
-export async function createLsp(nb: OvsdbClient, { attachment, portSecurity, extraOps }: LspSpec, signal?: AbortSignal): Promise<void> {
+/**
+ * Refuses a line ovn-northd could not parse. northd drops an unparsable port_security line as a
+ * whole, which leaves the port with no port security at all: a pod could then use any address.
+ */
+export function assertAddressLine(line: string, column: string): void {
+  const [mac, ...ips] = line.split(' ');
+  const bad = mac === undefined || 'error' in checkUnicastMac(mac) ? mac
+    : ips.find((ip) => ip === '' || isIP(ip.split('/')[0] as string) === 0);
+  if (bad !== undefined) throw new InvalidConfigError(`refusing to write ${column} ${JSON.stringify(line)}: ${JSON.stringify(bad)} is not valid there`);
+}
+
+/** The new row's UUID; OvsdbOutcomeUnknownError when it may or may not have committed. */
+export async function createLsp(nb: OvsdbClient, { attachment, portSecurity, extraOps }: LspSpec): Promise<string> {
+  assertAddressLine(addressLine(attachment), 'addresses');
+  for (const line of portSecurity) assertAddressLine(line, 'port_security');
   const ops: Operation[] = [];
   const old = findLsp(nb, attachment.lspName);
   if (old) {
     // LSP names are unique (schema index): drop the old reference and row in this transaction.
-    for (const ls of owners(nb, old._uuid)) {
-      ops.push({ op: 'mutate', table: NB.ls, where: [['name', '==', ls]], mutations: [['ports', 'delete', ovsSet([uuid(old._uuid)])]] });
-    }
-    ops.push({ op: 'delete', table: NB.lsp, where: [['_uuid', '==', uuid(old._uuid)]] });
+    ops.push(...removeOps(nb, old._uuid));
   }
   const line = addressLine(attachment);
+  const insertOp = ops.length;
   ops.push(
     {
       op: 'insert', table: NB.lsp, 'uuid-name': 'lsp',
@@ -56,25 +70,63 @@ export async function createLsp(nb: OvsdbClient, { attachment, portSecurity, ext
   );
   const switchOp = ops.length - 1;
   ops.push(...(extraOps?.('lsp') ?? []), { op: 'comment', comment: `ovnode: add ${attachment.lspName} (${attachment.sandbox})` });
-  const results = await nb.transact(ops, signal ? { signal } : undefined);
+  const results = await nb.transact(ops);
   if (results[switchOp]?.count !== 1) throw new OvsdbError(`logical switch ${attachment.logicalSwitch} does not exist`);
+  return (results[insertOp]?.uuid as [string, string])[1];
 }
 
-/** Deletes the named LSPs in one transaction; idempotent; returns the names that existed. */
-export async function deleteLsps(nb: OvsdbClient, names: string[]): Promise<string[]> {
-  const rows = names.map((n) => findLsp(nb, n)).filter((r): r is NonNullable<typeof r> => r !== undefined);
+/** Unlinks the row from every switch that holds it and deletes it (by UUID: exactly that row). */
+function removeOps(nb: OvsdbClient, lspUuid: string): Operation[] {
+  const ops: Operation[] = [];
+  for (const ls of owners(nb, lspUuid)) {
+    ops.push({ op: 'mutate', table: NB.ls, where: [['name', '==', ls]], mutations: [['ports', 'delete', ovsSet([uuid(lspUuid)])]] });
+  }
+  ops.push({ op: 'delete', table: NB.lsp, where: [['_uuid', '==', uuid(lspUuid)]] });
+  return ops;
+}
+
+export interface LspRef { uuid: string; name: string; sandbox: string }
+
+/**
+ * Deletes exactly this row (a rollback of our own insert). `logicalSwitch` is where it was
+ * inserted: right after the insert the monitor may not have shown the row yet.
+ */
+export async function deleteLspRow(nb: OvsdbClient, lspUuid: string, logicalSwitch: string): Promise<void> {
+  const switches = new Set([...owners(nb, lspUuid), logicalSwitch]);
+  await nb.transact([
+    ...[...switches].map((ls): Operation => ({ op: 'mutate', table: NB.ls, where: [['name', '==', ls]], mutations: [['ports', 'delete', ovsSet([uuid(lspUuid)])]] })),
+    { op: 'delete', table: NB.lsp, where: [['_uuid', '==', uuid(lspUuid)]] },
+    { op: 'comment', comment: `ovnode: roll back logical switch port ${lspUuid}` },
+  ]);
+}
+
+/**
+ * Deletes the given rows in one transaction, each by UUID, so a row that another sandbox of the
+ * same pod replaced meanwhile is left alone; idempotent. Returns the rows the server confirmed
+ * deleting (only their addresses may be freed).
+ */
+export async function deleteLsps(nb: OvsdbClient, rows: readonly LspRef[]): Promise<LspRef[]> {
   if (rows.length === 0) return [];
   const ops: Operation[] = [];
+  const deleteAt: number[] = [];
   for (const row of rows) {
-    for (const ls of owners(nb, row._uuid)) {
-      ops.push({ op: 'mutate', table: NB.ls, where: [['name', '==', ls]], mutations: [['ports', 'delete', ovsSet([uuid(row._uuid)])]] });
-    }
-    ops.push({ op: 'delete', table: NB.lsp, where: [['_uuid', '==', uuid(row._uuid)]] });
+    const rowOps = removeOps(nb, row.uuid);
+    ops.push(...rowOps);
+    deleteAt.push(ops.length - 1);
   }
-  await nb.transact(ops);
-  return rows.map((r) => r.name as string);
+  ops.push({ op: 'comment', comment: `ovnode: delete ${rows.map((r) => `${r.name} (${r.sandbox})`).join(',')}` });
+  const results = await nb.transact(ops);
+  return rows.filter((_, i) => results[deleteAt[i] as number]?.count === 1);
 }
 
-export async function deleteLsp(nb: OvsdbClient, name: string): Promise<boolean> {
-  return (await deleteLsps(nb, [name])).length > 0;
+/** LSP rows of this name that an attachment of this sandbox + interface wrote. */
+export function ownLsps(nb: OvsdbClient, name: string, sandbox: string, ifName: string): LspRef[] {
+  return [...nb.rows(NB.lsp).values()]
+    .filter((r) => r.name === name && isOwnedBy(r.external_ids, sandbox, ifName))
+    .map((r) => ({ uuid: r._uuid, name, sandbox }));
+}
+
+function isOwnedBy(externalIds: unknown, sandbox: string, ifName: string): boolean {
+  const ids = asMap(externalIds);
+  return ids[EXT.owner] === OWNER && ids[EXT.sandbox] === sandbox && (ids[EXT.ifName] ?? 'eth0') === ifName;
 }

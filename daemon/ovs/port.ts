@@ -21,7 +21,8 @@ function stalePorts(ovs: OvsdbClient, name: string, ifaceId: string): string[] {
     .map((p) => p._uuid);
 }
 
-export async function attachPort(ovs: OvsdbClient, { bridge, attachment }: PortSpec, signal?: AbortSignal): Promise<void> {
+/** The new Port row's UUID; OvsdbOutcomeUnknownError when it may or may not have committed. */
+export async function attachPort(ovs: OvsdbClient, { bridge, attachment }: PortSpec): Promise<string> {
   const name = attachment.hostIfName;
   const stale = stalePorts(ovs, name, attachment.lspName);
   const ops: Operation[] = [];
@@ -30,6 +31,7 @@ export async function attachPort(ovs: OvsdbClient, { bridge, attachment }: PortS
     // same transaction so ovn-controller never sees two claims on one iface-id.
     ops.push({ op: 'mutate', table: OVS.bridge, where: [['name', '==', bridge]], mutations: [['ports', 'delete', ovsSet(stale.map(uuid))]] });
   }
+  const portOp = ops.length + 1;
   ops.push(
     { op: 'insert', table: OVS.iface, 'uuid-name': 'iface', row: { name, external_ids: ovsMap(toInterfaceExternalIds(attachment)) } },
     {
@@ -39,14 +41,16 @@ export async function attachPort(ovs: OvsdbClient, { bridge, attachment }: PortS
     { op: 'mutate', table: OVS.bridge, where: [['name', '==', bridge]], mutations: [['ports', 'insert', ovsSet([namedUuid('port')])]] },
     { op: 'comment', comment: `ovnode: add ${attachment.lspName} (${attachment.sandbox})` },
   );
-  const results = await ovs.transact(ops, signal ? { signal } : undefined);
+  const results = await ovs.transact(ops);
   const mutate = results[ops.length - 2];
   if (!mutate || mutate.count !== 1) throw new OvsdbError(`bridge ${bridge} does not exist`);
+  return (results[portOp]?.uuid as [string, string])[1];
 }
 
 /**
  * Removes the named ports in one transaction (Port and Interface rows are garbage-collected
- * with the bridge's reference); returns the names that existed.
+ * with the bridge's reference); returns the names that existed. Port names are derived from the
+ * sandbox (hostIfName), so a name belongs to one sandbox only.
  */
 export async function detachPorts(ovs: OvsdbClient, bridge: string, names: string[]): Promise<string[]> {
   const rows = [...ovs.rows(OVS.port).values()].filter((p) => names.includes(p.name as string));
@@ -56,6 +60,21 @@ export async function detachPorts(ovs: OvsdbClient, bridge: string, names: strin
     { op: 'comment', comment: `ovnode: delete port ${rows.map((r) => r.name).join(',')}` },
   ]);
   return rows.map((r) => r.name as string);
+}
+
+/** Port rows of this name that this sandbox wrote (the name is derived from the sandbox too). */
+export function ownPortUuids(ovs: OvsdbClient, name: string, sandbox: string): string[] {
+  return [...ovs.rows(OVS.port).values()]
+    .filter((p) => p.name === name && asMap(p.external_ids)[EXT.sandbox] === sandbox)
+    .map((p) => p._uuid);
+}
+
+/** Removes exactly this Port row (and with it its Interface); a no-op when it is gone already. */
+export async function detachPortRow(ovs: OvsdbClient, bridge: string, portUuid: string): Promise<void> {
+  await ovs.transact([
+    { op: 'mutate', table: OVS.bridge, where: [['name', '==', bridge]], mutations: [['ports', 'delete', ovsSet([uuid(portUuid)])]] },
+    { op: 'comment', comment: `ovnode: roll back port ${portUuid}` },
+  ]);
 }
 
 export async function detachPort(ovs: OvsdbClient, bridge: string, name: string): Promise<boolean> {

@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import { createConnection, type Socket } from 'node:net';
 import pino, { type Logger } from 'pino';
-import { OvsdbError } from '../../common/errors';
+import { OvsdbError, OvsdbUnavailableError } from '../../common/errors';
 import type { RowChange } from './cache';
 import { deferred, withAbort, type Deferred } from './deferred';
 import { JsonRpcPeer } from './jsonrpc';
@@ -21,6 +21,11 @@ export interface OvsdbClientOptions {
   logger?: Logger;
   /** First reconnect delay; doubles after each failed attempt up to 2 s. Default 50 ms. */
   reconnectDelayMs?: number;
+  /**
+   * How long a transaction may wait for its reply before the connection is considered broken
+   * and recycled (pending requests then fail with an unknown outcome). Default 30 s.
+   */
+  replyTimeoutMs?: number;
 }
 
 /** Event signatures of OvsdbClient. */
@@ -44,6 +49,7 @@ const MAX_RECONNECT_DELAY_MS = 2000;
 export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
   private readonly log: Logger;
   private readonly initialDelayMs: number;
+  private readonly replyTimeoutMs: number;
   private delayMs: number;
   private state: State = 'idle';
   private peer: JsonRpcPeer | undefined;
@@ -60,6 +66,7 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
     super();
     this.log = (opts.logger ?? pino({ enabled: false })).child({ ovsdb: opts.database });
     this.initialDelayMs = opts.reconnectDelayMs ?? 50;
+    this.replyTimeoutMs = opts.replyTimeoutMs ?? 30_000;
     this.delayMs = this.initialDelayMs;
     this.monitors = new MonitorSet(opts.database, this.log, (changes) => this.publish(changes));
   }
@@ -88,16 +95,24 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
     return p;
   }
 
-  /** One transaction (RFC 7047 §4.1.3); any failed operation or commit rejects with OvsdbError. */
-  async transact(ops: Operation[], opts: { signal?: AbortSignal } = {}): Promise<OperationResult[]> {
+  /**
+   * One transaction (RFC 7047 §4.1.3); any failed operation or commit rejects with OvsdbError.
+   * Deliberately not abortable: once sent, a transaction may commit whatever the caller does, so
+   * the caller always gets its real outcome, or OvsdbOutcomeUnknownError when the connection
+   * died (or the reply is overdue, which recycles the connection) before the reply came. Not
+   * connected: OvsdbUnavailableError, and nothing was sent.
+   */
+  async transact(ops: Operation[]): Promise<OperationResult[]> {
     const peer = this.livePeer('transact');
-    // cancel (§4.1.4) only stops a transaction still blocked in a wait operation: after an abort the
-    // transaction may have committed anyway, and the caller has to treat its outcome as unknown.
-    const result = await peer.request('transact', [this.opts.database, ...ops], {
-      signal: opts.signal,
-      cancelOnAbort: true,
-    });
-    return checkTransactResult(ops, result);
+    const timer = setTimeout(() => {
+      this.log.error({ timeoutMs: this.replyTimeoutMs }, 'ovsdb reply overdue, recycling the connection');
+      void peer.close();
+    }, this.replyTimeoutMs);
+    try {
+      return checkTransactResult(ops, await peer.request('transact', [this.opts.database, ...ops]));
+    } finally {
+      clearTimeout(timer);
+    }
   }
 
   /** Selects rows with one transaction and decodes them; `_uuid` is always included. */
@@ -170,7 +185,7 @@ export class OvsdbClient extends EventEmitter<OvsdbClientEvents> {
 
   private livePeer(method: string): JsonRpcPeer {
     if (this.state !== 'connected' || !this.peer) {
-      throw new OvsdbError(`${method}: not connected to ${this.opts.socketPath}`);
+      throw new OvsdbUnavailableError(`${method}: not connected to ${this.opts.socketPath}`);
     }
     return this.peer;
   }

@@ -5,7 +5,7 @@
 import { EventEmitter } from 'node:events';
 import type { Socket } from 'node:net';
 import type { Logger } from 'pino';
-import { OvsdbError } from '../../common/errors';
+import { OvsdbError, OvsdbOutcomeUnknownError } from '../../common/errors';
 import { JsonStreamSplitter } from './framing';
 
 /** A JSON-RPC 1.0 message in any of its three roles. */
@@ -166,7 +166,7 @@ export class JsonRpcPeer extends EventEmitter {
     this.isClosed = true;
     this.socket.destroy();
     for (const p of this.pending.values()) {
-      p.reject(new OvsdbError(`${p.method}: connection closed before the reply`, { cause }));
+      p.reject(new OvsdbOutcomeUnknownError(`${p.method}: connection closed before the reply`, { cause }));
     }
     this.pending.clear();
     this.emit('close', cause);

@@ -1,6 +1,6 @@
 // OvsdbClient transactions, echo and close against the in-memory fake server.
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { isOvnodeError, OvsdbError } from '../../../common/errors';
+import { isOvnodeError, OvsdbError, OvsdbOutcomeUnknownError } from '../../../common/errors';
 import { OvsdbClient } from '../../../daemon/ovsdb/client';
 import type { Operation } from '../../../daemon/ovsdb/types';
 import { namedUuid, ovsMap, ovsSet, uuid } from '../../../daemon/ovsdb/values';
@@ -87,19 +87,17 @@ describe('transact', () => {
     await other.close();
   });
 
-  it('rejects on abort with OvsdbError keeping the reason, and sends cancel', async () => {
+  it('does not abandon a transaction: an overdue reply recycles the connection and the outcome is unknown', async () => {
+    const impatient = new OvsdbClient({ socketPath: fake.socketPath, database: 'Open_vSwitch', replyTimeoutMs: 200 });
+    await impatient.connect();
     fake.stallNextTransaction();
-    const ac = new AbortController();
-    const p = client.transact(attachOps, { signal: ac.signal });
-    await client.echo(); // the request has reached the server
-    const reason = new Error('deadline exceeded');
-    ac.abort(reason);
-    const err = await p.catch((e: unknown) => e);
-    expect(err).toBeInstanceOf(OvsdbError);
-    expect((err as Error).message).toMatch(/transact aborted: deadline exceeded/);
-    expect((err as Error).cause).toBe(reason);
-    await client.echo();
-    expect(fake.requests.map((r) => r.method)).toContain('cancel');
+    const reconnected = new Promise<void>((resolve) => impatient.once('reconnect', () => resolve()));
+    const err = await impatient.transact(attachOps).catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(OvsdbOutcomeUnknownError);
+    expect((err as OvsdbOutcomeUnknownError).cniCode).toBe(11);
+    await reconnected;
+    expect(impatient.connected).toBe(true);
+    await impatient.close();
   });
 
   it('rejects an in-flight transaction when the connection drops, without replaying it', async () => {
