@@ -1,7 +1,7 @@
 // SubnetPool: which addresses are handed out, reserved, released and counted.
 import { describe, expect, it } from 'vitest';
 import { IpamError } from '../../../../common/errors';
-import { SubnetPool, type SubnetSpec } from '../../../../daemon/ipam/pool';
+import { portHolder, SubnetPool, type SubnetSpec } from '../../../../daemon/ipam/pool';
 import type { Family } from '../../../../daemon/ipam/cidr';
 
 function pool(spec: Partial<SubnetSpec> = {}): SubnetPool {
@@ -279,4 +279,65 @@ describe('stats', () => {
       expect(handedOut).toBe(c.free);
     });
   }
+});
+
+describe('sandbox holders of one port', () => {
+  const a = portHolder('web-0.shop', 'sandbox-a');
+  const b = portHolder('web-0.shop', 'sandbox-b');
+
+  it('a new sandbox of the pod takes over its address, and the old sandbox can no longer free it', () => {
+    const p = pool();
+    const ip = p.allocate(a, 4);
+    expect(p.allocate(b, 4)).toBe(ip);
+    expect(p.ownerOf(ip)).toBe(b);
+    expect(p.release(a)).toEqual([]);
+    expect(p.ownerOf(ip)).toBe(b);
+  });
+
+  it('a static address held by an earlier sandbox of the same pod can be reserved, another pod\'s cannot', () => {
+    const p = pool();
+    p.reserve('10.0.0.9', a);
+    p.reserve('10.0.0.9', b);
+    expect(p.ownerOf('10.0.0.9')).toBe(b);
+    expect(() => p.reserve('10.0.0.9', portHolder('db-0.shop', 'sandbox-c'))).toThrow(/in use by web-0.shop/);
+  });
+
+  it('heldBySamePort lists the other sandboxes\' addresses and restore gives one back', () => {
+    const p = pool();
+    p.reserve('10.0.0.7', a);
+    p.reserve('10.0.0.8', portHolder('other.shop', 'x'));
+    expect(p.heldBySamePort(b)).toEqual([{ ip: '10.0.0.7', holder: a }]);
+    p.reserve('10.0.0.7', b);
+    p.restore('10.0.0.7', a);
+    expect(p.ownerOf('10.0.0.7')).toBe(a);
+  });
+});
+
+describe('reshape (a Subnet edited while ADDs are in flight)', () => {
+  it('keeps the same object and every allocation the new ranges cover: nothing is handed out twice', () => {
+    const p = pool({ cidrs: ['10.0.0.0/29'] });
+    const held = allocateN(p, 3);
+    const { dropped } = p.reshape({ name: 'ovn-default', cidrs: ['10.0.0.0/28'], excludeIps: ['10.0.0.12'] });
+    expect(dropped).toEqual([]);
+    const fresh = allocateN(p, 9, 4, 'n');
+    for (const ip of fresh) expect(held).not.toContain(ip);
+    expect(fresh).not.toContain('10.0.0.12');
+    for (const [i, ip] of held.entries()) expect(p.ownerOf(ip)).toBe(`o${i}`);
+  });
+
+  it('drops only what the new ranges no longer cover, and reports it', () => {
+    const p = pool({ cidrs: ['10.0.0.0/24'] });
+    p.reserve('10.0.0.2', 'x');
+    p.reserve('10.0.0.200', 'y');
+    expect(p.reshape({ name: 'ovn-default', cidrs: ['10.0.0.0/25'] }).dropped).toEqual(['10.0.0.200']);
+    expect(p.ownerOf('10.0.0.2')).toBe('x');
+  });
+
+  it('leaves the pool unchanged when the new spec is unusable', () => {
+    const p = pool();
+    p.reserve('10.0.0.5', 'x');
+    expect(() => p.reshape({ name: 'ovn-default', cidrs: [] })).toThrow(IpamError);
+    expect(p.ownerOf('10.0.0.5')).toBe('x');
+    expect(p.cidr(4)?.text).toBe('10.0.0.0/24');
+  });
 });
