@@ -17,15 +17,22 @@ export interface CniArgs {
 
 const KNOWN = new Set(['IgnoreUnknown', 'K8S_POD_NAMESPACE', 'K8S_POD_NAME', 'K8S_POD_UID', 'K8S_POD_INFRA_CONTAINER_ID', 'IP', 'MAC']);
 
-export function parseCniArgs(raw: string | undefined): CniArgs {
+/**
+ * `teardown` (DEL, GC): only the pod identity is read, and nothing is refused, so that the
+ * cleanup of an ADD that failed on its CNI_ARGS can never fail on them too.
+ */
+export function parseCniArgs(raw: string | undefined, opts: { teardown?: boolean } = {}): CniArgs {
   const pairs = new Map<string, string>();
   for (const part of (raw ?? '').split(';')) {
     if (part === '') continue;
     const eq = part.indexOf('=');
-    if (eq <= 0) throw new InvalidEnvError(`CNI_ARGS: invalid pair ${JSON.stringify(part)} (want KEY=VALUE)`);
+    if (eq <= 0) {
+      if (opts.teardown) continue;
+      throw new InvalidEnvError(`CNI_ARGS: invalid pair ${JSON.stringify(part)} (want KEY=VALUE)`);
+    }
     pairs.set(part.slice(0, eq), part.slice(eq + 1));
   }
-  const ignoreUnknown = /^(1|true)$/i.test(pairs.get('IgnoreUnknown') ?? '');
+  const ignoreUnknown = opts.teardown === true || /^(1|true)$/i.test(pairs.get('IgnoreUnknown') ?? '');
   if (!ignoreUnknown) {
     const unknown = [...pairs.keys()].filter((k) => !KNOWN.has(k));
     if (unknown.length > 0) throw new InvalidEnvError(`CNI_ARGS: unknown key(s) ${unknown.join(', ')} (set IgnoreUnknown=1 to allow)`);
@@ -39,6 +46,7 @@ export function parseCniArgs(raw: string | undefined): CniArgs {
   set('K8S_POD_NAME', 'podName');
   set('K8S_POD_UID', 'podUid');
   set('K8S_POD_INFRA_CONTAINER_ID', 'infraContainerId');
+  if (opts.teardown) return args;
   const mac = pairs.get('MAC');
   if (mac) args.mac = requireMac(mac, 'CNI_ARGS "MAC"');
   const ip = pairs.get('IP');

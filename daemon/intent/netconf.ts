@@ -25,7 +25,12 @@ export interface NetConf {
   validAttachments?: ValidAttachment[];
 }
 
-export function parseNetConf(raw: string): NetConf {
+/**
+ * `teardown` (DEL, GC, STATUS) reads only what those commands use: the runtime sends DEL with the
+ * same netconf as the ADD, and a field that made the ADD fail must not make its cleanup fail too
+ * (CNI spec: DEL should succeed when there is little or nothing to remove).
+ */
+export function parseNetConf(raw: string, opts: { teardown?: boolean } = {}): NetConf {
   const v = parseBoundedJson(raw, 'network configuration');
   if (!isObject(v)) throw new DecodeError('error decoding network configuration', { details: 'not a JSON object' });
   const cniVersion = assertSupportedVersion(v.cniVersion);
@@ -35,6 +40,11 @@ export function parseNetConf(raw: string): NetConf {
     type: str(v, 'type', true) as string,
     staticIps: [],
   };
+  if (opts.teardown) {
+    const valid = v['cni.dev/valid-attachments'] ?? v['cni.dev/attachments'];
+    if (valid !== undefined) conf.validAttachments = parseValidAttachments(valid);
+    return conf;
+  }
   const ls = str(v, 'logicalSwitch', false) ?? str(v, 'logical_switch', false);
   if (ls !== undefined) conf.logicalSwitch = ls;
   if (v.mtu !== undefined) {

@@ -48,13 +48,14 @@ export function decodeRequest(body: unknown, now = Date.now()): CniRequest {
   if (!command || !(COMMANDS as readonly string[]).includes(command) || command === 'VERSION') {
     throw new InvalidEnvError(`unknown CNI_COMMAND: ${command ?? ''}`);
   }
-  const conf = parseNetConf(wire.config);
+  const teardown = command !== 'ADD' && command !== 'CHECK';
+  const conf = parseNetConf(wire.config, { teardown });
   const req: CniRequest = {
     command: command as CniRequest['command'],
     containerId: (env.CNI_CONTAINERID as string | undefined) ?? '',
     netns: (env.CNI_NETNS as string | undefined) ?? '',
     ifName: (env.CNI_IFNAME as string | undefined) ?? '',
-    args: parseCniArgs(env.CNI_ARGS as string | undefined),
+    args: parseCniArgs(env.CNI_ARGS as string | undefined, { teardown }),
     conf,
     deadline: now + daemonBudget(typeof wire.deadlineMs === 'number' && wire.deadlineMs > 0 && wire.deadlineMs <= 3_600_000 ? wire.deadlineMs : 60_000),
   };

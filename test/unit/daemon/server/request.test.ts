@@ -155,3 +155,33 @@ describe('deadline', () => {
     expect(deadline).toBeLessThanOrEqual(Date.now() + 9_500);
   });
 });
+
+describe('DEL and GC read only what they use (the cleanup of a refused ADD must not be refused too)', () => {
+  const badConf = JSON.stringify({
+    cniVersion: '1.0.0', name: 'ovn', type: 'ovnode', mtu: 5, dns: { a: 1 },
+    runtimeConfig: { ips: ['garbage'], mac: '0a:58:0a:10:00:0g' }, args: { cni: { ips: ['999.1.1.1'] } }, prevResult: { routes: [null] },
+  });
+  const badArgs = 'MAC=0a:58:0a:10:00:0g;IP=garbage;Unknown=1;junk;K8S_POD_NAME=web-0;K8S_POD_NAMESPACE=shop';
+
+  it('an ADD with those values is refused', () => {
+    expect(codeOf(wire(addEnv, { config: badConf }))).toBe(7);
+    expect(codeOf(wire({ ...addEnv, CNI_ARGS: badArgs }))).toBe(4);
+    expect(codeOf(wire({ ...addEnv, CNI_ARGS: 'IgnoreUnknown=1;MAC=0a:58:0a:10:00:0g' }))).toBe(7);
+  });
+
+  it('a DEL with the same values is accepted and keeps the pod identity', () => {
+    const req = decodeRequest(wire({ ...addEnv, CNI_COMMAND: 'DEL', CNI_ARGS: badArgs }, { config: badConf }), NOW);
+    expect(req.args).toEqual({ podName: 'web-0', podNamespace: 'shop' });
+    expect(req.conf).toEqual({ cniVersion: '1.0.0', name: 'ovn', type: 'ovnode', staticIps: [] });
+  });
+
+  it('GC still reads its valid attachments', () => {
+    const conf = JSON.stringify({ ...JSON.parse(badConf) as object, 'cni.dev/valid-attachments': [{ containerID: 'c1', ifname: 'eth0' }] });
+    expect(decodeRequest(wire({ CNI_COMMAND: 'GC' }, { config: conf }), NOW).conf.validAttachments).toEqual([{ containerId: 'c1', ifName: 'eth0' }]);
+  });
+
+  it('a DEL still needs a decodable netconf of a supported version', () => {
+    expect(codeOf(wire({ ...addEnv, CNI_COMMAND: 'DEL' }, { config: '{' }))).toBe(6);
+    expect(codeOf(wire({ ...addEnv, CNI_COMMAND: 'DEL' }, { config: JSON.stringify({ cniVersion: '9.9.9', name: 'n', type: 't' }) }))).toBe(1);
+  });
+});
