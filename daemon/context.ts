@@ -7,6 +7,7 @@ import type { SubnetRegistry } from './ipam/registry';
 import type { ObjectStore } from './objects/types';
 import type { PolicyEngine } from './policy/engine';
 import type { Metrics } from './metrics';
+import type { ConntrackFlusher } from './ovs/conntrack';
 import type { OvsdbClient } from './ovsdb/client';
 import type { PodPlumber } from './plumb/pod-interface';
 import type { CniRequest } from './server/request';
@@ -33,6 +34,11 @@ export interface Deps {
   /** Kubernetes-shaped objects (manifests dir in embedded mode). */
   objects: ObjectStore;
   policy: PolicyEngine;
+  /**
+   * Flushes conntrack for addresses a removal released, holding them until that succeeded.
+   * Optional so that handler unit tests need not build one.
+   */
+  conntrack?: ConntrackFlusher;
 }
 
 /** What one handler call gets: the deps, the decoded request, its logger and deadline signal. */

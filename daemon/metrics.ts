@@ -1,6 +1,7 @@
 // Prometheus metrics (prom-client) and the /metrics endpoint, loopback by default.
 
 import * as http from 'node:http';
+import type { Logger } from 'pino';
 import { Counter, Gauge, Histogram, Registry, collectDefaultMetrics } from 'prom-client';
 
 export class Metrics {
@@ -42,6 +43,52 @@ export class Metrics {
     help: 'Manifest objects refused at the last load (see the log for why)',
     registers: [this.registry],
   });
+  readonly reconcileRemoved = new Counter({
+    name: 'ovnode_reconcile_removed_total',
+    help: 'Leaks removed by reconciliation (start-up and periodic), by kind',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly reconcileErrors = new Counter({
+    name: 'ovnode_reconcile_errors_total',
+    help: 'Reconciliation failures: a scan (kind "scan") or the removal of a leak of that kind',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly reconcileSuspected = new Gauge({
+    name: 'ovnode_reconcile_suspected',
+    help: 'Leaks seen by the last run and waiting for confirmation by the next one, by kind',
+    labelNames: ['kind'] as const,
+    registers: [this.registry],
+  });
+  readonly reconcileRunDuration = new Histogram({
+    name: 'ovnode_reconcile_run_duration_seconds',
+    help: 'Time of a periodic reconcile run, by trigger (timer, signal, ...) and outcome',
+    labelNames: ['trigger', 'outcome'] as const,
+    buckets: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 10],
+    registers: [this.registry],
+  });
+  readonly reconcileLastRun = new Gauge({
+    name: 'ovnode_reconcile_last_run_timestamp_seconds',
+    help: 'When the last periodic reconcile run finished its scan (alert when it stops moving)',
+    registers: [this.registry],
+  });
+  readonly conntrackFlushes = new Counter({
+    name: 'ovnode_conntrack_flushes_total',
+    help: 'Conntrack flushes of released pod addresses, per address: ok, failed (held and retried), abandoned',
+    labelNames: ['outcome'] as const,
+    registers: [this.registry],
+  });
+  readonly conntrackFlushDuration = new Histogram({
+    name: 'ovnode_conntrack_flush_duration_seconds',
+    help: 'Time of one conntrack flush batch through the ovs-vswitchd control socket',
+    labelNames: ['outcome'] as const,
+    buckets: [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 1],
+    registers: [this.registry],
+  });
+  /** Read at scrape time: addresses held back until their conntrack flush succeeds. */
+  conntrackPendingCount: () => number = () => 0;
+  readonly conntrackPending: Gauge;
   /** Read at scrape time from the monitored OVS view, so it can never drift from the truth. */
   attachmentCount: () => number = () => 0;
   readonly attachments: Gauge;
@@ -67,11 +114,18 @@ export class Metrics {
         for (const [db, read] of Object.entries(sources())) this.set({ db }, read());
       },
     });
+    const ctPending = (): number => this.conntrackPendingCount();
+    this.conntrackPending = new Gauge({
+      name: 'ovnode_conntrack_flush_pending',
+      help: 'Released addresses held back from IPAM until their conntrack flush succeeds',
+      registers: [this.registry],
+      collect() { this.set(ctPending()); },
+    });
     collectDefaultMetrics({ register: this.registry, prefix: 'ovnode_' });
   }
 
-  /** Serves /metrics on host:port; resolves with the bound address. */
-  listen(address: string): Promise<http.Server> {
+  /** Serves /metrics on host:port; resolves with the listening server. */
+  listen(address: string, log: Logger): Promise<http.Server> {
     const idx = address.lastIndexOf(':');
     const host = address.slice(0, idx).replace(/^\[|\]$/g, '');
     const port = Number(address.slice(idx + 1));
@@ -84,7 +138,13 @@ export class Metrics {
     });
     return new Promise((resolve, reject) => {
       server.once('error', reject);
-      server.listen(port, host, () => resolve(server));
+      server.listen(port, host, () => {
+        server.off('error', reject);
+        // A listening server still emits 'error' (EMFILE from accept, ...); unhandled, it would
+        // take the daemon down for the sake of a scrape. Logged; the server keeps listening.
+        server.on('error', (err) => log.error({ step: 'metrics', address, err }, 'metrics server error'));
+        resolve(server);
+      });
     });
   }
 }

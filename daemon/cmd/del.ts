@@ -3,7 +3,8 @@
 // it also comes after a reboot, after a daemon restart, and with an empty CNI_NETNS).
 
 import type { Deps, RequestContext } from '../context';
-import { hostIfName } from '../intent/intent';
+import { hostIfName, lspNameFor } from '../intent/intent';
+import { OvsdbUnavailableError } from '../../common/errors';
 import { portHolder } from '../ipam/pool';
 import { deleteLsps, ownLsps } from '../ovn/lsp';
 import { detachPorts } from '../ovs/port';
@@ -11,7 +12,7 @@ import { findAttachment } from '../store/lookup';
 
 export async function cmdDel(ctx: RequestContext): Promise<void> {
   const { req, deps, log } = ctx;
-  const removed = await removeAttachment(deps, req.containerId, req.ifName, { vethInBackground: true });
+  const removed = await removeAttachment(deps, req.containerId, req.ifName, { vethInBackground: true, lspName: lspNameFor(req) });
   log.info({ step: 'done', ...removed }, 'detached');
   if (removed.lsps.length > 0) deps.policy.scheduleSoon('pod removed');
 }
@@ -21,6 +22,23 @@ export interface Removed { ports: string[]; lsps: string[]; ips: string[]; veth:
 export interface RemoveOptions {
   /** Remove the host veth after returning (DEL's fast path); otherwise wait for it. */
   vethInBackground?: boolean;
+  /**
+   * The port name the request implies (from the pod identity). An ADD whose rollback could not
+   * confirm its LSP gone keeps its addresses; if that LSP never committed, no row names them, and
+   * only this name lets the DEL free them.
+   */
+  lspName?: string;
+}
+
+/** Addresses held for a port of this sandbox that has no LSP row (the resynced cache says so). */
+function releaseUnwritten(deps: Deps, lspName: string, sandbox: string, ifName: string): string[] {
+  const holder = portHolder(lspName, sandbox);
+  const pools = deps.subnets.all().filter((pool) => pool.holdings(holder).length > 0);
+  if (pools.length === 0) return [];
+  // Only a connected client's cache is current: a stale one could miss a row that committed.
+  if (!deps.nb.connected) throw new OvsdbUnavailableError('cannot confirm that no logical switch port holds the addresses: not connected to the OVN northbound database');
+  if (ownLsps(deps.nb, lspName, sandbox, ifName).length > 0) return [];
+  return pools.flatMap((pool) => pool.release(holder));
 }
 
 export async function removeAttachment(deps: Deps, sandbox: string, ifName: string, opts: RemoveOptions = {}): Promise<Removed> {
@@ -39,6 +57,10 @@ export async function removeAttachment(deps: Deps, sandbox: string, ifName: stri
   // Addresses are freed only for deletes the server confirmed, and only those still held by
   // this sandbox: a newer sandbox that took them over keeps them.
   const ips = deleted.flatMap((r) => deps.subnets.all().flatMap((pool) => pool.release(portHolder(r.name, r.sandbox))));
+  if (opts.lspName !== undefined && !deleted.some((r) => r.name === opts.lspName)) ips.push(...releaseUnwritten(deps, opts.lspName, sandbox, ifName));
+  // Called in the same turn as the release: the flusher holds the addresses until their
+  // conntrack entries are gone, so the next pod given one never meets this pod's connections.
+  await deps.conntrack?.released(ips);
   let veth = false;
   for (const name of portNames) {
     if (opts.vethInBackground) {

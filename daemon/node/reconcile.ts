@@ -1,40 +1,176 @@
-// Start-up reconciliation: attachments whose pod netns is gone (the pod died while the daemon
-// was down, or the node rebooted) are removed with everything they held.
+// Leaks: what a crash, an interrupted request or anything else left behind on this node, found
+// in the monitored OVSDB views and the node's links, and how each is removed. At start-up no
+// request can be in flight, so everything found goes at once (reconcile()); while serving, the
+// periodic loop (reconcile-loop.ts) removes a leak only once it is confirmed and under the
+// sandbox lock, because an ADD or DEL in flight passes through the same states for a moment.
 
 import type { Deps } from '../context';
-import { HOST_IF_RE } from '../intent/intent';
-import { OVS } from '../ovs/schema';
+import { HOST_IF_RE, hostIfName } from '../intent/intent';
+import { asMap } from '../ovsdb/values';
+import { NB, OVS } from '../ovs/schema';
 import { removeAttachment } from '../cmd/del';
-import { attachmentKey } from '../store/attachment';
-import { nbAttachments, ovsAttachments } from '../store/lookup';
+import { attachmentKey, type Attachment } from '../store/attachment';
+import { fromInterfaceExternalIds, fromLspExternalIds } from '../store/external-ids';
 
-export async function reconcile(deps: Deps): Promise<number> {
-  const seen = new Map<string, { sandbox: string; ifName: string; netns: string }>();
-  for (const a of [...ovsAttachments(deps.ovs), ...nbAttachments(deps.nb)]) {
-    seen.set(attachmentKey(a.sandbox, a.ifName), { sandbox: a.sandbox, ifName: a.ifName, netns: a.netns });
-  }
-  let removed = 0;
-  for (const a of seen.values()) {
-    if (a.netns && deps.native.exists(a.netns)) continue;
-    const r = await removeAttachment(deps, a.sandbox, a.ifName);
-    deps.log.info({ step: 'reconcile', sandbox: a.sandbox, ifname: a.ifName, ...r }, 'removed attachment whose netns is gone');
-    removed++;
-  }
-  removed += await removeOrphanVeths(deps);
-  return removed;
+export type LeakKind = 'netns_gone' | 'lsp_without_port' | 'port_without_lsp' | 'orphan_veth';
+export const LEAK_KINDS: readonly LeakKind[] = ['netns_gone', 'lsp_without_port', 'port_without_lsp', 'orphan_veth'];
+
+export interface Leak {
+  kind: LeakKind;
+  /**
+   * Identity across runs: the same leak has the same id. Row UUIDs and the veth's ifindex are
+   * part of it, so a row rewritten or a veth recreated under the same name (a retried ADD)
+   * is a new leak that must be confirmed afresh.
+   */
+  id: string;
+  /** The sandbox whose CNI requests could race the removal; none for a veth nobody names. */
+  sandbox?: string;
+  ifName?: string;
+  /** Host veth name (orphan_veth). */
+  veth?: string;
+  /** What the log line says about it. */
+  detail: Record<string, string | number>;
 }
 
-/** Host veths of ours (named by hostIfName) that no OVS port references: a DEL's background
- * removal, or an ADD, was cut short by a crash. */
-async function removeOrphanVeths(deps: Deps): Promise<number> {
-  const referenced = new Set([...deps.ovs.rows(OVS.port).values()].map((p) => p.name as string));
-  let n = 0;
-  for (const name of await deps.plumber.hostVethNames()) {
-    if (!HOST_IF_RE.test(name) || referenced.has(name)) continue;
-    if (await deps.plumber.destroy(name)) {
-      deps.log.info({ step: 'reconcile', veth: name }, 'removed orphan host veth');
-      n++;
+/** Where leaks come from and how they go; the loop depends on this seam only. */
+export interface LeakSource {
+  scan(): Promise<Leak[]>;
+  /** Looks again, now: true when the leak is still there and still the same (same id). */
+  stillLeaking(leak: Leak): Promise<boolean>;
+  /** Removes it; resolves with what was removed, for the log. */
+  remove(leak: Leak): Promise<Record<string, unknown>>;
+}
+
+/** Links of the node netns, by name (the plumber lists and removes them). */
+export interface HostLinks {
+  /** ifindex of the link with this name, undefined when there is none. */
+  index(name: string): Promise<number | undefined>;
+}
+
+/**
+ * Whether a pod's netns is gone: missing, not a netns any more, or now the node's own (a
+ * /proc/<pid>/ns/net path whose pid was reused). Checked off the event loop; a check that could
+ * not be made says "not gone", so nothing is removed on a guess.
+ */
+export async function netnsGone(deps: Pick<Deps, 'native'>, netnsPath: string): Promise<boolean> {
+  if (!netnsPath) return true;
+  try {
+    const found = await deps.native.inspectNetns(netnsPath);
+    return found.kind !== 'netns' || found.own;
+  } catch {
+    return false;
+  }
+}
+
+interface Sides { sandbox: string; ifName: string; ovs: Array<{ a: Attachment; uuid: string }>; nb: Array<{ a: Attachment; uuid: string }> }
+
+export class NodeLeaks implements LeakSource {
+  /** `links` names veths by ifindex too; without it a veth is known by its name only. */
+  constructor(private readonly deps: Deps, private readonly links?: HostLinks) {}
+
+  async scan(): Promise<Leak[]> {
+    const sides = this.sides();
+    const leaks: Leak[] = [];
+    for (const s of sides.values()) {
+      const leak = await this.classify(s);
+      if (leak) leaks.push(leak);
+    }
+    const referenced = this.referencedVeths(sides);
+    for (const name of await this.deps.plumber.hostVethNames()) {
+      if (!HOST_IF_RE.test(name) || referenced.has(name)) continue;
+      const leak = await this.vethLeak(name);
+      if (leak) leaks.push(leak);
+    }
+    return leaks;
+  }
+
+  async stillLeaking(leak: Leak): Promise<boolean> {
+    if (leak.kind === 'orphan_veth') {
+      const name = leak.veth as string;
+      if (this.referencedVeths(this.sides()).has(name)) return false;
+      if (!(await this.deps.plumber.hostVethNames()).includes(name)) return false;
+      return (await this.vethLeak(name))?.id === leak.id;
+    }
+    const s = this.sides().get(attachmentKey(leak.sandbox as string, leak.ifName as string));
+    return s !== undefined && (await this.classify(s))?.id === leak.id;
+  }
+
+  async remove(leak: Leak): Promise<Record<string, unknown>> {
+    if (leak.kind === 'orphan_veth') return { deleted: await this.deps.plumber.destroy(leak.veth as string) };
+    // Everything of the attachment goes, as a DEL would do it (conntrack of its addresses too).
+    return { ...(await removeAttachment(this.deps, leak.sandbox as string, leak.ifName as string)) };
+  }
+
+  /** Our attachments as each database records them, by sandbox + interface. */
+  private sides(): Map<string, Sides> {
+    const out = new Map<string, Sides>();
+    const entry = (a: Attachment): Sides => {
+      const key = attachmentKey(a.sandbox, a.ifName);
+      let s = out.get(key);
+      if (!s) { s = { sandbox: a.sandbox, ifName: a.ifName, ovs: [], nb: [] }; out.set(key, s); }
+      return s;
+    };
+    for (const row of this.deps.ovs.rows(OVS.iface).values()) {
+      const a = fromInterfaceExternalIds(row.name as string, asMap(row.external_ids) as Record<string, string>);
+      if (a) entry(a).ovs.push({ a, uuid: row._uuid });
+    }
+    for (const row of this.deps.nb.rows(NB.lsp).values()) {
+      const a = fromLspExternalIds(row.name as string, asMap(row.external_ids) as Record<string, string>);
+      if (a) entry(a).nb.push({ a, uuid: row._uuid });
+    }
+    return out;
+  }
+
+  private async classify(s: Sides): Promise<Leak | undefined> {
+    const netns = s.ovs[0]?.a.netns || s.nb[0]?.a.netns || '';
+    let kind: LeakKind | undefined;
+    if (await netnsGone(this.deps, netns)) kind = 'netns_gone';
+    else if (s.ovs.length === 0) kind = 'lsp_without_port';
+    else if (s.nb.length === 0) kind = 'port_without_lsp';
+    if (!kind) return undefined;
+    const rows = [...s.ovs.map((r) => `ovs:${r.uuid}`), ...s.nb.map((r) => `nb:${r.uuid}`)].sort();
+    const detail: Record<string, string | number> = { sandbox: s.sandbox, ifname: s.ifName, netns };
+    const lsp = s.nb[0]?.a.lspName ?? s.ovs[0]?.a.lspName;
+    if (lsp) detail.lsp = lsp;
+    return { kind, id: `${kind}|${attachmentKey(s.sandbox, s.ifName)}|${rows.join(',')}`, sandbox: s.sandbox, ifName: s.ifName, detail };
+  }
+
+  /** Names an attachment of ours accounts for: its OVS port, or the veth its sandbox derives. */
+  private referencedVeths(sides: Map<string, Sides>): Set<string> {
+    const names = new Set([...this.deps.ovs.rows(OVS.port).values()].map((p) => p.name as string));
+    for (const s of sides.values()) {
+      names.add(hostIfName(s.sandbox, s.ifName));
+      for (const { a } of [...s.ovs, ...s.nb]) if (a.hostIfName) names.add(a.hostIfName);
+    }
+    return names;
+  }
+
+  private async vethLeak(name: string): Promise<Leak | undefined> {
+    const index = this.links ? await this.links.index(name) : undefined;
+    if (this.links && index === undefined) return undefined; // went away meanwhile
+    const detail: Record<string, string | number> = { veth: name };
+    if (index !== undefined) detail.ifindex = index;
+    return { kind: 'orphan_veth', id: `orphan_veth|${name}|${index ?? ''}`, veth: name, detail };
+  }
+}
+
+/**
+ * Start-up reconciliation, before the CNI socket serves: every leak is removed at once (no
+ * request can be in flight, so nothing needs confirming). Returns how many were removed.
+ */
+export async function reconcile(deps: Deps): Promise<number> {
+  const source = new NodeLeaks(deps);
+  let removed = 0;
+  for (const leak of await source.scan()) {
+    try {
+      const what = await source.remove(leak);
+      deps.metrics.reconcileRemoved.inc({ kind: leak.kind });
+      deps.log.info({ step: 'reconcile', kind: leak.kind, ...leak.detail, ...what }, 'removed leak');
+      removed++;
+    } catch (e) {
+      deps.metrics.reconcileErrors.inc({ kind: leak.kind });
+      deps.log.error({ step: 'reconcile', kind: leak.kind, ...leak.detail, err: e }, 'leak removal failed');
     }
   }
-  return n;
+  return removed;
 }

@@ -19,9 +19,12 @@ import { configureChassis, ensureBridge } from '../ovs/bridge';
 import { SB } from '../ovs/schema';
 import { OvsdbClient } from '../ovsdb/client';
 import { PodPlumber } from '../plumb/pod-interface';
+import { ConntrackFlusher } from '../ovs/conntrack';
+import { UnixctlClient } from '../ovs/unixctl';
 import { CniServer } from '../server/cni-server';
 import { ovsAttachments } from '../store/lookup';
-import { reconcile } from './reconcile';
+import { NodeLeaks, reconcile } from './reconcile';
+import { loopSettingsFromEnv, ReconcileLoop } from './reconcile-loop';
 import { MemoryStore } from '../objects/memory-store';
 import type { ObjectStore } from '../objects/types';
 import { PolicyEngine } from '../policy/engine';
@@ -45,6 +48,7 @@ export interface RunningNode {
 
 export async function startNode(opts: DaemonOptions, log: Logger): Promise<RunningNode> {
   if (!opts.embedded) throw new Error('only --embedded is implemented: the daemon starts its own OVS and OVN');
+  const loopSettings = loopSettingsFromEnv();
   const native = loadNative();
   const datapathType: NodeSettings['datapathType'] = existsSync('/sys/module/openvswitch') ? 'system' : 'netdev';
   const rtnl = openRtnl();
@@ -133,8 +137,10 @@ export async function startNode(opts: DaemonOptions, log: Logger): Promise<Runni
     const deps: Deps = {
       log, ovs: clients.ovs, nb: clients.nb, native, node, metrics, readiness, subnets, objects, policy,
       plumber: new PodPlumber({ nodeRtnl: rtnl, native, openRtnl, nodeNetnsPath }),
+      conntrack: new ConntrackFlusher({ unixctl: new UnixctlClient(stack.paths.vswitchdCtl), subnets, log, metrics }),
     };
     metrics.attachmentCount = () => ovsAttachments(clients.ovs).length;
+    metrics.conntrackPendingCount = () => deps.conntrack?.pendingCount ?? 0;
     metrics.reconnectSources = {
       Open_vSwitch: () => clients.ovs.reconnects,
       OVN_Northbound: () => clients.nb.reconnects,
@@ -149,9 +155,21 @@ export async function startNode(opts: DaemonOptions, log: Logger): Promise<Runni
     const server = new CniServer(deps);
     await server.listen(opts.socket);
     cleanups.push(() => server.close());
+    const loop = new ReconcileLoop({
+      ...loopSettings, log, metrics,
+      source: new NodeLeaks(deps, { index: async (name) => (await rtnl.getLink(name))?.index }),
+      withSandboxLock: (sandbox, fn) => server.withSandboxLock(sandbox, fn),
+      chores: [{ name: 'conntrack retry', run: () => deps.conntrack?.retryPending() ?? Promise.resolve() }],
+      onRemoved: () => policy.scheduleSoon('leak removed'),
+    });
+    loop.start();
+    // SIGHUP: reconcile now (an operator, or a test, need not wait for the timer).
+    const onHup = (): void => void loop.trigger('SIGHUP');
+    process.on('SIGHUP', onHup);
+    cleanups.push(() => { process.off('SIGHUP', onHup); return loop.stop(); });
     let metricsServer: Server | undefined;
     if (opts.metricsAddress) {
-      metricsServer = await metrics.listen(opts.metricsAddress);
+      metricsServer = await metrics.listen(opts.metricsAddress, log);
       cleanups.push(() => new Promise((r) => metricsServer?.close(r)));
     }
     const handOver = async (): Promise<void> => {
