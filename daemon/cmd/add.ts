@@ -17,6 +17,9 @@ import { atStep } from './step-errors';
 import { checkPodNetns } from '../attach/pod-netns';
 import type { Attachment } from '../store/attachment';
 import { UndoStack } from '../undo';
+import { NB } from '../ovs/schema';
+import { asMap } from '../ovsdb/values';
+import { EXT } from '../store/external-ids';
 import type { PodObj } from '../objects/types';
 import { portSecurityLine } from '../policy/port-settings';
 import type { PodPort } from '../policy/pods';
@@ -78,9 +81,11 @@ export async function cmdAdd(ctx: RequestContext): Promise<CniResult> {
       .catch((e: unknown) => log.warn({ step: 'announce', err: e }, 'address announcement failed'));
     // This sandbox took the pod's port over: addresses an earlier sandbox held and this one
     // does not use are free now.
-    for (const { ip, holder } of pool.heldBySamePort(portHolder(attachment.lspName, attachment.sandbox))) {
-      if (!attachment.ips.includes(ip)) pool.releaseIp(ip, holder);
-    }
+    const freed = pool.heldBySamePort(portHolder(attachment.lspName, attachment.sandbox))
+      .filter(({ ip, holder }) => !attachment.ips.includes(ip) && pool.releaseIp(ip, holder))
+      .map(({ ip }) => ip);
+    // Like any released address: held until the earlier sandbox's connections are flushed.
+    if (freed.length > 0) await deps.conntrack?.released(freed);
     log.info({ step: 'done', ips: attachment.ips, mac: attachment.mac, lsp: attachment.lspName }, 'attached');
     deps.policy.scheduleSoon('pod added');
     return buildResult({ attachment, hostMac, pool, conf: req.conf, mtu: intent.mtu });
@@ -100,7 +105,9 @@ function allocate(ctx: RequestContext, intent: PodIntent, pool: SubnetPool, undo
     if (!lspGone()) return; // the port may still carry them: the reconcile loop frees them with it
     for (const { ip, from } of claimed) {
       if (pool.ownerOf(ip) !== holder) continue;
-      if (from !== undefined && from !== holder) pool.restore(ip, from);
+      // Back to the earlier sandbox only while its port still carries the address; this ADD's
+      // LSP write (same name) may have replaced that port already.
+      if (from !== undefined && from !== holder && holderHasLsp(ctx.deps, from)) pool.restore(ip, from);
       else pool.releaseIp(ip, holder);
     }
   });
@@ -142,6 +149,14 @@ async function plumbPod(ctx: RequestContext, intent: PodIntent, a: Attachment, p
     netns: req.netns, hostIfName: a.hostIfName, podIfName: req.ifName, mac: a.mac, mtu: intent.mtu,
     addresses, gateways, disableTxChecksum: deps.node.datapathType === 'netdev',
   });
+}
+
+function holderHasLsp(deps: RequestContext['deps'], holder: string): boolean {
+  const bar = holder.lastIndexOf('|');
+  if (bar < 0) return true; // not a pod port (node port, VIP): never ours to drop
+  const name = holder.slice(0, bar);
+  const sandbox = holder.slice(bar + 1);
+  return [...deps.nb.rows(NB.lsp).values()].some((r) => r.name === name && asMap(r.external_ids)[EXT.sandbox] === sandbox);
 }
 
 function admissionView(a: Attachment, pod: PodObj | undefined): Omit<PodPort, 'namespaceLabels'> {
