@@ -10,10 +10,10 @@ import { asMap } from '../ovsdb/values';
 import { NB, OVS } from '../ovs/schema';
 import { removeAttachment } from '../cmd/del';
 import { attachmentKey, type Attachment } from '../store/attachment';
-import { fromInterfaceExternalIds, fromLspExternalIds } from '../store/external-ids';
+import { EXT, fromInterfaceExternalIds, fromLspExternalIds } from '../store/external-ids';
 
-export type LeakKind = 'netns_gone' | 'lsp_without_port' | 'port_without_lsp' | 'orphan_veth';
-export const LEAK_KINDS: readonly LeakKind[] = ['netns_gone', 'lsp_without_port', 'port_without_lsp', 'orphan_veth'];
+export type LeakKind = 'netns_gone' | 'lsp_without_port' | 'port_without_lsp' | 'orphan_veth' | 'address_without_lsp';
+export const LEAK_KINDS: readonly LeakKind[] = ['netns_gone', 'lsp_without_port', 'port_without_lsp', 'orphan_veth', 'address_without_lsp'];
 
 export interface Leak {
   kind: LeakKind;
@@ -28,6 +28,8 @@ export interface Leak {
   ifName?: string;
   /** Host veth name (orphan_veth). */
   veth?: string;
+  /** IPAM holder `<lsp>|<sandbox>` (address_without_lsp). */
+  holder?: string;
   /** What the log line says about it. */
   detail: Record<string, string | number>;
 }
@@ -81,10 +83,38 @@ export class NodeLeaks implements LeakSource {
       const leak = await this.vethLeak(name);
       if (leak) leaks.push(leak);
     }
+    leaks.push(...this.addressLeaks());
     return leaks;
   }
 
+  /**
+   * Addresses held for a pod port of which no LSP row exists: an ADD whose rollback could not
+   * confirm its write and whose DEL never came. An ADD in flight looks the same until its LSP
+   * commits, hence the two-run confirmation and the re-check under the sandbox lock. Only a
+   * connected client's cache is trusted: a stale one could miss the row.
+   */
+  private addressLeaks(holderFilter?: string): Leak[] {
+    if (!this.deps.nb.connected) return [];
+    const lsps = new Set<string>();
+    for (const row of this.deps.nb.rows(NB.lsp).values()) {
+      const sandbox = asMap(row.external_ids)[EXT.sandbox];
+      if (typeof sandbox === 'string') lsps.add(`${row.name as string}|${sandbox}`);
+    }
+    const held = new Map<string, string[]>();
+    for (const pool of this.deps.subnets.all()) {
+      for (const holder of pool.owners()) {
+        if (!holder.includes('|') || lsps.has(holder) || (holderFilter !== undefined && holder !== holderFilter)) continue;
+        held.set(holder, [...(held.get(holder) ?? []), ...pool.holdings(holder)]);
+      }
+    }
+    return [...held].map(([holder, ips]) => {
+      const sandbox = holder.slice(holder.lastIndexOf('|') + 1);
+      return { kind: 'address_without_lsp' as const, id: `address_without_lsp|${holder}|${ips.sort().join(',')}`, sandbox, holder, detail: { holder, ips: ips.join(',') } };
+    });
+  }
+
   async stillLeaking(leak: Leak): Promise<boolean> {
+    if (leak.kind === 'address_without_lsp') return this.addressLeaks(leak.holder).some((l) => l.id === leak.id);
     if (leak.kind === 'orphan_veth') {
       const name = leak.veth as string;
       if (this.referencedVeths(this.sides()).has(name)) return false;
@@ -97,6 +127,11 @@ export class NodeLeaks implements LeakSource {
 
   async remove(leak: Leak): Promise<Record<string, unknown>> {
     if (leak.kind === 'orphan_veth') return { deleted: await this.deps.plumber.destroy(leak.veth as string) };
+    if (leak.kind === 'address_without_lsp') {
+      const ips = this.deps.subnets.all().flatMap((pool) => pool.release(leak.holder as string));
+      await this.deps.conntrack?.released(ips);
+      return { released: ips };
+    }
     // Everything of the attachment goes, as a DEL would do it (conntrack of its addresses too).
     return { ...(await removeAttachment(this.deps, leak.sandbox as string, leak.ifName as string)) };
   }

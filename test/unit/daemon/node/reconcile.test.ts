@@ -8,6 +8,7 @@ import type { Deps } from '../../../../daemon/context';
 import { hostIfName } from '../../../../daemon/intent/intent';
 import { Metrics } from '../../../../daemon/metrics';
 import { NodeLeaks, reconcile } from '../../../../daemon/node/reconcile';
+import { portHolder, SubnetPool } from '../../../../daemon/ipam/pool';
 import { NB, OVS } from '../../../../daemon/ovs/schema';
 import type { Attachment } from '../../../../daemon/store/attachment';
 import { toInterfaceExternalIds, toLspExternalIds } from '../../../../daemon/store/external-ids';
@@ -177,5 +178,51 @@ describe('reconcile (start-up)', () => {
     expect(destroyed).toEqual(['0123456789ab_h']);
     const counted = (await deps.metrics.registry.getSingleMetric('ovnode_reconcile_removed_total')?.get())?.values ?? [];
     expect(Object.fromEntries(counted.map((v) => [v.labels.kind, v.value]))).toEqual({ netns_gone: 1, lsp_without_port: 1, orphan_veth: 1 });
+  });
+});
+
+describe('addresses held for a port that has no LSP (an ADD whose rollback could not confirm its write)', () => {
+  function withPool(connected: boolean): SubnetPool {
+    const pool = new SubnetPool({ name: 'ovn-default', cidrs: ['10.16.0.0/16'] });
+    (nb as unknown as { connected: boolean }).connected = connected;
+    (deps as unknown as { subnets: { all: () => SubnetPool[] } }).subnets = { all: () => [pool] };
+    return pool;
+  }
+
+  it('is a leak when no LSP of that sandbox exists; held addresses of live ports, nodes and VIPs are not', async () => {
+    const pool = withPool(true);
+    const live = attachment('sb-live', '/var/run/netns/p1');
+    netnsAlive.add(live.netns);
+    addPort(live);
+    addLsp(live);
+    pool.reserve('10.16.0.5', portHolder(live.lspName, 'sb-live'));
+    pool.reserve('10.16.0.9', portHolder('web.ns', 'sb-lost'));
+    pool.reserve('10.16.0.10', 'node-n1');
+    pool.reserve('10.16.0.11', 'vip:v1');
+    const leaks = await new NodeLeaks(deps, links).scan();
+    expect(leaks.map((l) => [l.kind, l.sandbox, l.holder])).toEqual([['address_without_lsp', 'sb-lost', 'web.ns|sb-lost']]);
+    const source = new NodeLeaks(deps, links);
+    expect(await source.stillLeaking(leaks[0] as never)).toBe(true);
+    expect(await source.remove(leaks[0] as never)).toEqual({ released: ['10.16.0.9'] });
+    expect(pool.ownerOf('10.16.0.9')).toBeUndefined();
+    expect(pool.ownerOf('10.16.0.5')).toBe(portHolder(live.lspName, 'sb-live'));
+  });
+
+  it('is no longer a leak once the LSP commits (the ADD was only in flight)', async () => {
+    const pool = withPool(true);
+    const a = attachment('sb-late', '/var/run/netns/p9');
+    netnsAlive.add(a.netns);
+    pool.reserve('10.16.0.5', portHolder(a.lspName, 'sb-late'));
+    const [leak] = await new NodeLeaks(deps, links).scan();
+    expect(leak?.kind).toBe('address_without_lsp');
+    addLsp(a);
+    addPort(a);
+    expect(await new NodeLeaks(deps, links).stillLeaking(leak as never)).toBe(false);
+  });
+
+  it('is never concluded from a disconnected (stale) view', async () => {
+    const pool = withPool(false);
+    pool.reserve('10.16.0.9', portHolder('web.ns', 'sb-lost'));
+    expect(await new NodeLeaks(deps, links).scan()).toEqual([]);
   });
 });
