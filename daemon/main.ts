@@ -22,6 +22,7 @@ program
   .option('--node-name <name>', 'chassis / node name (default: hostname)')
   .option('--encap-ip <ip>', 'Geneve tunnel endpoint address (default: first non-loopback IPv4)')
   .option('--manifests <dir>', 'watch this directory for Namespace/Pod/Subnet/SecurityGroup/Vip/NetworkPolicy YAML')
+  .option('--reconcile-interval <seconds>', 'period of the loop that removes leaked ports, LSPs, veths and addresses (default 30)')
   .option('--log-level <level>', 'pino log level', 'info')
   .action(async (raw: RawOptions) => {
     const log = createLogger(raw.logLevel);

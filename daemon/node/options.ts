@@ -19,6 +19,8 @@ export interface DaemonOptions {
   logLevel: string;
   /** Directory of Kubernetes-shaped manifests to watch (embedded mode). */
   manifests?: string;
+  /** Period of the leak reconcile loop; the environment's OVNODE_RECONCILE_INTERVAL_MS otherwise. */
+  reconcileIntervalMs?: number;
 }
 
 export interface RawOptions {
@@ -33,6 +35,7 @@ export interface RawOptions {
   nodeName?: string;
   encapIp?: string;
   logLevel: string;
+  reconcileInterval?: string;
 }
 
 export function parseOptions(raw: RawOptions): DaemonOptions {
@@ -58,5 +61,10 @@ export function parseOptions(raw: RawOptions): DaemonOptions {
   };
   if (raw.encapIp) opts.encapIp = raw.encapIp;
   if (raw.manifests) opts.manifests = raw.manifests;
+  if (raw.reconcileInterval !== undefined) {
+    const seconds = Number(raw.reconcileInterval);
+    if (!Number.isFinite(seconds) || seconds < 0.1 || seconds > 3600) throw new InvalidConfigError('--reconcile-interval must be a number of seconds in 0.1..3600');
+    opts.reconcileIntervalMs = Math.round(seconds * 1000);
+  }
   return opts;
 }

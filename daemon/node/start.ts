@@ -48,7 +48,9 @@ export interface RunningNode {
 
 export async function startNode(opts: DaemonOptions, log: Logger): Promise<RunningNode> {
   if (!opts.embedded) throw new Error('only --embedded is implemented: the daemon starts its own OVS and OVN');
-  const loopSettings = loopSettingsFromEnv();
+  const fromEnv = loopSettingsFromEnv();
+  const loopSettings = opts.reconcileIntervalMs === undefined ? fromEnv
+    : { ...fromEnv, intervalMs: opts.reconcileIntervalMs, graceMs: fromEnv.graceMs ?? opts.reconcileIntervalMs };
   const native = loadNative();
   const datapathType: NodeSettings['datapathType'] = existsSync('/sys/module/openvswitch') ? 'system' : 'netdev';
   const rtnl = openRtnl();
