@@ -126,7 +126,7 @@ describe('periodic reconcile: leaks made behind the daemon\'s back', () => {
     expect(hostVeths(node)).toHaveLength(1);
     expect(nbctl(node, ['--bare', '--columns=name', 'find', 'Logical_Switch_Port', 'external_ids:sandbox=leak-sb-nb']).trim()).toBe('');
     expect(counters(node.ns, 'ovnode_reconcile_removed_total')).toEqual({ netns_gone: 1, lsp_without_port: 1, port_without_lsp: 1, orphan_veth: 1 });
-    expect(counters(node.ns, 'ovnode_reconcile_suspected')).toEqual({ netns_gone: 0, lsp_without_port: 0, port_without_lsp: 0, orphan_veth: 0 });
+    expect(counters(node.ns, 'ovnode_reconcile_suspected')).toEqual({ netns_gone: 0, lsp_without_port: 0, port_without_lsp: 0, orphan_veth: 0, address_without_lsp: 0 });
     // The gone pod's address went through the conntrack flush like a DEL's.
     expect(counters(node.ns, 'ovnode_conntrack_flushes_total').ok).toBeGreaterThanOrEqual(1);
     expect(scrapeMetrics(node.ns)).toMatch(/^ovnode_reconcile_run_duration_seconds_count\{trigger="SIGHUP",outcome="ok"\} 2$/m);
