@@ -1,5 +1,7 @@
 // The one check every caller-supplied CNI_NETNS goes through before the daemon touches it.
 
+import { constants } from 'node:fs';
+import { open, type FileHandle } from 'node:fs/promises';
 import { InvalidEnvError } from '../../common/errors';
 import type { Deps } from '../context';
 
@@ -12,4 +14,26 @@ export async function checkPodNetns(deps: Pick<Deps, 'native'>, netns: string): 
   const found = await deps.native.inspectNetns(netns);
   if (found.kind !== 'netns') throw new InvalidEnvError(`CNI_NETNS ${netns} is not a network namespace: ${found.reason}`);
   if (found.own) throw new InvalidEnvError(`CNI_NETNS ${netns} is the node's own network namespace`);
+}
+
+/**
+ * Opens the pod's netns for use as a file descriptor (IFLA_NET_NS_FD), off the event loop, and
+ * proves that what was opened is the namespace that was inspected (same nsfs dev + inode): the
+ * path cannot be swapped for a FIFO or another file between the check and the use.
+ */
+export async function openPodNetns(deps: Pick<Deps, 'native'>, netns: string): Promise<FileHandle> {
+  const found = await deps.native.inspectNetns(netns);
+  if (found.kind !== 'netns') throw new InvalidEnvError(`CNI_NETNS ${netns} is not a network namespace: ${found.reason}`);
+  if (found.own) throw new InvalidEnvError(`CNI_NETNS ${netns} is the node's own network namespace`);
+  // O_NONBLOCK: if the path was swapped for a FIFO meanwhile, open returns at once (libuv adds
+  // O_CLOEXEC itself).
+  const fh = await open(netns, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+  try {
+    const st = await fh.stat();
+    if (st.dev !== found.dev || st.ino !== found.ino) throw new InvalidEnvError(`CNI_NETNS ${netns} changed while it was being opened`);
+    return fh;
+  } catch (e) {
+    await fh.close();
+    throw e;
+  }
 }

@@ -2,8 +2,9 @@
 // netns (no create-then-move: moving a link between namespaces costs the kernel ~15 ms), then
 // address, MTU, routes and offloads inside the netns through a netlink socket opened there.
 
-import { closeSync, openSync } from 'node:fs';
-import { InvalidEnvError, PlumbError } from '../../common/errors';
+import type { FileHandle } from 'node:fs/promises';
+import { InvalidEnvError, isOvnodeError, PlumbError } from '../../common/errors';
+import { openPodNetns } from '../attach/pod-netns';
 import type { NativeOps } from '../../native/index';
 import { type Rtnl } from '../kernel/rtnl';
 
@@ -62,14 +63,15 @@ export class PodPlumber {
   private async createVeth(spec: PodInterfaceSpec): Promise<void> {
     // A DEL of this sandbox may still be removing a veth of the same (derived) name.
     await this.removing.get(spec.hostIfName);
-    let fd: number;
+    let netns: FileHandle;
     try {
-      fd = openSync(spec.netns, 'r');
+      netns = await openPodNetns(this.deps, spec.netns);
     } catch (e) {
+      if (isOvnodeError(e)) throw e;
       throw new InvalidEnvError(`CNI_NETNS ${spec.netns} cannot be opened`, { details: (e as Error).message });
     }
     try {
-      const veth = { name: spec.hostIfName, mtu: spec.mtu, peer: { name: spec.podIfName, mac: spec.mac, mtu: spec.mtu, netnsFd: fd } };
+      const veth = { name: spec.hostIfName, mtu: spec.mtu, peer: { name: spec.podIfName, mac: spec.mac, mtu: spec.mtu, netnsFd: netns.fd } };
       try {
         await this.deps.nodeRtnl.createVeth(veth);
       } catch (e) {
@@ -80,7 +82,7 @@ export class PodPlumber {
         await this.deps.nodeRtnl.createVeth(veth);
       }
     } finally {
-      closeSync(fd);
+      await netns.close();
     }
   }
 
