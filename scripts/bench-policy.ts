@@ -12,7 +12,8 @@
 //      BENCH_CHANGES times (default 20) with different pods,
 //   4. the reference: the same label changes applied the naive way (delete every ovnode-owned
 //      Port_Group and Address_Set row and recreate the whole desired state in one transaction),
-// and, for the CNI ADD path, engine.admissionOps for a new pod (a full desired-state computation).
+// and, for the CNI ADD path, engine.admissionOps for a new pod (indexes, this pod only) against
+// the full desired-state computation it replaced (reference, same NB, same pod, same operations).
 // With ovn-northd running, its log is checked for failed southbound transactions at the end: a
 // desired state the NB accepts can still be one northd cannot translate.
 // Every file (databases, sockets, pidfiles, logs, control sockets) lives in one temporary
@@ -64,8 +65,10 @@ const run = promisify(execFile);
 const NB_SCHEMA = '/usr/share/ovn/ovn-nb.ovsschema';
 const SB_SCHEMA = '/usr/share/ovn/ovn-sb.ovsschema';
 const NORTHD = existsSync('/usr/bin/ovn-northd') && process.env.BENCH_NORTHD !== '0';
-const N_PODS = 200;
-const N_NAMESPACES = 10;
+// BENCH_PODS / BENCH_NAMESPACES scale the workload (5 policies per namespace); the defaults are
+// the figures the README quotes.
+const N_PODS = Number(process.env.BENCH_PODS ?? 200);
+const N_NAMESPACES = Number(process.env.BENCH_NAMESPACES ?? 10);
 const N_APPS = 20;
 const TIERS = ['web', 'api', 'db'] as const;
 const NP_PER_NAMESPACE = 5; // 50 NetworkPolicies
@@ -581,7 +584,7 @@ async function main(stack: TempStack): Promise<void> {
     assertHealthy();
     // The CNI ADD path: where a new pod goes, computed from the whole desired state per ADD
     // (read-only; the store is not followed yet, so the extra Pod object starts no run).
-    const admission = measureAdmission(engine, store);
+    const admission = measureAdmission(engine, store, nb);
     let unsubscribe = store.onChange(() => void engine.schedule('objects'));
 
     // 3. Label changes through the engine.
@@ -641,8 +644,12 @@ async function main(stack: TempStack): Promise<void> {
   }
 }
 
-/** engine.admissionOps for a pod whose Pod object exists but whose port does not yet. */
-function measureAdmission(engine: PolicyEngine, store: MemoryStore): { ms: number[]; ops: number } {
+/**
+ * engine.admissionOps for a pod whose Pod object exists but whose port does not yet, and the
+ * reference: what admission did before it was incremental (the whole desired state with the pod
+ * added, filtered by the NB). Both must give the same operations.
+ */
+function measureAdmission(engine: PolicyEngine, store: MemoryStore, nb: OvsdbClient): AdmissionSamples {
   const n = 0;
   const ip = podIp(N_PODS + 1);
   loadStore(store, [{
@@ -654,15 +661,43 @@ function measureAdmission(engine: PolicyEngine, store: MemoryStore): { ms: numbe
   }]);
   const pod = store.get('Pod', 'pod-new', nsName(n));
   const view = { lspName: `pod-new.${nsName(n)}`, name: 'pod-new', namespace: nsName(n), logicalSwitch: POD_SWITCH.name, mac: macForIp(ip), ips: [ip], labels: pod?.metadata.labels ?? {}, ...(pod ? { pod } : {}) };
-  const ms: number[] = [];
-  let ops = 0;
+  const out: AdmissionSamples = { ms: [], refMs: [], ops: 0, refOps: 0, same: true };
   for (let i = 0; i < N_CHANGES; i++) {
-    const t0 = performance.now();
-    ops = engine.admissionOps(view, 'lsp').length;
-    ms.push(performance.now() - t0);
+    let t0 = performance.now();
+    const ops = engine.admissionOps(view, 'lsp');
+    out.ms.push(performance.now() - t0);
+    t0 = performance.now();
+    const ref = fullAdmissionOps(nb, store, view, 'lsp');
+    out.refMs.push(performance.now() - t0);
+    out.ops = ops.length;
+    out.refOps = ref.length;
+    out.same &&= JSON.stringify(ops) === JSON.stringify(ref);
   }
   store.remove('Pod', 'pod-new', nsName(n));
-  return { ms, ops };
+  return out;
+}
+
+interface AdmissionSamples { ms: number[]; refMs: number[]; ops: number; refOps: number; same: boolean }
+
+/** The reference admission: every pod and policy, the whole desired state, per ADD. */
+function fullAdmissionOps(nb: OvsdbClient, store: MemoryStore, p: Omit<podsModule.PodPort, 'namespaceLabels'>, lspRef: string): Operation[] {
+  const pods = [...podPorts(nb, store).filter((x) => x.lspName !== p.lspName), { ...p, namespaceLabels: podsModule.namespaceLabels(store, p.namespace) }];
+  const desired = computeDesired({ store, pods, builtin: [POD_SWITCH, JOIN_SWITCH], joinCidr: JOIN_SWITCH.cidrs[0] as string, nodeIps: [NODE_IP] });
+  const ops: Operation[] = [];
+  const pgs = new Set([...nb.rows('Port_Group').values()].map((r) => r.name as string));
+  for (const pg of desired.portGroups) {
+    if (!pg.ports.includes(p.lspName) || !pgs.has(pg.name)) continue;
+    ops.push({ op: 'mutate', table: 'Port_Group', where: [['name', '==', pg.name]], mutations: [['ports', 'insert', ovsSet([namedUuid(lspRef)])]] });
+  }
+  const sets = new Map([...nb.rows('Address_Set').values()].map((r) => [r.name as string, r]));
+  for (const as of desired.addressSets) {
+    const row = sets.get(as.name);
+    if (!row) continue;
+    const have = new Set(asArray<string>(row.addresses));
+    const add = p.ips.filter((ip) => as.addresses.includes(ip) && !have.has(ip));
+    if (add.length > 0) ops.push({ op: 'mutate', table: 'Address_Set', where: [['name', '==', as.name]], mutations: [['addresses', 'insert', ovsSet(add as Atom[])]] });
+  }
+  return ops;
 }
 
 /** Lets northd and the server catch up between samples, so each one starts from a quiet NB. */
@@ -680,7 +715,7 @@ interface ReportInput {
   engineSamples: ChangeSample[];
   naiveSamples: ChangeSample[];
   afterNaive: number;
-  admission: { ms: number[]; ops: number };
+  admission: AdmissionSamples;
   /** undefined when northd did not run. */
   northdErrors: string[] | undefined;
 }
@@ -688,7 +723,7 @@ interface ReportInput {
 function report(r: ReportInput): void {
   const f = (x: number, d = 1): string => (Number.isFinite(x) ? x.toFixed(d) : 'n/a').padStart(8);
   const kb = (b: number): string => `${(b / 1024).toFixed(1)} KiB`;
-  const trio = (xs: number[]): string => `${f(pct(xs, 50))} ${f(pct(xs, 90))} ${f(Math.max(...xs))}`;
+  const trio = (xs: number[], d = 1): string => `${f(pct(xs, 50), d)} ${f(pct(xs, 90), d)} ${f(Math.max(...xs), d)}`;
   const e = r.engineSamples;
   const n = r.naiveSamples;
   const col = (xs: ChangeSample[], k: 'ops' | 'bytes' | 'txns'): number[] => xs.map((x) => x[k]);
@@ -719,7 +754,7 @@ function report(r: ReportInput): void {
     ['  syncPools / planReconcile / transact', `${ph('syncPools')} ${ph('planReconcile')} ${f(median(e.map((x) => x.transactMs)), 2)}`, `${'-'.padStart(8)} ${'-'.padStart(8)} ${f(median(n.map((x) => x.transactMs)), 2)}`],
     ['  engine run as logged p50 (ms)', f(median(e.map((x) => x.engineMs ?? NaN)), 2), '-'],
     ['ops to converge: after the changes / after naive', `${r.idemAfter}`, `${r.afterNaive}`],
-    ['admissionOps (CNI ADD path) p50/p90/max (ms)', `${trio(r.admission.ms)}  (${r.admission.ops} ops)`, '-'],
+    ['admissionOps (CNI ADD path) p50/p90/max (ms)', `${trio(r.admission.ms, 2)}  (${r.admission.ops} ops)`, `${trio(r.admission.refMs, 2)}  (${r.admission.refOps} ops, full recompute)`],
   ];
   for (const [a, b, cc] of rows) console.log(`${a.padEnd(W1)}${b.padEnd(W2)}${cc}`);
   if (process.env.BENCH_VERBOSE) {
@@ -745,6 +780,7 @@ function report(r: ReportInput): void {
     ['idempotent re-run plans 0 ops', r.idem.planned === 0 && r.idem.txns === 0 && r.idemAfter === 0, `${r.idem.planned} ops, ${r.idem.txns} txns; ${r.idemAfter} after the changes`],
     ['naive rebuild is what the engine wants', r.afterNaive === 0, `${r.afterNaive} ops to converge after it`],
   ];
+  targets.push(['admissionOps gives the full computation\'s ops', r.admission.same, r.admission.same ? 'identical' : 'DIFFERENT']);
   if (r.northdErrors) targets.push(['ovn-northd takes every change to the SB', r.northdErrors.length === 0, `${r.northdErrors.length} failed SB transactions`]);
   console.log('\ntargets:');
   for (const [name, ok, value] of targets) console.log(`  ${ok ? 'MET   ' : 'MISSED'} ${name.padEnd(44)} ${value}`);

@@ -11,11 +11,13 @@ import type { ObjectStore, PodObj } from '../objects/types';
 import { removeSwitchOps, routerRef, switchOps } from '../ovn/topology';
 import type { OvsdbClient } from '../ovsdb/client';
 import type { Operation } from '../ovsdb/types';
-import { asArray, namedUuid, ovsSet, type Atom } from '../ovsdb/values';
+import { namedUuid, ovsSet, type Atom } from '../ovsdb/values';
 import { computeDesired } from './desired';
 import type { DesiredState } from './model';
 import { macForIp } from '../ipam/mac';
-import { podPorts, namespaceLabels, type PodPort } from './pods';
+import { podPorts, type PodPort } from './pods';
+import { AdmissionIndex } from './admission-index';
+import { NbNameIndex } from './nb-names';
 import { planReconcile } from './reconcile';
 import { subnetShape } from './subnets';
 import type { Metrics } from '../metrics';
@@ -40,7 +42,15 @@ export class PolicyEngine {
   private soonTimer: NodeJS.Timeout | undefined;
   private retryTimer: NodeJS.Timeout | undefined;
 
-  constructor(private readonly deps: EngineDeps) {}
+  private readonly admission: AdmissionIndex;
+  private readonly portGroups: NbNameIndex;
+  private readonly addressSets: NbNameIndex;
+
+  constructor(private readonly deps: EngineDeps) {
+    this.admission = new AdmissionIndex(deps.store);
+    this.portGroups = new NbNameIndex(deps.nb, 'Port_Group');
+    this.addressSets = new NbNameIndex(deps.nb, 'Address_Set');
+  }
 
   /**
    * Subscribes to the store and applies once. Pod ports coming and going are reported by the
@@ -85,6 +95,8 @@ export class PolicyEngine {
     const { nb, store, log } = this.deps;
     try {
       this.syncPools();
+      // Off the ADD path: the next admission finds the indexes current.
+      this.admission.refresh();
       const pods = podPorts(nb, store);
       const desired = computeDesired({ store, pods, builtin: this.deps.builtin, joinCidr: this.deps.joinCidr, nodeIps: this.deps.nodeIps });
       this.lastDesired = desired;
@@ -137,27 +149,26 @@ export class PolicyEngine {
   /**
    * NB operations that put a new port (referred to by `lspRef`, a named-uuid of the ADD's own
    * transaction) into the port groups and address sets it belongs to, so it is isolated from
-   * its first packet. Computed from the last desired state plus this pod.
+   * its first packet. Only this pod is evaluated, against indexes of the store (see
+   * admission-index.ts): no other pod is looked at. Groups and sets not in the NB yet are left
+   * to the next run, which creates them with their members.
    */
   admissionOps(p: Omit<PodPort, 'namespaceLabels'>, lspRef: string): Operation[] {
-    const { nb, store } = this.deps;
-    // Only policies and security groups have port groups and address sets to join.
-    if (store.list('NetworkPolicy').length === 0 && store.list('SecurityGroup').length === 0) return [];
-    const pods = [...podPorts(nb, store).filter((x) => x.lspName !== p.lspName), { ...p, namespaceLabels: namespaceLabels(store, p.namespace) }];
-    const desired = computeDesired({ store, pods, builtin: this.deps.builtin, joinCidr: this.deps.joinCidr, nodeIps: this.deps.nodeIps });
+    const started = performance.now();
+    const m = this.admission.memberships(p);
     const ops: Operation[] = [];
-    const pgs = new Map([...nb.rows('Port_Group').values()].map((r) => [r.name as string, r]));
-    for (const pg of desired.portGroups) {
-      if (!pg.ports.includes(p.lspName) || !pgs.has(pg.name)) continue;
-      ops.push({ op: 'mutate', table: 'Port_Group', where: [['name', '==', pg.name]], mutations: [['ports', 'insert', ovsSet([namedUuid(lspRef)])]] });
+    for (const name of m.portGroups) {
+      if (!this.portGroups.get(name)) continue;
+      ops.push({ op: 'mutate', table: 'Port_Group', where: [['name', '==', name]], mutations: [['ports', 'insert', ovsSet([namedUuid(lspRef)])]] });
     }
-    const sets = new Map([...nb.rows('Address_Set').values()].map((r) => [r.name as string, r]));
-    for (const as of desired.addressSets) {
-      const row = sets.get(as.name);
-      if (!row) continue;
-      const have = new Set(asArray<string>(row.addresses));
-      const add = p.ips.filter((ip) => as.addresses.includes(ip) && !have.has(ip));
-      if (add.length > 0) ops.push({ op: 'mutate', table: 'Address_Set', where: [['name', '==', as.name]], mutations: [['addresses', 'insert', ovsSet(add as Atom[])]] });
+    for (const { name, ips } of m.addressSets) {
+      if (!this.addressSets.get(name)) continue;
+      // Not filtered against the set's addresses: that would scan sets that grow with the
+      // cluster, and inserting an element a set already holds changes nothing (RFC 7047 5.1).
+      ops.push({ op: 'mutate', table: 'Address_Set', where: [['name', '==', name]], mutations: [['addresses', 'insert', ovsSet(ips as Atom[])]] });
+    }
+    if (this.deps.log.isLevelEnabled('debug')) {
+      this.deps.log.debug({ step: 'admission', lsp: p.lspName, ops: ops.length, ms: +(performance.now() - started).toFixed(3) }, 'admission ops');
     }
     return ops;
   }

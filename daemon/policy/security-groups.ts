@@ -11,7 +11,7 @@ import type { PodPort } from './pods';
 
 export const SG_ANNOTATION = 'ovn.kubernetes.io/security_groups';
 
-export function podSecurityGroups(p: PodPort): string[] {
+export function podSecurityGroups(p: Pick<PodPort, 'pod'>): string[] {
   return (p.pod?.metadata.annotations[SG_ANNOTATION] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
 }
 
