@@ -65,7 +65,7 @@ describe('monitor (RFC 7047 update)', () => {
   it('applies an update that arrives right behind the monitor reply', async () => {
     await setup();
     fake.afterReply = (method) => {
-      if (method !== 'monitor') return;
+      if (method !== 'monitor_cond') return;
       fake.afterReply = undefined;
       insertIface('late');
     };
@@ -77,7 +77,7 @@ describe('monitor (RFC 7047 update)', () => {
     await setup();
     await client.monitor({ Interface: {} });
     await expect(client.monitor({ Interface: {} })).rejects.toThrow(/already monitored: Interface/);
-    await expect(client.monitor({ Nope: {} })).rejects.toThrow(/monitor failed: unknown table/);
+    await expect(client.monitor({ Nope: {} })).rejects.toThrow(/monitor_cond failed: unknown table/);
     await expect(client.waitFor('Nope', () => true)).rejects.toThrow(/not monitored/);
     await settle();
   });
