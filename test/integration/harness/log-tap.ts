@@ -87,8 +87,11 @@ export class LogTap {
     if (chunk === '') return;
     const parts = (this.partial + chunk).split('\n');
     this.partial = parts.pop() ?? '';
-    for (const raw of parts) {
-      if (raw.trim() === '') continue;
+    for (const slice of parts) {
+      if (slice.trim() === '') continue;
+      // A copy: V8 keeps a split() piece pointing into its whole parent string, so storing the
+      // piece would keep a copy of the entire log alive per line.
+      const raw = Buffer.from(slice, 'utf8').toString('utf8');
       let json: Record<string, unknown> | undefined;
       try {
         const v = JSON.parse(raw) as unknown;
