@@ -31,7 +31,9 @@ export async function cmdAdd(ctx: RequestContext): Promise<CniResult> {
   const podSwitch = deps.policy.switchFor(pod, req.args.podNamespace);
   const intent = buildIntent(req, deps.node, deps.subnets.defaultSwitch, podSwitch ? { pod, logicalSwitch: podSwitch } : { pod });
   await checkPodNetns(deps, req.netns);
-  const pool = deps.subnets.get(intent.logicalSwitch);
+  const pool = deps.subnets.forPods(intent.logicalSwitch);
+  // A static address a DEL just released is held until its conntrack flush is done.
+  if (intent.staticIps.length > 0) await deps.conntrack?.whenFlushed(intent.staticIps);
   const undo = new UndoStack(log);
   const timed = stepTimer(ctx);
   // Each undo is registered before its write and checks, when it runs, what really happened to
@@ -85,7 +87,7 @@ export async function cmdAdd(ctx: RequestContext): Promise<CniResult> {
       .filter(({ ip, holder }) => !attachment.ips.includes(ip) && pool.releaseIp(ip, holder))
       .map(({ ip }) => ip);
     // Like any released address: held until the earlier sandbox's connections are flushed.
-    if (freed.length > 0) await deps.conntrack?.released(freed);
+    if (freed.length > 0) void deps.conntrack?.released(freed);
     log.info({ step: 'done', ips: attachment.ips, mac: attachment.mac, lsp: attachment.lspName }, 'attached');
     deps.policy.scheduleSoon('pod added');
     return buildResult({ attachment, hostMac, pool, conf: req.conf, mtu: intent.mtu });

@@ -67,6 +67,8 @@ function entries(o: UnixctlOutcome | undefined): number {
 export class ConntrackFlusher {
   /** Addresses whose flush failed, with the number of attempts so far; held under CT_FLUSH_HOLDER. */
   private readonly pending = new Map<string, number>();
+  /** Flushes under way, by address. */
+  private readonly inFlight = new Map<string, Promise<void>>();
 
   constructor(private readonly opts: ConntrackFlusherOptions) {}
 
@@ -77,11 +79,23 @@ export class ConntrackFlusher {
    * synchronous turn as the release: the addresses are taken back into IPAM (held by
    * CT_FLUSH_HOLDER) before the first await, so no ADD can get one until its flush succeeded.
    * A failed flush keeps the address held for retryPending(). Never throws: DEL must not fail
-   * for this.
+   * for this. Callers need not wait: the address stays held until the flush is done, and an ADD
+   * that asks for one of these addresses waits for it (whenFlushed).
    */
-  async released(ips: readonly string[]): Promise<void> {
+  released(ips: readonly string[]): Promise<void> {
     const held = ips.filter((ip) => this.hold(ip));
-    if (held.length > 0) await this.flush(held.map((ip) => ({ ip, attempt: 1 })));
+    if (held.length === 0) return Promise.resolve();
+    const done = this.flush(held.map((ip) => ({ ip, attempt: 1 }))).then(() => undefined, (e: unknown) => {
+      this.opts.log.error({ step: 'conntrack', ips: held, err: e }, 'conntrack flush failed unexpectedly');
+    });
+    for (const ip of held) this.inFlight.set(ip, done);
+    void done.finally(() => { for (const ip of held) if (this.inFlight.get(ip) === done) this.inFlight.delete(ip); });
+    return done;
+  }
+
+  /** Resolves once no flush of these addresses is in flight (a static-address ADD waits here). */
+  async whenFlushed(ips: readonly string[]): Promise<void> {
+    await Promise.all(ips.map((ip) => this.inFlight.get(ip)));
   }
 
   /** Retries the flushes that failed (the reconcile loop calls it on every run). */

@@ -156,10 +156,21 @@ function conntrack(c: TestCluster = theCluster()): string[] {
 
 const mentions = (ip: string) => (entry: string): boolean => new RegExp(`(src|dst)=${ip.replace(/[.]/g, '\\.')}[,)]`).test(entry);
 
-function metric(name: string, labels: string): number {
-  const text = scrapeMetrics(theCluster().node.ns);
+function metric(name: string, labels: string, c: TestCluster = theCluster()): number {
+  const text = scrapeMetrics(c.node.ns);
   const line = text.split('\n').find((l) => l.startsWith(`${name}${labels} `));
   return line ? Number(line.split(' ')[1]) : 0;
+}
+
+/**
+ * DEL answers before its conntrack flush is done (the address stays held until then), so wait
+ * for the flush itself: the "ok" counter reaching `count` (bounded; an event, not a fixed sleep).
+ */
+async function flushesDone(count: number, c: TestCluster = theCluster()): Promise<void> {
+  for (const end = Date.now() + 10_000; metric('ovnode_conntrack_flushes_total', '{outcome="ok"}', c) < count;) {
+    if (Date.now() > end) throw new Error(`conntrack flushes did not reach ${count} within 10 s`);
+    await new Promise((res) => setTimeout(res, 20));
+  }
 }
 
 /**
@@ -222,6 +233,7 @@ describe('conntrack of a deleted pod does not reach the next pod with its addres
     const t0 = Date.now();
     await c.removePod(a);
     const delMs = Date.now() - t0;
+    await flushesDone(okBefore + 1);
     const after = conntrack();
     console.log(`DEL of A (${x}) took ${delMs} ms (shim included); conntrack entries left for ${x}: ${after.filter(mentions(x)).length}; whole table: ${after.length}`);
     expect(after.filter(mentions(x)), `no entry for ${x} after DEL`).toEqual([]);
@@ -255,8 +267,10 @@ describe('conntrack of a deleted pod does not reach the next pod with its addres
       await new Promise((res) => setTimeout(res, 200));
     }
     const before = conntrack().filter(mentions(busy.ip)).length;
+    const okBefore = metric('ovnode_conntrack_flushes_total', '{outcome="ok"}');
     const t0 = Date.now();
     await c.removePod(busy);
+    await flushesDone(okBefore + 1);
     const left = conntrack().filter(mentions(busy.ip));
     console.log(`busy pod: ${before} conntrack entries for ${busy.ip} before DEL; ${left.length} after (DEL ${Date.now() - t0} ms, shim included; table now ${nconns()})`);
     expect(left.slice(0, 5), `entries of ${busy.ip} left after DEL (${left.length})`).toEqual([]);
@@ -285,7 +299,9 @@ describe('conntrack flush on a dual-stack node', () => {
     const before = conntrack(c).filter(mentions(v6));
     expect(before.some((e) => e.startsWith('tcp,')), `a TCP entry for ${v6}: ${before.join(' | ')}`).toBe(true);
     expect(before.some((e) => e.startsWith('icmpv6,')), `an ICMPv6 entry for ${v6}`).toBe(true);
+    const okBefore = metric('ovnode_conntrack_flushes_total', '{outcome="ok"}', c);
     await c.removePod(v);
+    await flushesDone(okBefore + 2, c); // both of v's addresses
     const after = conntrack(c).filter(mentions(v6));
     console.log(`dual stack: entries for ${v6} before DEL ${before.length}, after ${after.length}: ${after.join(' | ')}`);
     expect(after.filter((e) => !e.startsWith('icmpv6,')), 'only ICMPv6 entries may remain').toEqual([]);

@@ -192,3 +192,24 @@ describe('ConntrackFlusher', () => {
     expect(flusher.pendingCount).toBe(0);
   });
 });
+
+describe('ConntrackFlusher.whenFlushed (DEL does not wait for the flush; a static-address ADD does)', () => {
+  it('resolves only once the flush of that address answered, and at once for other addresses', async () => {
+    const { pool, unixctl, flusher } = setup();
+    let open: () => void = () => undefined;
+    unixctl.gate = new Promise<void>((r) => { open = r; });
+    pool.reserve('10.16.0.5', 'a.ns|sb1');
+    pool.release('a.ns|sb1');
+    const flushing = flusher.released(['10.16.0.5']);
+    let waited = false;
+    const waiter = flusher.whenFlushed(['10.16.0.5']).then(() => { waited = true; });
+    await flusher.whenFlushed(['10.16.0.9']);
+    expect(waited).toBe(false);
+    expect(pool.ownerOf('10.16.0.5')).toBe(CT_FLUSH_HOLDER);
+    open();
+    await waiter;
+    await flushing;
+    expect(pool.ownerOf('10.16.0.5')).toBeUndefined();
+    pool.reserve('10.16.0.5', 'c.ns|sb3');
+  });
+});
