@@ -2,7 +2,7 @@
 // the OVN NB (the durable record) at start.
 
 import type { Logger } from 'pino';
-import { IpamError } from '../../common/errors';
+import { InvalidConfigError, IpamError } from '../../common/errors';
 import type { OvsdbClient } from '../ovsdb/client';
 import { asArray, asMap } from '../ovsdb/values';
 import { EXT } from '../store/external-ids';
@@ -66,6 +66,22 @@ export class SubnetRegistry {
       if (pool.ownerOf(v.ip) === v.owner) continue;
       try { pool.reserve(v.ip, v.owner); } catch (e) { log.warn({ step: 'ipam', vip: v.owner, err: String(e) }, 'VIP address cannot be reserved'); }
     }
+  }
+
+  /** Switches whose addresses are the node's own (the join switch): never a pod's. */
+  private readonly nodeOnly = new Set<string>();
+
+  /** Adds a pool pods can never be attached to. */
+  addNodeOnly(spec: SubnetSpec): SubnetPool {
+    this.nodeOnly.add(spec.name);
+    return this.add(spec);
+  }
+
+  /** The pool a pod may be attached to; a switch that is not one is a configuration error (7). */
+  forPods(name: string): SubnetPool {
+    if (this.nodeOnly.has(name)) throw new InvalidConfigError(`logical switch ${name} carries the node's own addresses; pods cannot be attached to it`);
+    if (!this.pools.has(name)) throw new InvalidConfigError(`logical switch ${name} is not a subnet of this node (known: ${[...this.pools.keys()].filter((n) => !this.nodeOnly.has(n)).join(', ')})`);
+    return this.get(name);
   }
 
   get(name: string): SubnetPool {

@@ -118,7 +118,7 @@ export async function startNode(opts: DaemonOptions, log: Logger): Promise<Runni
 
     const subnets = new SubnetRegistry(DEFAULT_SWITCH);
     subnets.add({ name: DEFAULT_SWITCH, cidrs: podSwitch.cidrs, gateways: podSwitch.gateways });
-    subnets.add({ name: JOIN_SWITCH, cidrs: [join.text], gateways: [joinGw] });
+    subnets.addNodeOnly({ name: JOIN_SWITCH, cidrs: [join.text], gateways: [joinGw] });
     const reserved = subnets.rebuildFromNb(clients.nb);
 
     const metrics = new Metrics();

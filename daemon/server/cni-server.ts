@@ -6,7 +6,7 @@ import { chmodSync, mkdirSync, rmSync, statSync } from 'node:fs';
 import * as http from 'node:http';
 import { dirname } from 'node:path';
 import type { CniCommand } from '../../common/cni-spec';
-import { DeadlineError, DecodeError, toCniError, TryAgainLaterError, isOvnodeError } from '../../common/errors';
+import { DeadlineError, DecodeError, IoError, toCniError, TryAgainLaterError, isOvnodeError } from '../../common/errors';
 import { CNI_PATH_HTTP, type CniWireReply } from '../../common/protocol';
 import { cmdAdd } from '../cmd/add';
 import { cmdCheck } from '../cmd/check';
@@ -210,6 +210,7 @@ function readBody(req: http.IncomingMessage): Promise<string> {
       if (size > MAX_BODY) reject(new DecodeError(`request body too large (${size} bytes, at most ${MAX_BODY})`));
       else resolve(Buffer.concat(chunks).toString('utf8'));
     });
-    req.on('error', reject);
+    // The caller went away mid-body: nobody will read the answer, and it is not our failure.
+    req.on('error', (e) => reject(new IoError('the request body was not received in full', { details: e.message, cause: e })));
   });
 }
