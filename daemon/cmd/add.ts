@@ -64,16 +64,19 @@ export async function cmdAdd(ctx: RequestContext): Promise<CniResult> {
         extraOps: (lspRef) => deps.policy.admissionOps(admissionView(attachment, pod), lspRef),
       })))),
       (async () => {
-        ({ hostMac } = await timed('plumb', () => atStep('plumb', () => plumbPod(ctx, intent, attachment, pool, undo))));
-        undo.push('ovs port', async () => {
-          const gone = await undoTrackedWrite(portWrite, {
-            client: deps.ovs,
-            findOwn: () => ownPortUuids(deps.ovs, attachment.hostIfName, attachment.sandbox),
-            remove: async (uuids) => { for (const u of uuids) await detachPortRow(deps.ovs, deps.node.bridge, u); },
-          }, log);
-          if (!gone) throw new Error(`OVS port ${attachment.hostIfName} could not be confirmed removed; the reconcile loop will remove it`);
-        });
-        await timed('ovs', () => atStep('ovs', () => portWrite.run(() => attachPort(deps.ovs, { bridge: deps.node.bridge, attachment }))));
+        // The OVS port needs only the host end: it is written while the pod side is configured.
+        const attachOvsPort = async (): Promise<void> => {
+          undo.push('ovs port', async () => {
+            const gone = await undoTrackedWrite(portWrite, {
+              client: deps.ovs,
+              findOwn: () => ownPortUuids(deps.ovs, attachment.hostIfName, attachment.sandbox),
+              remove: async (uuids) => { for (const u of uuids) await detachPortRow(deps.ovs, deps.node.bridge, u); },
+            }, log);
+            if (!gone) throw new Error(`OVS port ${attachment.hostIfName} could not be confirmed removed; the reconcile loop will remove it`);
+          });
+          await timed('ovs', () => atStep('ovs', () => portWrite.run(() => attachPort(deps.ovs, { bridge: deps.node.bridge, attachment }))));
+        };
+        ({ hostMac } = await timed('plumb', () => atStep('plumb', () => plumbPod(ctx, intent, attachment, pool, undo, attachOvsPort))));
       })(),
     ]);
     await timed('wait', () => atStep('wait', () => waitOvnInstalled(deps.ovs, attachment.hostIfName, signal)));
@@ -142,7 +145,7 @@ function allocate(ctx: RequestContext, intent: PodIntent, pool: SubnetPool, undo
   return a;
 }
 
-async function plumbPod(ctx: RequestContext, intent: PodIntent, a: Attachment, pool: SubnetPool, undo: UndoStack): Promise<{ hostMac: string }> {
+async function plumbPod(ctx: RequestContext, intent: PodIntent, a: Attachment, pool: SubnetPool, undo: UndoStack, onHostSide: () => Promise<void>): Promise<{ hostMac: string }> {
   const { deps, req } = ctx;
   const addresses = a.ips.map((ip) => `${ip}/${pool.cidr(ip.includes(':') ? 6 : 4)?.prefix}`);
   const gateways = a.ips.map((ip) => pool.gateway(ip.includes(':') ? 6 : 4) as string);
@@ -150,7 +153,7 @@ async function plumbPod(ctx: RequestContext, intent: PodIntent, a: Attachment, p
   return deps.plumber.create({
     netns: req.netns, hostIfName: a.hostIfName, podIfName: req.ifName, mac: a.mac, mtu: intent.mtu,
     addresses, gateways, disableTxChecksum: deps.node.datapathType === 'netdev',
-  });
+  }, onHostSide);
 }
 
 function holderHasLsp(deps: RequestContext['deps'], holder: string): boolean {

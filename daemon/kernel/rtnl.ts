@@ -8,6 +8,8 @@ import { formatIp, parseCidr, parseIp, type Family } from '../ipam/cidr';
 export interface LinkInfo { index: number; name: string; mac: string; mtu: number; up: boolean }
 export interface VethSpec {
   name: string;
+  /** Host side's MAC, chosen by the caller so that no read-back is needed. */
+  mac: string;
   mtu: number;
   peer: { name: string; mac: string; mtu: number; netnsFd: number };
 }
@@ -61,6 +63,8 @@ function bufferToIp(b: Buffer): string {
 
 /** veth "peer" info is a struct ifinfomsg followed by link attributes (veth(4) / VETH_INFO_PEER). */
 function vethLinkInfo(peer: VethSpec['peer']): Buffer {
+  // The peer cannot be created up: veth configures it before the pair is linked, and opening a
+  // veth without its peer fails (ENOTCONN). The host end can (it is configured last).
   const peerMsg = Buffer.concat([
     rt.formatLink({}),
     nlattr(IFLA.ifname, cstr(peer.name)),
@@ -75,7 +79,7 @@ class NetlinkRtnl implements Rtnl {
   constructor(private readonly sock: RtNetlinkSocket) {}
 
   async createVeth(spec: VethSpec): Promise<void> {
-    await this.sock.newLink({}, { ifname: spec.name, mtu: spec.mtu, linkinfo: vethLinkInfo(spec.peer) }, {
+    await this.sock.newLink({ flags: { up: true }, change: { up: true } }, { ifname: spec.name, address: macToBuffer(spec.mac), mtu: spec.mtu, linkinfo: vethLinkInfo(spec.peer) }, {
       flags: FlagsNew.CREATE | FlagsNew.EXCL,
     });
   }

@@ -2,11 +2,19 @@
 // netns (no create-then-move: moving a link between namespaces costs the kernel ~15 ms), then
 // address, MTU, routes and offloads inside the netns through a netlink socket opened there.
 
+import { randomBytes } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { InvalidEnvError, isOvnodeError, PlumbError } from '../../common/errors';
 import { openPodNetns } from '../attach/pod-netns';
 import type { NativeOps } from '../../native/index';
 import { type Rtnl } from '../kernel/rtnl';
+
+/** A locally administered unicast MAC for the host end (what the kernel would pick, chosen here). */
+function randomHostMac(): string {
+  const b = randomBytes(6);
+  b[0] = ((b[0] as number) & 0xfe) | 0x02;
+  return [...b].map((x) => x.toString(16).padStart(2, '0')).join(':');
+}
 
 export interface PodInterfaceSpec {
   netns: string;
@@ -40,13 +48,22 @@ export class PodPlumber {
 
   constructor(private readonly deps: PlumberDeps) {}
 
-  /** Creates and configures the pod interface; returns the host side's MAC. */
-  async create(spec: PodInterfaceSpec): Promise<{ hostMac: string }> {
-    const { nodeRtnl } = this.deps;
-    await this.createVeth(spec);
-    const host = await nodeRtnl.getLink(spec.hostIfName);
-    if (!host) throw new PlumbError(`host veth ${spec.hostIfName} vanished right after creation`);
-    await nodeRtnl.setUp(host.index);
+  /**
+   * Creates and configures the pod interface; returns the host side's MAC. The host end comes up
+   * at creation. `onHostSide` runs as soon as the host end exists (the OVS port needs nothing
+   * more), concurrently with the pod side's addresses and routes; create settles only when both
+   * have, so a caller's rollback never overlaps either.
+   */
+  async create(spec: PodInterfaceSpec, onHostSide?: () => Promise<void>): Promise<{ hostMac: string }> {
+    const hostMac = randomHostMac();
+    await this.createVeth(spec, hostMac);
+    const outcomes = await Promise.allSettled([this.configurePod(spec), onHostSide?.()]);
+    const failed = outcomes.find((o): o is PromiseRejectedResult => o.status === 'rejected');
+    if (failed) throw failed.reason;
+    return { hostMac };
+  }
+
+  private async configurePod(spec: PodInterfaceSpec): Promise<void> {
     await this.inPod(spec.netns, async (pod) => {
       const link = await pod.getLink(spec.podIfName);
       if (!link) throw new PlumbError(`${spec.podIfName} did not appear in ${spec.netns}`);
@@ -57,10 +74,9 @@ export class PodPlumber {
       }
       if (spec.disableTxChecksum) this.deps.native.runIn(spec.netns, () => this.deps.native.disableTxChecksum(spec.podIfName));
     });
-    return { hostMac: host.mac };
   }
 
-  private async createVeth(spec: PodInterfaceSpec): Promise<void> {
+  private async createVeth(spec: PodInterfaceSpec, hostMac: string): Promise<void> {
     // A DEL of this sandbox may still be removing a veth of the same (derived) name.
     await this.removing.get(spec.hostIfName);
     let netns: FileHandle;
@@ -71,7 +87,7 @@ export class PodPlumber {
       throw new InvalidEnvError(`CNI_NETNS ${spec.netns} cannot be opened`, { details: (e as Error).message });
     }
     try {
-      const veth = { name: spec.hostIfName, mtu: spec.mtu, peer: { name: spec.podIfName, mac: spec.mac, mtu: spec.mtu, netnsFd: netns.fd } };
+      const veth = { name: spec.hostIfName, mac: hostMac, mtu: spec.mtu, peer: { name: spec.podIfName, mac: spec.mac, mtu: spec.mtu, netnsFd: netns.fd } };
       try {
         await this.deps.nodeRtnl.createVeth(veth);
       } catch (e) {

@@ -89,7 +89,7 @@ export class FakePlumber extends PodPlumber {
     });
   }
 
-  override async create(spec: PodInterfaceSpec): Promise<{ hostMac: string }> {
+  override async create(spec: PodInterfaceSpec, onHostSide?: () => Promise<void>): Promise<{ hostMac: string }> {
     this.creates.push(spec);
     await this.background.get(spec.hostIfName);
     const gi = this.gates.findIndex((g) => g.match === undefined || g.match(spec));
@@ -112,8 +112,11 @@ export class FakePlumber extends PodPlumber {
       routes: spec.gateways.map((gw) => ({ dst: gw.includes(':') ? '::/0' : '0.0.0.0/0', gateway: gw })),
       disableTxChecksum: spec.disableTxChecksum,
     });
-    await Promise.resolve();
+    // As the real plumber: the host end exists, so the caller's host-side work runs, and create
+    // settles only after it, failing with the first failure.
+    const hostSide = await Promise.allSettled([onHostSide?.()]);
     if (failure) throw failure.error;
+    if (hostSide[0]?.status === 'rejected') throw hostSide[0].reason;
     return { hostMac };
   }
 

@@ -94,8 +94,9 @@ const rows: Row[] = [
     arm: () => ({ call: { ips: ['10.16.0.7/16', 'fd00::7/64'] } }),
   },
   {
+    // The host end exists, so the OVS port was written alongside the pod side's configuration.
     desc: 'plumb: the plumber throws a plain Error after creating the veth', code: 102, errCode: 'OVNODE_PLUMB', triedIp: FIRST_IP,
-    rollback: { nb: true, ovs: false },
+    rollback: BOTH,
     arm: (n) => n.plumber.failCreate({ error: plainError, after: 'veth' }),
   },
   {
