@@ -32,8 +32,10 @@ export async function cmdAdd(ctx: RequestContext): Promise<CniResult> {
   const intent = buildIntent(req, deps.node, deps.subnets.defaultSwitch, podSwitch ? { pod, logicalSwitch: podSwitch } : { pod });
   await checkPodNetns(deps, req.netns);
   const pool = deps.subnets.forPods(intent.logicalSwitch);
-  // A static address a DEL just released is held until its conntrack flush is done.
+  // A static address a DEL just released is held until its conntrack flush is done; so is every
+  // such address when a dynamic allocation would otherwise find the subnet full.
   if (intent.staticIps.length > 0) await deps.conntrack?.whenFlushed(intent.staticIps);
+  else if (deps.conntrack && deps.conntrack.flushing > 0 && !pool.hasFree()) await deps.conntrack.whenAllFlushed();
   const undo = new UndoStack(log);
   const timed = stepTimer(ctx);
   // Each undo is registered before its write and checks, when it runs, what really happened to

@@ -135,6 +135,11 @@ export class SubnetPool {
     throw new IpamError(`subnet ${this.name} has no free IPv${family} address (${pool.cidr.text})`);
   }
 
+  /** Whether every family still has an address to hand out. */
+  hasFree(): boolean {
+    return this.families.every((f) => this.stats(f).free > 0n);
+  }
+
   /** Addresses owner holds now. */
   holdings(owner: string): string[] {
     const out: string[] = [];

@@ -98,6 +98,14 @@ export class ConntrackFlusher {
     await Promise.all(ips.map((ip) => this.inFlight.get(ip)));
   }
 
+  /** Addresses whose flush is under way (held, about to be free again). */
+  get flushing(): number { return this.inFlight.size; }
+
+  /** Resolves once every flush under way has finished. */
+  async whenAllFlushed(): Promise<void> {
+    await Promise.all([...new Set(this.inFlight.values())]);
+  }
+
   /** Retries the flushes that failed (the reconcile loop calls it on every run). */
   async retryPending(): Promise<RetryReport> {
     const report: RetryReport = { flushed: 0, failed: 0, abandoned: 0 };

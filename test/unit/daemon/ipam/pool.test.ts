@@ -341,3 +341,12 @@ describe('reshape (a Subnet edited while ADDs are in flight)', () => {
     expect(p.cidr(4)?.text).toBe('10.0.0.0/24');
   });
 });
+
+describe('hasFree', () => {
+  it('is false once a family has nothing left to hand out', () => {
+    const p = pool({ cidrs: ['10.0.0.0/30'] });
+    expect(p.hasFree()).toBe(true);
+    p.allocate('a', 4);
+    expect(p.hasFree()).toBe(false);
+  });
+});

@@ -213,3 +213,22 @@ describe('ConntrackFlusher.whenFlushed (DEL does not wait for the flush; a stati
     pool.reserve('10.16.0.5', 'c.ns|sb3');
   });
 });
+
+describe('ConntrackFlusher.whenAllFlushed (a full subnet waits for addresses that are only being flushed)', () => {
+  it('counts the addresses being flushed and resolves when all are done', async () => {
+    const { pool, unixctl, flusher } = setup();
+    let open: () => void = () => undefined;
+    unixctl.gate = new Promise<void>((r) => { open = r; });
+    for (const ip of ['10.16.0.5', '10.16.0.6']) { pool.reserve(ip, `${ip}|sb`); pool.release(`${ip}|sb`); }
+    void flusher.released(['10.16.0.5']);
+    void flusher.released(['10.16.0.6']);
+    expect(flusher.flushing).toBe(2);
+    let done = false;
+    const all = flusher.whenAllFlushed().then(() => { done = true; });
+    await Promise.resolve();
+    expect(done).toBe(false);
+    open();
+    await all;
+    expect(flusher.flushing).toBe(0);
+  });
+});
