@@ -12,6 +12,7 @@ import type {
   NativeOps,
   NativeSystemError,
   NetnsInspection,
+  PodInterfaceConfig,
 } from './index';
 
 /**
@@ -54,6 +55,21 @@ export interface FakeLinkDeletion {
   /** The netnsPath deleteLink was given. */
   netns: string;
   ifName: string;
+}
+
+/** One configurePodInterface call that succeeded, as given (see podInterfaceOf for the result). */
+export interface FakePodInterfaceConfig extends PodInterfaceConfig {
+  /** The netnsPath configurePodInterface was given. */
+  netns: string;
+}
+
+/** What configurePodInterface left on a link (addresses and default routes it added, up state). */
+export interface FakePodInterfaceState {
+  up: boolean;
+  /** CIDRs in the order first added (re-adding an equal one leaves one, as CREATE|REPLACE does). */
+  addresses: string[];
+  /** One default route per family, the later gateway replacing the earlier (CREATE|REPLACE). */
+  routes: Array<{ dst: '0.0.0.0/0' | '::/0'; gateway: string }>;
 }
 
 export interface FakeLinkOptions {
@@ -110,6 +126,8 @@ const NOT_NETNS = 'not a network namespace';
 const NUL_IN_PATH = 'the path contains a NUL byte';
 /** The largest pid_t, the addon's bound for watchExit. */
 const MAX_PID = 2 ** 31 - 1;
+/** configurePodInterface's bound on addresses and on gateways. */
+const MAX_POD_ENTRIES = 32;
 const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
 const ERRNO = {
   ENOENT: { errno: 2, text: 'No such file or directory' },
@@ -117,6 +135,8 @@ const ERRNO = {
   ENODEV: { errno: 19, text: 'No such device' },
   EINVAL: { errno: 22, text: 'Invalid argument' },
   ENETDOWN: { errno: 100, text: 'Network is down' },
+  ENETUNREACH: { errno: 101, text: 'Network is unreachable' },
+  EHOSTUNREACH: { errno: 113, text: 'No route to host' },
 } as const;
 
 type AnnouncementKind = FakeAnnouncement['kind'];
@@ -178,8 +198,61 @@ function checkAnnouncement(kind: AnnouncementKind, label: string, req: Announcem
   return { kind, ifName, mac, ip, count };
 }
 
+/** An address or gateway as the addon's inet_pton takes it (no IPv6 zone, no IPv4 leading zero). */
+function parseIp(text: string): { family: 4 | 6; bytes: number[] } | undefined {
+  if (isIPv4(text)) return { family: 4, bytes: text.split('.').map(Number) };
+  if (!isIPv6(text) || text.includes('%')) return undefined;
+  // Expand to 16 bytes; an embedded IPv4 tail counts as two groups.
+  let t = text;
+  const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(t);
+  if (v4) {
+    const b = (v4[1] as string).split('.').map(Number) as [number, number, number, number];
+    t = t.slice(0, v4.index) + `${((b[0] << 8) | b[1]).toString(16)}:${((b[2] << 8) | b[3]).toString(16)}`;
+  }
+  const [head, tail] = t.includes('::') ? t.split('::') as [string, string] : [t, undefined];
+  const h = head === '' ? [] : head.split(':');
+  const tl = tail === undefined || tail === '' ? [] : tail.split(':');
+  const groups = [...h, ...Array<string>(8 - h.length - tl.length).fill('0'), ...tl];
+  return { family: 6, bytes: groups.flatMap((g) => [parseInt(g, 16) >> 8, parseInt(g, 16) & 0xff]) };
+}
+
+/** `address/prefix`, the prefix 0-32 or 0-128 in at most three decimal digits, as the addon parses it. */
+function parseCidr(text: string): { family: 4 | 6; bytes: number[]; prefix: number } | undefined {
+  const slash = text.indexOf('/');
+  if (slash < 0) return undefined;
+  const ip = parseIp(text.slice(0, slash));
+  const digits = text.slice(slash + 1);
+  if (ip === undefined || !/^[0-9]{1,3}$/.test(digits)) return undefined;
+  const prefix = Number(digits);
+  return prefix <= (ip.family === 4 ? 32 : 128) ? { ...ip, prefix } : undefined;
+}
+
+function samePrefix(a: number[], b: number[], bits: number): boolean {
+  for (let i = 0; i < bits; i++) {
+    const byte = i >> 3;
+    const mask = 0x80 >> (i & 7);
+    if (((a[byte] as number) & mask) !== ((b[byte] as number) & mask)) return false;
+  }
+  return true;
+}
+
+/** configurePodInterface's check of one list property, with the addon's TypeErrors. */
+function checkPodList(fn: string, key: string, value: unknown, what: string, valid: (t: string) => boolean): string[] {
+  if (!Array.isArray(value)) throw new TypeError(`${fn}: ${key} must be an array`);
+  if (value.length > MAX_POD_ENTRIES) throw new TypeError(`${fn}: ${key} must have at most ${MAX_POD_ENTRIES} entries`);
+  return value.map((entry: unknown, i) => {
+    const label = `${fn}: ${key}[${i}]`;
+    if (typeof entry !== 'string') throw new TypeError(`${label} must be a string`);
+    if (!valid(entry)) throw new TypeError(`${label}: "${entry}" is not ${what}`);
+    return entry;
+  });
+}
+
 interface FakeLink {
   up: boolean;
+  /** What configurePodInterface added (see FakePodInterfaceState). */
+  addresses: string[];
+  routes: FakePodInterfaceState['routes'];
   /** Requested state per feature; the active state is derived from it (activeFeatures). */
   wanted: Map<string, boolean>;
   fixed: Set<string>;
@@ -200,6 +273,8 @@ export class FakeNative implements NativeOps {
   readonly featuresSet: FakeFeatureWrite[] = [];
   /** Links deleteLink removed, in order (not the calls that found no link). */
   readonly linksDeleted: FakeLinkDeletion[] = [];
+  /** configurePodInterface calls that succeeded, in order. */
+  readonly podInterfacesConfigured: FakePodInterfaceConfig[] = [];
   /** Every path inspectNetns was asked about, in order (not the calls refused for a non-string). */
   readonly netnsInspected: string[] = [];
 
@@ -277,6 +352,8 @@ export class FakeNative implements NativeOps {
     if (links === undefined) throw new Error(`FakeNative.addLink: netns ${netns} not added`);
     links.set(ifName, {
       up: opts.up ?? true,
+      addresses: [],
+      routes: [],
       wanted: new Map(Object.entries(opts.features ?? VETH_FEATURES)),
       fixed: new Set(opts.fixed ?? (opts.features === undefined ? VETH_FIXED : [])),
     });
@@ -288,6 +365,16 @@ export class FakeNative implements NativeOps {
     const link = this.links.get(netns)?.get(ifName);
     if (link === undefined) throw new Error(`FakeNative.featuresOf: no link ${ifName} in ${netns}`);
     return activeFeatures(link);
+  }
+
+  /**
+   * What configurePodInterface left on a link: up state, addresses and default routes (links not
+   * configured by it report their up state and empty lists), for assertions made outside runIn.
+   */
+  podInterfaceOf(netns: FakeNetnsPath, ifName: string): FakePodInterfaceState {
+    const link = this.links.get(netns)?.get(ifName);
+    if (link === undefined) throw new Error(`FakeNative.podInterfaceOf: no link ${ifName} in ${netns}`);
+    return { up: link.up, addresses: [...link.addresses], routes: link.routes.map((r) => ({ ...r })) };
   }
 
   /** Whether netns (null: the host) holds a link named ifName, for assertions. */
@@ -421,6 +508,59 @@ export class FakeNative implements NativeOps {
     return true;
   }
 
+  /**
+   * Like the addon: validates everything first (rejecting with its TypeErrors, nothing changed),
+   * "enters" netnsPath (rejecting like runIn throws), looks the link up (`if_nametoindex(if): No
+   * such device`), then in order adds the addresses (an equal one is not added twice), sets the
+   * link up and adds one default route per gateway (replacing that family's). A gateway outside
+   * every address prefix of its family on the link (IPv6 link-local ones excepted) rejects with
+   * `RTM_NEWROUTE(if default via gw): Network is unreachable` (ENETUNREACH; for IPv6 `No route to
+   * host`, EHOSTUNREACH) once the other steps took effect, as the kernel's batch does. Then, when
+   * asked, does what disableTxChecksum does (recorded in featuresSet with the netns). Records
+   * successful calls in podInterfacesConfigured; the resulting state is in podInterfaceOf and
+   * featuresOf. Independent of runIn; settles in a microtask.
+   */
+  async configurePodInterface(netnsPath: string, spec: PodInterfaceConfig): Promise<void> {
+    const fn = 'configurePodInterface';
+    if (typeof netnsPath !== 'string') throw new TypeError(`${fn}: argument 1 must be a string`);
+    if (!isPlainObject(spec)) throw new TypeError(`${fn}: argument 2 must be an object`);
+    const { ifName } = spec;
+    if (typeof ifName !== 'string' || ifName === '') throw new TypeError(`${fn}: ifName must be a non-empty string`);
+    checkDeviceName(fn, ifName);
+    const addresses = checkPodList(fn, 'addresses', spec.addresses, 'an address in CIDR notation', (t) => parseCidr(t) !== undefined);
+    const gateways = checkPodList(fn, 'gateways', spec.gateways, 'an IP address', (t) => parseIp(t) !== undefined);
+    if (typeof spec.disableTxChecksum !== 'boolean') throw new TypeError(`${fn}: disableTxChecksum must be a boolean`);
+    const netns = this.enter(netnsPath);
+    const link = this.link('if_nametoindex', ifName, netns);
+    for (const a of addresses) {
+      const cidr = parseCidr(a)!;
+      const same = link.addresses.some((b) => {
+        const other = parseCidr(b)!;
+        return other.prefix === cidr.prefix && other.bytes.join() === cidr.bytes.join();
+      });
+      if (!same) link.addresses.push(a);
+    }
+    link.up = true;
+    let unreachable: { gw: string; code: 'ENETUNREACH' | 'EHOSTUNREACH' } | undefined;
+    for (const gw of gateways) {
+      const ip = parseIp(gw)!;
+      const onLink = (ip.family === 6 && samePrefix(ip.bytes, [0xfe, 0x80], 10)) ||
+        link.addresses.some((a) => {
+          const c = parseCidr(a)!;
+          return c.family === ip.family && samePrefix(c.bytes, ip.bytes, c.prefix);
+        });
+      if (!onLink) {
+        unreachable ??= { gw, code: ip.family === 4 ? 'ENETUNREACH' : 'EHOSTUNREACH' };
+        continue;
+      }
+      const dst = ip.family === 4 ? '0.0.0.0/0' as const : '::/0' as const;
+      link.routes = [...link.routes.filter((r) => r.dst !== dst), { dst, gateway: gw }];
+    }
+    if (unreachable !== undefined) throw systemError('RTM_NEWROUTE', `${ifName} default via ${unreachable.gw}`, unreachable.code);
+    if (spec.disableTxChecksum) this.disableTxChecksumOf(link, netns, ifName);
+    this.podInterfacesConfigured.push({ netns: netnsPath, ifName, addresses, gateways, disableTxChecksum: spec.disableTxChecksum });
+  }
+
   getFeatures(ifName: string): Record<string, boolean> {
     return activeFeatures(this.link('getFeatures', ifName));
   }
@@ -436,10 +576,13 @@ export class FakeNative implements NativeOps {
   }
 
   disableTxChecksum(ifName: string): void {
-    const link = this.link('disableTxChecksum', ifName);
+    this.disableTxChecksumOf(this.link('disableTxChecksum', ifName), this.currentNetns, ifName);
+  }
+
+  private disableTxChecksumOf(link: FakeLink, netns: FakeNetnsPath, ifName: string): void {
     const features: Record<string, boolean> = {};
     for (const name of link.wanted.keys()) if (name.startsWith(TX_CHECKSUM_PREFIX)) features[name] = false;
-    this.featuresSet.push({ op: 'disableTxChecksum', netns: this.currentNetns, ifName, features });
+    this.featuresSet.push({ op: 'disableTxChecksum', netns, ifName, features });
     this.apply('disableTxChecksum', ifName, link, features);
   }
 

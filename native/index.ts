@@ -1,12 +1,24 @@
 // The typed facade over the C++ addon (native/src/): the only module that loads
-// ovnode_native.node. Callers depend on the Netns, Packets, Ethtool, Links and Processes seams
-// declared here and get FakeNative (native/fake.ts) in unit tests.
+// ovnode_native.node. Callers depend on the Netns, Packets, Ethtool, Links, PodInterfaces and
+// Processes seams declared here and get FakeNative (native/fake.ts) in unit tests.
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 
 /** Where `npm run build:native` leaves the addon, relative to the repository root. */
 export const ADDON_RELATIVE_PATH = path.join('build', 'native', 'Release', 'ovnode_native.node');
+
+/** What PodInterfaces.configurePodInterface sets on the pod's interface. */
+export interface PodInterfaceConfig {
+  /** The interface inside the pod netns, e.g. eth0. */
+  ifName: string;
+  /** Addresses in CIDR notation, e.g. 10.16.0.5/16, fd00::5/64 (IPv6 ones are added without DAD). */
+  addresses: string[];
+  /** One default route is added via each, e.g. 10.16.0.1, fd00::1 (normally one per family present). */
+  gateways: string[];
+  /** Turn off every tx-checksum-* offload, as `ethtool -K ifName tx off` does. */
+  disableTxChecksum: boolean;
+}
 
 /** What one announcement is about; `count` frames are sent back to back (default 1, at most 100). */
 export interface AnnouncementRequest {
@@ -137,6 +149,30 @@ export interface Links {
   deleteLink(netnsPath: string, ifName: string): Promise<boolean>;
 }
 
+/** The pod side of a CNI ADD, off the event loop. */
+export interface PodInterfaces {
+  /**
+   * On a libuv worker thread inside netnsPath (see Links.deleteLink for the paths accepted):
+   * looks up spec.ifName, then in ONE rtnetlink send (each request acknowledged) adds every
+   * address (RTM_NEWADDR, CREATE|REPLACE, IFA_F_NODAD for IPv6, so none is tentative), sets the
+   * link up (RTM_NEWLINK IFF_UP) and adds a default route via each gateway (RTM_NEWROUTE, table
+   * main, proto boot, CREATE|REPLACE, RTA_OIF + RTA_GATEWAY); then, when spec.disableTxChecksum,
+   * does what Ethtool.disableTxChecksum does. Restores the thread's netns; independent of an
+   * enclosing runIn. Never throws: invalid arguments reject with a TypeError before anything is
+   * queued (`configurePodInterface: argument 1 must be a string`, `... invalid interface name
+   * "..."`, `... addresses[1]: "x" is not an address in CIDR notation`, `... gateways[0]: "x" is
+   * not an IP address`, `... disableTxChecksum must be a boolean`; at most 32 addresses and 32
+   * gateways). Failures reject with a NativeSystemError naming the step:
+   * `setns(path): No such file or directory` (missing netns), `if_nametoindex(eth0): No such
+   * device` (missing interface), `RTM_NEWADDR(eth0 10.16.0.5/16): errno text`, `RTM_NEWLINK(eth0
+   * up): ...`, `RTM_NEWROUTE(eth0 default via 10.16.0.1): ...`, or the errors of
+   * disableTxChecksum (`disableTxChecksum(eth0): tx-checksum-x stays on`, a plain Error). The
+   * kernel runs the batched requests in order, so a failed one does not stop the later ones; the
+   * rejection names the first that failed, and the interface is then in an unspecified state.
+   */
+  configurePodInterface(netnsPath: string, spec: PodInterfaceConfig): Promise<void>;
+}
+
 /** What Processes.watchExit returns. */
 export interface ExitWatch {
   /**
@@ -175,7 +211,7 @@ export interface Processes {
   watchExit(pid: number): ExitWatch;
 }
 
-export interface NativeOps extends Netns, Packets, Ethtool, Links, Processes {}
+export interface NativeOps extends Netns, Packets, Ethtool, Links, PodInterfaces, Processes {}
 
 /**
  * A failed system call in the addon. The message reads `op(subject): errno text`, e.g.
@@ -210,6 +246,7 @@ const OPERATIONS: readonly (keyof NativeOps)[] = [
   'setFeatures',
   'disableTxChecksum',
   'deleteLink',
+  'configurePodInterface',
   'watchExit',
 ];
 

@@ -6,6 +6,7 @@
 #include "links.h"
 #include "netns.h"
 #include "packets.h"
+#include "podif.h"
 #include "processes.h"
 
 // File scope and unqualified: NODE_API_MODULE pastes the name into an identifier.
@@ -14,6 +15,7 @@ static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   ovnode::RegisterPackets(env, exports);
   ovnode::RegisterEthtool(env, exports);
   ovnode::RegisterLinks(env, exports);
+  ovnode::RegisterPodInterface(env, exports);
   ovnode::RegisterProcesses(env, exports);
   return exports;
 }

@@ -58,12 +58,16 @@ using FeatureRequest = std::vector<std::pair<size_t, bool>>;
 
 class EthtoolDevice {
  public:
-  EthtoolDevice(Napi::Env env, const std::string& if_name) : env_(env), if_name_(if_name) {
+  // Throws NativeFailure, as every method does: no Node-API, so configurePodInterface can use it
+  // on a libuv worker thread; the synchronous calls rethrow with RethrowAsJs.
+  explicit EthtoolDevice(const std::string& if_name) : if_name_(if_name) {
     // Checked up front so that a missing interface reads the same for every operation.
-    if (if_nametoindex(if_name.c_str()) == 0) ThrowSysError(env, {errno, "if_nametoindex", if_name});
+    if (if_nametoindex(if_name.c_str()) == 0) {
+      throw NativeFailure(SysFailure{errno, "if_nametoindex", if_name});
+    }
     // SIOCETHTOOL is served for any socket family; AF_INET/SOCK_DGRAM is what ethtool(8) uses.
     fd_ = UniqueFd(socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0));
-    if (!fd_.valid()) ThrowSysError(env, {errno, "socket(AF_INET)", if_name, "socket"});
+    if (!fd_.valid()) throw NativeFailure(SysFailure{errno, "socket(AF_INET)", if_name, "socket"});
   }
 
   const std::string& name() const { return if_name_; }
@@ -94,7 +98,9 @@ class EthtoolDevice {
     ifreq ifr{};
     std::memcpy(ifr.ifr_name, if_name_.data(), if_name_.size());  // length checked by caller
     ifr.ifr_data = static_cast<char*>(cmd);
-    if (ioctl(fd_.get(), SIOCETHTOOL, &ifr) < 0) ThrowSysError(env_, {errno, op, if_name_, "ioctl"});
+    if (ioctl(fd_.get(), SIOCETHTOOL, &ifr) < 0) {
+      throw NativeFailure(SysFailure{errno, op, if_name_, "ioctl"});
+    }
   }
 
   uint32_t FeatureCount() {
@@ -105,7 +111,7 @@ class EthtoolDevice {
     Ioctl(cmd, "ETHTOOL_GSSET_INFO");
     // The kernel clears the bits of string sets it does not have.
     if (!(cmd->sset_mask & (1ULL << ETH_SS_FEATURES))) {
-      ThrowError(env_, "ETHTOOL_GSSET_INFO(" + if_name_ + "): no feature names reported");
+      throw NativeFailure("ETHTOOL_GSSET_INFO(" + if_name_ + "): no feature names reported");
     }
     return cmd->data[0];
   }
@@ -134,21 +140,21 @@ class EthtoolDevice {
     Ioctl(cmd, "ETHTOOL_GFEATURES");
     // ETHTOOL_SFEATURES insists on the kernel's word count, so a mismatch would only fail later.
     if (cmd->size != words) {
-      ThrowError(env_, "ETHTOOL_GFEATURES(" + if_name_ + "): kernel reports " +
-                           std::to_string(cmd->size) + " feature words for " +
-                           std::to_string(count) + " names");
+      throw NativeFailure("ETHTOOL_GFEATURES(" + if_name_ + "): kernel reports " +
+                          std::to_string(cmd->size) + " feature words for " +
+                          std::to_string(count) + " names");
     }
     return {cmd->features, cmd->features + words};
   }
 
-  Napi::Env env_;
   std::string if_name_;
   UniqueFd fd_;
 };
 
-// Requests the features, reads them back and throws if any did not reach the wanted state.
+// Requests the features, reads them back and throws NativeFailure if any did not reach the wanted
+// state.
 void ApplyFeatures(EthtoolDevice& dev, const FeatureTable& table, const FeatureRequest& request,
-                   const char* fn, Napi::Env env) {
+                   const char* fn) {
   if (request.empty()) return;
   dev.Request(table, request);
   FeatureTable after = dev.ReadFeatures();
@@ -159,12 +165,13 @@ void ApplyFeatures(EthtoolDevice& dev, const FeatureTable& table, const FeatureR
     refused += table.names[index] + (on ? " stays off" : " stays on");
     if (!after.Changeable(index)) refused += " [fixed]";
   }
-  if (!refused.empty()) ThrowError(env, std::string(fn) + "(" + dev.name() + "): " + refused);
+  if (!refused.empty()) throw NativeFailure(std::string(fn) + "(" + dev.name() + "): " + refused);
 }
 
 Napi::Value GetFeatures(const Napi::CallbackInfo& info) {
-  EthtoolDevice dev(info.Env(), InterfaceNameArg(info, 0, "getFeatures"));
-  FeatureTable table = dev.ReadFeatures();
+  std::string if_name = InterfaceNameArg(info, 0, "getFeatures");
+  FeatureTable table =
+      RethrowAsJs(info.Env(), [&] { return EthtoolDevice(if_name).ReadFeatures(); });
   Napi::Object result = Napi::Object::New(info.Env());
   for (size_t i = 0; i < table.names.size(); i++) {
     if (!table.names[i].empty()) result.Set(table.names[i], table.Active(i));
@@ -177,31 +184,40 @@ Napi::Value SetFeatures(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
   std::string if_name = InterfaceNameArg(info, 0, fn);
   Napi::Object wanted = ObjectArg(info, 1, fn);
-  EthtoolDevice dev(env, if_name);
-  FeatureTable table = dev.ReadFeatures();
+  RethrowAsJs(env, [&] {
+    EthtoolDevice dev(if_name);
+    FeatureTable table = dev.ReadFeatures();
 
-  FeatureRequest request;
-  Napi::Array keys = wanted.GetPropertyNames();
-  for (uint32_t k = 0; k < keys.Length(); k++) {
-    std::string name = keys.Get(k).ToString().Utf8Value();
-    Napi::Value value = wanted.Get(name);
-    if (!value.IsBoolean()) {
-      ThrowTypeError(env, std::string(fn) + "(" + if_name + "): " + name + " must be a boolean");
+    FeatureRequest request;
+    Napi::Array keys = wanted.GetPropertyNames();
+    for (uint32_t k = 0; k < keys.Length(); k++) {
+      std::string name = keys.Get(k).ToString().Utf8Value();
+      Napi::Value value = wanted.Get(name);
+      if (!value.IsBoolean()) {
+        ThrowTypeError(env, std::string(fn) + "(" + if_name + "): " + name + " must be a boolean");
+      }
+      size_t index = 0;
+      while (index < table.names.size() && table.names[index] != name) index++;
+      if (name.empty() || index == table.names.size()) {
+        ThrowError(env, std::string(fn) + "(" + if_name + "): unknown feature \"" + name + "\"");
+      }
+      request.emplace_back(index, value.As<Napi::Boolean>().Value());
     }
-    size_t index = 0;
-    while (index < table.names.size() && table.names[index] != name) index++;
-    if (name.empty() || index == table.names.size()) {
-      ThrowError(env, std::string(fn) + "(" + if_name + "): unknown feature \"" + name + "\"");
-    }
-    request.emplace_back(index, value.As<Napi::Boolean>().Value());
-  }
-  ApplyFeatures(dev, table, request, fn, env);
+    ApplyFeatures(dev, table, request, fn);
+  });
   return env.Undefined();
 }
 
 Napi::Value DisableTxChecksum(const Napi::CallbackInfo& info) {
-  constexpr const char* fn = "disableTxChecksum";
-  EthtoolDevice dev(info.Env(), InterfaceNameArg(info, 0, fn));
+  std::string if_name = InterfaceNameArg(info, 0, "disableTxChecksum");
+  RethrowAsJs(info.Env(), [&] { DisableTxChecksumHere(if_name); });
+  return info.Env().Undefined();
+}
+
+}  // namespace
+
+void DisableTxChecksumHere(const std::string& if_name) {
+  EthtoolDevice dev(if_name);
   FeatureTable table = dev.ReadFeatures();
   FeatureRequest request;
   for (size_t i = 0; i < table.names.size(); i++) {
@@ -209,11 +225,8 @@ Napi::Value DisableTxChecksum(const Napi::CallbackInfo& info) {
     // that is fixed on instead of letting the caller believe checksums are now done in software.
     if (table.names[i].rfind(kTxChecksumPrefix, 0) == 0) request.emplace_back(i, false);
   }
-  ApplyFeatures(dev, table, request, fn, info.Env());
-  return info.Env().Undefined();
+  ApplyFeatures(dev, table, request, "disableTxChecksum");
 }
-
-}  // namespace
 
 void RegisterEthtool(Napi::Env env, Napi::Object exports) {
   exports.Set("getFeatures", Napi::Function::New(env, GetFeatures, "getFeatures"));

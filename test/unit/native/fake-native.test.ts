@@ -688,3 +688,118 @@ describe('FakeNative watchExit', () => {
     expect(() => new FakeNative().exitProcess(100)).toThrow('FakeNative.exitProcess: no process 100');
   });
 });
+
+describe('FakeNative configurePodInterface', () => {
+  const SPEC = { ifName: 'eth0', addresses: ['10.16.0.5/16', 'fd00::5/64'], gateways: ['10.16.0.1', 'fd00::1'], disableTxChecksum: true };
+
+  function downPod(): FakeNative {
+    return new FakeNative().addNetns(POD_NS).addNetns(OTHER_NS).addLink('eth0', { netns: POD_NS, up: false });
+  }
+
+  it('is part of NativeOps; records addresses, up, default routes and TX checksum off on the netns', async () => {
+    const fake = downPod();
+    const ops: NativeOps = fake;
+    const p = ops.configurePodInterface(POD_NS, SPEC);
+    expect(p).toBeInstanceOf(Promise);
+    await expect(p).resolves.toBeUndefined();
+    expect(fake.podInterfaceOf(POD_NS, 'eth0')).toEqual({
+      up: true,
+      addresses: ['10.16.0.5/16', 'fd00::5/64'],
+      routes: [{ dst: '0.0.0.0/0', gateway: '10.16.0.1' }, { dst: '::/0', gateway: 'fd00::1' }],
+    });
+    expect(fake.podInterfacesConfigured).toEqual([{ netns: POD_NS, ...SPEC }]);
+    const features = fake.featuresOf(POD_NS, 'eth0');
+    expect(Object.entries(features).filter(([n, on]) => n.startsWith('tx-checksum-') && on)).toEqual([]);
+    expect(features['tx-tcp-segmentation']).toBe(false);
+    expect(fake.featuresSet).toEqual([
+      expect.objectContaining({ op: 'disableTxChecksum', netns: POD_NS, ifName: 'eth0' }),
+    ]);
+    // Worker-thread work: the fake thread entered no netns.
+    expect(fake.netnsEntered).toEqual([]);
+    expect(fake.currentNetns).toBeNull();
+  });
+
+  it('leaves the offloads alone unless asked, and acts in netnsPath only', async () => {
+    const fake = downPod().addLink('eth0', { netns: OTHER_NS, up: false });
+    await fake.runIn(OTHER_NS, () => fake.configurePodInterface(POD_NS, { ...SPEC, disableTxChecksum: false }));
+    expect(fake.featuresOf(POD_NS, 'eth0')).toEqual(VETH_FEATURES);
+    expect(fake.featuresSet).toEqual([]);
+    expect(fake.podInterfaceOf(OTHER_NS, 'eth0')).toEqual({ up: false, addresses: [], routes: [] });
+  });
+
+  it('adds an equal address once and replaces the default route of the family', async () => {
+    const fake = downPod();
+    await fake.configurePodInterface(POD_NS, { ...SPEC, gateways: ['10.16.0.1'], disableTxChecksum: false });
+    await fake.configurePodInterface(POD_NS, { ...SPEC, addresses: ['10.16.0.5/16'], gateways: ['10.16.0.254'], disableTxChecksum: false });
+    expect(fake.podInterfaceOf(POD_NS, 'eth0')).toEqual({
+      up: true,
+      addresses: ['10.16.0.5/16', 'fd00::5/64'],
+      routes: [{ dst: '0.0.0.0/0', gateway: '10.16.0.254' }],
+    });
+  });
+
+  it('rejects like the addon for a missing netns or interface, naming the step', async () => {
+    const fake = downPod();
+    await expect(fake.configurePodInterface('/var/run/netns/missing', SPEC)).rejects.toMatchObject({
+      message: 'setns(/var/run/netns/missing): No such file or directory',
+      code: 'ENOENT',
+      syscall: 'open',
+    });
+    const e = await rejection(fake.configurePodInterface(POD_NS, { ...SPEC, ifName: 'eth1' }));
+    expect(isNativeSystemError(e)).toBe(true);
+    expect(e).toMatchObject({ message: 'if_nametoindex(eth1): No such device', code: 'ENODEV', syscall: 'if_nametoindex' });
+    expect(fake.podInterfacesConfigured).toEqual([]);
+    expect(fake.podInterfaceOf(POD_NS, 'eth0').up).toBe(false);
+  });
+
+  it('rejects a gateway off every prefix like the kernel, after the other requests took effect', async () => {
+    const fake = downPod();
+    await expect(fake.configurePodInterface(POD_NS, { ...SPEC, gateways: ['10.99.0.1', 'fd00::1'] })).rejects.toMatchObject({
+      message: 'RTM_NEWROUTE(eth0 default via 10.99.0.1): Network is unreachable',
+      code: 'ENETUNREACH',
+      syscall: 'RTM_NEWROUTE',
+    });
+    expect(fake.podInterfaceOf(POD_NS, 'eth0')).toEqual({
+      up: true,
+      addresses: ['10.16.0.5/16', 'fd00::5/64'],
+      routes: [{ dst: '::/0', gateway: 'fd00::1' }],
+    });
+    await expect(fake.configurePodInterface(POD_NS, { ...SPEC, gateways: ['fd01::1'] })).rejects.toMatchObject({
+      message: 'RTM_NEWROUTE(eth0 default via fd01::1): No route to host',
+      code: 'EHOSTUNREACH',
+    });
+    // IPv6 link-local gateways are on-link without any address.
+    await expect(fake.configurePodInterface(POD_NS, { ...SPEC, addresses: [], gateways: ['fe80::1'] })).resolves.toBeUndefined();
+    expect(fake.featuresSet).toHaveLength(1);
+  });
+
+  it.each([
+    { desc: 'non-string netns path', args: [42, SPEC], error: 'configurePodInterface: argument 1 must be a string' },
+    { desc: 'no spec', args: [POD_NS], error: 'configurePodInterface: argument 2 must be an object' },
+    { desc: 'an array spec', args: [POD_NS, []], error: 'configurePodInterface: argument 2 must be an object' },
+    { desc: 'no ifName', args: [POD_NS, { ...SPEC, ifName: undefined }], error: 'configurePodInterface: ifName must be a non-empty string' },
+    { desc: 'a bad ifName', args: [POD_NS, { ...SPEC, ifName: 'eth 0' }], error: 'configurePodInterface: invalid interface name "eth 0"' },
+    { desc: 'addresses not an array', args: [POD_NS, { ...SPEC, addresses: '10.0.0.1/8' }], error: 'configurePodInterface: addresses must be an array' },
+    { desc: 'a non-string address', args: [POD_NS, { ...SPEC, addresses: [1] }], error: 'configurePodInterface: addresses[0] must be a string' },
+    { desc: 'no prefix', args: [POD_NS, { ...SPEC, addresses: ['10.16.0.5/16', '10.0.0.1'] }], error: 'configurePodInterface: addresses[1]: "10.0.0.1" is not an address in CIDR notation' },
+    { desc: 'an IPv4 prefix over 32', args: [POD_NS, { ...SPEC, addresses: ['10.0.0.1/33'] }], error: 'configurePodInterface: addresses[0]: "10.0.0.1/33" is not an address in CIDR notation' },
+    { desc: 'an IPv6 prefix over 128', args: [POD_NS, { ...SPEC, addresses: ['fd00::1/129'] }], error: 'configurePodInterface: addresses[0]: "fd00::1/129" is not an address in CIDR notation' },
+    { desc: 'a signed prefix', args: [POD_NS, { ...SPEC, addresses: ['10.0.0.1/+8'] }], error: 'configurePodInterface: addresses[0]: "10.0.0.1/+8" is not an address in CIDR notation' },
+    { desc: 'a bad address', args: [POD_NS, { ...SPEC, addresses: ['10.0.0.256/8'] }], error: 'configurePodInterface: addresses[0]: "10.0.0.256/8" is not an address in CIDR notation' },
+    { desc: 'a zoned address', args: [POD_NS, { ...SPEC, addresses: ['fe80::1%eth0/64'] }], error: 'configurePodInterface: addresses[0]: "fe80::1%eth0/64" is not an address in CIDR notation' },
+    { desc: 'gateways missing', args: [POD_NS, { ...SPEC, gateways: undefined }], error: 'configurePodInterface: gateways must be an array' },
+    { desc: 'a gateway with a prefix', args: [POD_NS, { ...SPEC, gateways: ['10.16.0.1/16'] }], error: 'configurePodInterface: gateways[0]: "10.16.0.1/16" is not an IP address' },
+    { desc: 'too many addresses', args: [POD_NS, { ...SPEC, addresses: Array(33).fill('10.0.0.1/8') }], error: 'configurePodInterface: addresses must have at most 32 entries' },
+    { desc: 'disableTxChecksum missing', args: [POD_NS, { ...SPEC, disableTxChecksum: undefined }], error: 'configurePodInterface: disableTxChecksum must be a boolean' },
+  ])('rejects $desc with the TypeError before anything happens', async ({ args, error }) => {
+    const fake = downPod();
+    const configure = fake.configurePodInterface.bind(fake) as (...a: unknown[]) => Promise<void>;
+    let p: Promise<void> | undefined;
+    expect(() => (p = configure(...args))).not.toThrow();
+    const e = await rejection(p!);
+    expect(e).toBeInstanceOf(TypeError);
+    expect((e as Error).message).toBe(error);
+    expect(fake.podInterfaceOf(POD_NS, 'eth0')).toEqual({ up: false, addresses: [], routes: [] });
+    expect(fake.featuresSet).toEqual([]);
+  });
+});
