@@ -367,9 +367,12 @@ describe('4. caller-supplied MACs', () => {
 
   /** Pings (3) from `from` with source `src` to `to`; how many `to` saw (tcpdump on its eth0). */
   async function arrivals(c: TestCluster, from: ClusterPod, to: ClusterPod, src: string): Promise<number> {
-    const cap = await capture(procs, to, `icmp and src host ${src}`);
+    const cap = await capture(procs, to, `icmp[icmptype] == icmp-echo and (src host ${src} or src host ${from.ip})`);
     await c.exec(from.ns, ['ping', '-n', '-c', '3', '-i', '0.2', '-W', '1', '-I', src, to.ip], 5_000);
-    return (await cap.stop()).length;
+    // A marker echo from the pod's own address, same path: once seen, any spoofed echo has arrived.
+    await c.exec(from.ns, ['ping', '-n', '-c', '1', '-W', '1', '-I', from.ip, to.ip], 5_000);
+    const seen = await cap.stop(new RegExp(`IP ${from.ip.replace(/\./g, '\\.')} > `));
+    return seen.filter((l) => l.includes(`IP ${src} > `)).length;
   }
 });
 

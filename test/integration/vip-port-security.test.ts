@@ -65,9 +65,13 @@ async function tryAddPod(spec: PodSpec): Promise<{ pod?: ClusterPod; error?: str
 
 /** Sends `count` pings from `from` to `to` with source address `src` (which `from` must hold) and returns how many `to` saw. */
 async function spoofedArrivals(from: ClusterPod, to: ClusterPod, src: string, count = 3): Promise<number> {
-  const cap = await capture(procs, to, `icmp and src host ${src}`);
+  const cap = await capture(procs, to, `icmp[icmptype] == icmp-echo and (src host ${src} or src host ${from.ip})`);
   await theCluster().exec(from.ns, ['ping', '-n', '-c', String(count), '-i', '0.2', '-W', '1', '-I', src, to.ip], 5_000);
-  return (await cap.stop()).length;
+  // Then one echo from the pod's own address along the same path: once it is seen, any spoofed
+  // echo that was going to arrive has arrived.
+  await theCluster().exec(from.ns, ['ping', '-n', '-c', '1', '-W', '1', '-I', from.ip, to.ip], 5_000);
+  const seen = await cap.stop(new RegExp(`IP ${from.ip.replace(/\./g, '\\.')} > `));
+  return seen.filter((l) => l.includes(`IP ${src} > `)).length;
 }
 
 beforeAll(async () => {

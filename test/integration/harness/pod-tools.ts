@@ -97,22 +97,34 @@ export async function tcpWorks(cluster: TestCluster, from: ClusterPod, ip: strin
 
 // ---------------------------------------------------------------- captures
 
-export interface Capture { stop: () => Promise<string[]> }
+export interface Capture {
+  /**
+   * Ends the capture and returns the packet lines (one per packet, `-n -l`). With `marker`, first
+   * waits (bounded) until a line matching it has been captured: a marker packet sent after the
+   * packets under test, along the same path, proves that any of those that were going to arrive
+   * have arrived, so absence is shown by an event rather than by a pause.
+   */
+  stop: (marker?: RegExp) => Promise<string[]>;
+}
 
-/**
- * tcpdump on the pod's eth0 with a BPF filter; resolves once it is capturing. stop() ends it and
- * returns the packet lines (one per packet, `-n -l`).
- */
 export async function capture(procs: PodProcs, pod: ClusterPod, filter: string): Promise<Capture> {
   const child = procs.spawn(pod.ns, ['tcpdump', '-l', '-n', '-i', 'eth0', filter]);
   let out = '';
   child.stdout?.on('data', (b: Buffer) => { out += b.toString(); });
   await waitOutput(child, 'listening on', `tcpdump in ${pod.alias} (${filter})`);
+  const lines = (): string[] => out.split('\n').filter((l) => l.trim() !== '');
   return {
-    stop: async () => {
-      await sleep(200); // let the last packets be printed
+    stop: async (marker?: RegExp) => {
+      if (marker) {
+        for (const end = Date.now() + 5_000; !lines().some((l) => marker.test(l));) {
+          if (Date.now() > end) throw new Error(`capture in ${pod.alias}: the marker ${String(marker)} never arrived; got:\n${out}`);
+          await sleep(20);
+        }
+      } else {
+        await sleep(200); // no marker: let the last packets be printed
+      }
       await procs.kill(child);
-      return out.split('\n').filter((l) => l.trim() !== '');
+      return lines();
     },
   };
 }
