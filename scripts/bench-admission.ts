@@ -27,6 +27,7 @@ import { randomBytes } from 'node:crypto';
 import { closeSync, mkdirSync, mkdtempSync, openSync, readSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { runAsNode } from './bench-node-netns';
 import { hostIfName } from '../daemon/intent/intent';
 import { macForIp } from '../daemon/ipam/mac';
 import { addressLine } from '../daemon/ovn/lsp';
@@ -66,18 +67,7 @@ let interrupted = false;
 // The node netns: created here, the run re-executed inside it, removed afterwards.
 
 function outer(): void {
-  const ns = `ovadm-${randomBytes(2).toString('hex')}`;
-  execFileSync('ip', ['netns', 'add', ns]);
-  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, __filename], { stdio: 'inherit', env: { ...env, OVNODE_BENCH_INNER: ns } });
-  const forward = (sig: NodeJS.Signals): void => { child.kill(sig); };
-  process.on('SIGINT', forward);
-  process.on('SIGTERM', forward);
-  child.once('exit', (code) => {
-    spawnSync('ip', ['netns', 'del', ns]);
-    process.exitCode = code ?? 1;
-    process.off('SIGINT', forward);
-    process.off('SIGTERM', forward);
-  });
+  runAsNode(__filename, 'ovadm', env);
 }
 
 // ---------------------------------------------------------------------------------------------

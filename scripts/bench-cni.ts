@@ -6,10 +6,10 @@
 // environment: kubelet's has none, and it adds ~50 ms to each Node start.
 
 import { execFileSync, spawn, spawnSync } from 'node:child_process';
-import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
+import { runAsNode } from './bench-node-netns';
 
 const REPO = resolve(__dirname, '..', '..');
 const SHIM_DIR = join(REPO, 'dist', 'bin');
@@ -30,21 +30,7 @@ let interrupted = false;
 function checkInterrupted(): void { if (interrupted) throw new Error('interrupted'); }
 
 function outer(): void {
-  const ns = `ovbench-${randomBytes(2).toString('hex')}`;
-  execFileSync('ip', ['netns', 'add', ns]);
-  const child = spawn('ip', ['netns', 'exec', ns, process.execPath, __filename], {
-    stdio: 'inherit', env: { ...env, OVNODE_BENCH_INNER: ns },
-  });
-  // Interrupted: let the inner run stop its daemon and remove its pods, then remove the node.
-  const forward = (sig: NodeJS.Signals): void => { child.kill(sig); };
-  process.on('SIGINT', forward);
-  process.on('SIGTERM', forward);
-  child.once('exit', (code) => {
-    spawnSync('ip', ['netns', 'del', ns]);
-    process.exitCode = code ?? 1;
-    process.off('SIGINT', forward);
-    process.off('SIGTERM', forward);
-  });
+  runAsNode(__filename, 'ovbench', env);
 }
 
 function cnitool(netconfDir: string, cmd: string, net: string, netns: string): { ms: number; ok: boolean; err: string } {
