@@ -14,7 +14,7 @@ import { portHolder } from '../ipam/pool';
 import { createLsp, deleteLspRow, ownLsps } from '../ovn/lsp';
 import { attachPort, detachPortRow, ownPortUuids, waitOvnInstalled } from '../ovs/port';
 import { atStep } from './step-errors';
-import { checkPodNetns } from '../attach/pod-netns';
+import { checkPodNetns, type NetnsIdentity } from '../attach/pod-netns';
 import type { Attachment } from '../store/attachment';
 import { UndoStack } from '../undo';
 import { NB } from '../ovs/schema';
@@ -30,7 +30,7 @@ export async function cmdAdd(ctx: RequestContext): Promise<CniResult> {
   const pod = req.args.podName && req.args.podNamespace ? deps.objects.get('Pod', req.args.podName, req.args.podNamespace) : undefined;
   const podSwitch = deps.policy.switchFor(pod, req.args.podNamespace);
   const intent = buildIntent(req, deps.node, deps.subnets.defaultSwitch, podSwitch ? { pod, logicalSwitch: podSwitch } : { pod });
-  await checkPodNetns(deps, req.netns);
+  const netnsIdentity = await checkPodNetns(deps, req.netns);
   const pool = deps.subnets.forPods(intent.logicalSwitch);
   // A static address a DEL just released is held until its conntrack flush is done; so is every
   // such address when a dynamic allocation would otherwise find the subnet full.
@@ -78,7 +78,7 @@ export async function cmdAdd(ctx: RequestContext): Promise<CniResult> {
           });
           await timed('ovs', () => atStep('ovs', () => portWrite.run(() => attachPort(deps.ovs, { bridge: deps.node.bridge, attachment }))));
         };
-        ({ hostMac } = await timed('plumb', () => atStep('plumb', () => plumbPod(ctx, intent, attachment, pool, undo, attachOvsPort))));
+        ({ hostMac } = await timed('plumb', () => atStep('plumb', () => plumbPod(ctx, { intent, attachment, pool, undo, netnsIdentity, onHostSide: attachOvsPort }))));
       })(),
     ]);
     await timed('wait', () => atStep('wait', () => waitOvnInstalled(deps.ovs, attachment.hostIfName, signal)));
@@ -147,13 +147,23 @@ function allocate(ctx: RequestContext, intent: PodIntent, pool: SubnetPool, undo
   return a;
 }
 
-async function plumbPod(ctx: RequestContext, intent: PodIntent, a: Attachment, pool: SubnetPool, undo: UndoStack, onHostSide: () => Promise<void>): Promise<{ hostMac: string }> {
+interface PlumbInput {
+  intent: PodIntent;
+  attachment: Attachment;
+  pool: SubnetPool;
+  undo: UndoStack;
+  netnsIdentity: NetnsIdentity;
+  /** Runs once the host end of the veth exists (the OVS port write). */
+  onHostSide: () => Promise<void>;
+}
+
+async function plumbPod(ctx: RequestContext, { intent, attachment: a, pool, undo, netnsIdentity, onHostSide }: PlumbInput): Promise<{ hostMac: string }> {
   const { deps, req } = ctx;
   const addresses = a.ips.map((ip) => `${ip}/${pool.cidr(ip.includes(':') ? 6 : 4)?.prefix}`);
   const gateways = a.ips.map((ip) => pool.gateway(ip.includes(':') ? 6 : 4) as string);
   undo.push('veth', () => deps.plumber.destroy(a.hostIfName));
   return deps.plumber.create({
-    netns: req.netns, hostIfName: a.hostIfName, podIfName: req.ifName, mac: a.mac, mtu: intent.mtu,
+    netns: req.netns, netnsIdentity, hostIfName: a.hostIfName, podIfName: req.ifName, mac: a.mac, mtu: intent.mtu,
     addresses, gateways, disableTxChecksum: deps.node.datapathType === 'netdev',
   }, onHostSide);
 }

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { FileHandle } from 'node:fs/promises';
 import { InvalidEnvError, isOvnodeError, PlumbError } from '../../common/errors';
-import { openPodNetns } from '../attach/pod-netns';
+import { openPodNetns, type NetnsIdentity } from '../attach/pod-netns';
 import { isNativeSystemError, type NativeOps } from '../../native/index';
 import { type Rtnl } from '../kernel/rtnl';
 
@@ -19,6 +19,8 @@ function randomHostMac(): string {
 
 export interface PodInterfaceSpec {
   netns: string;
+  /** What the netns path named when the request was checked (checkPodNetns). */
+  netnsIdentity: NetnsIdentity;
   hostIfName: string;
   podIfName: string;
   mac: string;
@@ -90,7 +92,7 @@ export class PodPlumber {
     await this.removing.get(spec.hostIfName);
     let netns: FileHandle;
     try {
-      netns = await openPodNetns(this.deps, spec.netns);
+      netns = await openPodNetns(spec.netns, spec.netnsIdentity);
     } catch (e) {
       if (isOvnodeError(e)) throw e;
       throw new InvalidEnvError(`CNI_NETNS ${spec.netns} cannot be opened`, { details: (e as Error).message });

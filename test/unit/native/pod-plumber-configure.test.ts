@@ -10,6 +10,7 @@ import { FakeNative } from '../../../native/fake';
 const POD_NS = '/var/run/netns/pod-a';
 const SPEC: PodInterfaceSpec = {
   netns: POD_NS,
+  netnsIdentity: { dev: 4, ino: 4026532000 },
   hostIfName: 'veth0a1b2c3d',
   podIfName: 'eth0',
   mac: '0a:58:0a:10:00:05',
