@@ -10,14 +10,13 @@ import { macForIp } from '../ipam/mac';
 import type { SubnetPool } from '../ipam/pool';
 import { buildIntent, type PodIntent } from '../intent/intent';
 import { TrackedWrite, undoTrackedWrite } from '../attach/tracked-write';
-import { portHolder } from '../ipam/pool';
-import { createLsp, deleteLspRow, ownLsps } from '../ovn/lsp';
+import { parsePortHolder, portHolder } from '../ipam/pool';
+import { createLsp, deleteLspRow, findLsp, ownLsps } from '../ovn/lsp';
 import { attachPort, detachPortRow, ownPortUuids, waitOvnInstalled } from '../ovs/port';
 import { atStep } from './step-errors';
 import { checkPodNetns, type NetnsIdentity } from '../attach/pod-netns';
 import type { Attachment } from '../store/attachment';
 import { UndoStack } from '../undo';
-import { NB } from '../ovs/schema';
 import { asMap } from '../ovsdb/values';
 import { EXT } from '../store/external-ids';
 import type { PodObj } from '../objects/types';
@@ -169,11 +168,10 @@ async function plumbPod(ctx: RequestContext, { intent, attachment: a, pool, undo
 }
 
 function holderHasLsp(deps: RequestContext['deps'], holder: string): boolean {
-  const bar = holder.lastIndexOf('|');
-  if (bar < 0) return true; // not a pod port (node port, VIP): never ours to drop
-  const name = holder.slice(0, bar);
-  const sandbox = holder.slice(bar + 1);
-  return [...deps.nb.rows(NB.lsp).values()].some((r) => r.name === name && asMap(r.external_ids)[EXT.sandbox] === sandbox);
+  const port = parsePortHolder(holder);
+  if (!port) return true; // not a pod port (node port, VIP): never ours to drop
+  // LSP names are unique: the one row of that name, if it is still that sandbox's.
+  return asMap(findLsp(deps.nb, port.lspName)?.external_ids)[EXT.sandbox] === port.sandbox;
 }
 
 function admissionView(a: Attachment, pod: PodObj | undefined): Omit<PodPort, 'namespaceLabels'> {

@@ -36,9 +36,14 @@ export function portHolder(lspName: string, sandbox: string): string {
   return `${lspName}|${sandbox}`;
 }
 
-function portOf(holder: string): string {
+/** The port and sandbox of a pod port's holder; undefined for other holders. */
+export function parsePortHolder(holder: string): { lspName: string; sandbox: string } | undefined {
   const bar = holder.indexOf('|');
-  return bar < 0 ? holder : holder.slice(0, bar);
+  return bar < 0 ? undefined : { lspName: holder.slice(0, bar), sandbox: holder.slice(bar + 1) };
+}
+
+function portOf(holder: string): string {
+  return parsePortHolder(holder)?.lspName ?? holder;
 }
 
 export class SubnetPool {

@@ -5,6 +5,7 @@
 // sandbox lock, because an ADD or DEL in flight passes through the same states for a moment.
 
 import type { Deps } from '../context';
+import { parsePortHolder, portHolder } from '../ipam/pool';
 import { HOST_IF_RE, hostIfName } from '../intent/intent';
 import { asMap } from '../ovsdb/values';
 import { NB, OVS } from '../ovs/schema';
@@ -98,17 +99,17 @@ export class NodeLeaks implements LeakSource {
     const lsps = new Set<string>();
     for (const row of this.deps.nb.rows(NB.lsp).values()) {
       const sandbox = asMap(row.external_ids)[EXT.sandbox];
-      if (typeof sandbox === 'string') lsps.add(`${row.name as string}|${sandbox}`);
+      if (typeof sandbox === 'string') lsps.add(portHolder(row.name as string, sandbox));
     }
     const held = new Map<string, string[]>();
     for (const pool of this.deps.subnets.all()) {
       for (const holder of pool.owners()) {
-        if (!holder.includes('|') || lsps.has(holder) || (holderFilter !== undefined && holder !== holderFilter)) continue;
+        if (!parsePortHolder(holder) || lsps.has(holder) || (holderFilter !== undefined && holder !== holderFilter)) continue;
         held.set(holder, [...(held.get(holder) ?? []), ...pool.holdings(holder)]);
       }
     }
     return [...held].map(([holder, ips]) => {
-      const sandbox = holder.slice(holder.lastIndexOf('|') + 1);
+      const { sandbox } = parsePortHolder(holder) as { sandbox: string };
       return { kind: 'address_without_lsp' as const, id: `address_without_lsp|${holder}|${ips.sort().join(',')}`, sandbox, holder, detail: { holder, ips: ips.join(',') } };
     });
   }

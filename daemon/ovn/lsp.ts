@@ -76,13 +76,13 @@ export async function createLsp(nb: OvsdbClient, { attachment, portSecurity, ext
 }
 
 /** Unlinks the row from every switch that holds it and deletes it (by UUID: exactly that row). */
-function removeOps(nb: OvsdbClient, lspUuid: string): Operation[] {
-  const ops: Operation[] = [];
-  for (const ls of owners(nb, lspUuid)) {
-    ops.push({ op: 'mutate', table: NB.ls, where: [['name', '==', ls]], mutations: [['ports', 'delete', ovsSet([uuid(lspUuid)])]] });
-  }
-  ops.push({ op: 'delete', table: NB.lsp, where: [['_uuid', '==', uuid(lspUuid)]] });
-  return ops;
+function removeOps(nb: OvsdbClient, lspUuid: string, alsoSwitch?: string): Operation[] {
+  const switches = new Set(owners(nb, lspUuid));
+  if (alsoSwitch !== undefined) switches.add(alsoSwitch);
+  return [
+    ...[...switches].map((ls): Operation => ({ op: 'mutate', table: NB.ls, where: [['name', '==', ls]], mutations: [['ports', 'delete', ovsSet([uuid(lspUuid)])]] })),
+    { op: 'delete', table: NB.lsp, where: [['_uuid', '==', uuid(lspUuid)]] },
+  ];
 }
 
 export interface LspRef { uuid: string; name: string; sandbox: string }
@@ -92,12 +92,7 @@ export interface LspRef { uuid: string; name: string; sandbox: string }
  * inserted: right after the insert the monitor may not have shown the row yet.
  */
 export async function deleteLspRow(nb: OvsdbClient, lspUuid: string, logicalSwitch: string): Promise<void> {
-  const switches = new Set([...owners(nb, lspUuid), logicalSwitch]);
-  await nb.transact([
-    ...[...switches].map((ls): Operation => ({ op: 'mutate', table: NB.ls, where: [['name', '==', ls]], mutations: [['ports', 'delete', ovsSet([uuid(lspUuid)])]] })),
-    { op: 'delete', table: NB.lsp, where: [['_uuid', '==', uuid(lspUuid)]] },
-    { op: 'comment', comment: `ovnode: roll back logical switch port ${lspUuid}` },
-  ]);
+  await nb.transact([...removeOps(nb, lspUuid, logicalSwitch), { op: 'comment', comment: `ovnode: roll back logical switch port ${lspUuid}` }]);
 }
 
 /**
