@@ -50,77 +50,18 @@ done
 [ -d /usr/share/gocode/src/github.com/containernetworking/cni/libcni ] \
   || die "/usr/share/gocode/src/github.com/containernetworking/cni/libcni missing (install golang-github-appc-cni-dev)"
 
-# --- 1. deb-src entry from the machine's own deb822 sources ------------------------------------
-shopt -s nullglob
-SOURCES_FILES=(/etc/apt/sources.list.d/*.sources)
-shopt -u nullglob
-[ "${#SOURCES_FILES[@]}" -gt 0 ] || die "no /etc/apt/sources.list.d/*.sources file found"
-
-# Picks the first enabled stanza with Types containing `deb` and Suites containing exactly
-# $SUITE (so -security/-updates alone never match) that is the main Debian archive: signed by a
-# debian-archive-* keyring or, without Signed-By, a URI path ending in /debian. Prints it back as
-# a deb-src stanza with Suites: $SUITE only; all other fields (URIs, Components, Signed-By,
-# Check-Valid-Until, ...) are kept verbatim.
-STANZA="$(awk -v suite="$SUITE" '
-  function reset() { n = 0; delete lines; delete lines_name; delete fld; cur = "" }
-  function has_word(s, w,   a, i, k) {
-    k = split(s, a, /[ \t\n]+/)
-    for (i = 1; i <= k; i++) if (a[i] == w) return 1
-    return 0
-  }
-  function is_debian_archive(   a, i, k, u) {
-    if (fld["signed-by"] != "") return (fld["signed-by"] ~ /debian-archive-/)
-    k = split(fld["uris"], a, /[ \t\n]+/)
-    for (i = 1; i <= k; i++) { u = a[i]; sub(/\/+$/, "", u); if (u ~ /\/debian$/) return 1 }
-    return 0
-  }
-  function flush(   i, name) {
-    if (n > 0 && !done && has_word(fld["types"], "deb") && has_word(fld["suites"], suite) \
-        && tolower(fld["enabled"]) !~ /^[ \t]*no[ \t]*$/ && fld["uris"] != "" && is_debian_archive()) {
-      print "Types: deb-src"
-      print "Suites: " suite
-      for (i = 1; i <= n; i++) {
-        name = lines_name[i]
-        if (name == "types" || name == "suites" || name == "enabled") continue
-        print lines[i]
-      }
-      done = 1
-    }
-    reset()
-  }
-  BEGIN { done = 0; reset() }
-  FNR == 1 { flush() }
-  /^#/ { next }
-  /^[ \t]*$/ { flush(); next }
-  /^[ \t]/ { if (cur != "") { n++; lines[n] = $0; lines_name[n] = cur; fld[cur] = fld[cur] "\n" $0 }; next }
-  {
-    p = index($0, ":"); if (p == 0) next
-    cur = tolower(substr($0, 1, p - 1)); v = substr($0, p + 1)
-    n++; lines[n] = $0; lines_name[n] = cur; fld[cur] = v
-  }
-  END { flush() }
-' "${SOURCES_FILES[@]}")" || die "parsing ${SOURCES_FILES[*]} failed"
-[ -n "$STANZA" ] || die "no enabled 'Types: deb' stanza of the main Debian archive with suite '$SUITE' in ${SOURCES_FILES[*]}"
-
-# --- 2. private apt state ------------------------------------------------------------------------
-mkdir -p "$APT_DIR/sources.list.d" "$APT_DIR/lists/partial" "$APT_DIR/cache/archives/partial" \
-         "$LOG_DIR" "$BUILD/tools" || die "cannot create directories under $BUILD"
-rm -f "$APT_DIR/sources.list.d/"*
-printf '%s\n' "$STANZA" > "$APT_DIR/sources.list.d/debian-src.sources" \
-  || die "cannot write $APT_DIR/sources.list.d/debian-src.sources"
-[ -e "$APT_DIR/status" ] || : > "$APT_DIR/status"
-APT_OPTS=(
-  -o "Dir::Etc::SourceList=/dev/null"
-  -o "Dir::Etc::SourceParts=$APT_DIR/sources.list.d"
-  -o "Dir::State::Lists=$APT_DIR/lists"
-  -o "Dir::State::status=$APT_DIR/status"
-  -o "Dir::Cache=$APT_DIR/cache"
-)
-log "deb-src: $(printf '%s\n' "$STANZA" | awk 'tolower($1) == "uris:" { $1 = ""; sub(/^ /, ""); print; exit }') $SUITE"
+# --- 1. private apt for the machine's own Debian archive ---------------------------------------
+# shellcheck source=lib/debian-apt.sh
+. "$REPO/scripts/lib/debian-apt.sh"
+STANZA="$(debian_src_stanza "$SUITE")" || die "reading the machine's apt sources failed"
+[ -n "$STANZA" ] || die "no enabled 'Types: deb' stanza of the main Debian archive with suite '$SUITE' in /etc/apt/sources.list.d/*.sources"
+mkdir -p "$BUILD/tools" || die "cannot create $BUILD/tools"
+private_apt_init "$APT_DIR" "$STANZA" || die "cannot lay out the private apt state in $APT_DIR"
+log "deb-src: $(stanza_uri "$STANZA") $SUITE"
 
 log "apt-get update (private state in $APT_DIR)"
 run_logged "apt-get update of the private deb-src list" "$LOG_DIR/apt-update.log" \
-  apt-get "${APT_OPTS[@]}" -q update
+  private_apt -q update
 # apt-get update exits 0 on some fetch failures; make sure a Sources index actually arrived.
 compgen -G "$APT_DIR/lists/*_Sources*" >/dev/null \
   || die "apt-get update fetched no Sources index (see $LOG_DIR/apt-update.log)"
@@ -129,7 +70,7 @@ compgen -G "$APT_DIR/lists/*_Sources*" >/dev/null \
 rm -rf "$SRC_DIR"
 mkdir -p "$SRC_DIR"
 log "apt-get source --download-only $SRC_PKG"
-(cd "$SRC_DIR" && apt-get "${APT_OPTS[@]}" -q source --download-only "$SRC_PKG") \
+(cd "$SRC_DIR" && private_apt -q source --download-only "$SRC_PKG") \
   >"$LOG_DIR/apt-source.log" 2>&1 || {
     echo "build-cnitool: ERROR: apt-get source --download-only $SRC_PKG failed; last lines of $LOG_DIR/apt-source.log:" >&2
     tail -n 25 "$LOG_DIR/apt-source.log" | sed 's/^/  | /' >&2

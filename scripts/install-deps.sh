@@ -11,10 +11,13 @@ for p in "${PKGS[@]}"; do
 done
 if [ "${#missing[@]}" -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
-  apt-get update -qq
+  # Methods run as root: where /tmp is not writable by the sandbox user _apt, its signature
+  # check cannot create its temporary file (seen in CI).
+  apt_opts=(-o APT::Sandbox::User=root)
+  apt-get "${apt_opts[@]}" update -qq
   # policy-rc.d keeps package scripts from starting system OVS/OVN services: ovnode runs its own.
   had_policy=0; [ -e /usr/sbin/policy-rc.d ] && had_policy=1
   if [ "$had_policy" = 0 ]; then printf '#!/bin/sh\nexit 101\n' > /usr/sbin/policy-rc.d; chmod +x /usr/sbin/policy-rc.d; fi
-  apt-get install -y -qq --no-install-recommends "${missing[@]}"
+  apt-get "${apt_opts[@]}" install -y -qq --no-install-recommends "${missing[@]}"
   if [ "$had_policy" = 0 ]; then rm -f /usr/sbin/policy-rc.d; fi
 fi
