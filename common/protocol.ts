@@ -12,6 +12,8 @@ import type { CniErrorJson } from './errors';
 
 export const PROTOCOL_VERSION = 1;
 export const CNI_PATH_HTTP = '/cni';
+/** GET: 200 when the daemon serves ADDs, 503 with the reason otherwise (readiness probes). */
+export const READY_PATH_HTTP = '/readyz';
 export const DEFAULT_DAEMON_SOCKET = '/run/ovnode/ovnoded.sock';
 
 export interface CniWireRequest {

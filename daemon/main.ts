@@ -5,6 +5,8 @@ import { isOvnodeError } from '../common/errors';
 import { DEFAULT_DAEMON_SOCKET } from '../common/protocol';
 import { createLogger } from './log';
 import { parseOptions, type RawOptions } from './node/options';
+import { probeDaemon, probeStack, type ProbeOutcome } from './node/probe';
+import { startStackOnly } from './node/stack-only';
 import { startNode } from './node/start';
 
 const program = new Command('ovnoded').description('ovnode node daemon: CNI server on OVS/OVN');
@@ -12,7 +14,8 @@ const program = new Command('ovnoded').description('ovnode node daemon: CNI serv
 program
   .command('run')
   .description('run the daemon')
-  .option('--embedded', 'start and supervise our own OVS and OVN under --state-dir')
+  .option('--embedded', 'start and supervise our own OVS and OVN under --state-dir (the default; same as --stack embedded)')
+  .option('--stack <mode>', 'embedded: start and supervise OVS/OVN; external: use the stack `ovnoded stack` runs on this state dir (DaemonSet)')
   .requiredOption('--state-dir <dir>', 'directory for databases, sockets and logs')
   .option('--socket <path>', `CNI socket, the shim's default when netconf has no daemonSocket (default ${DEFAULT_DAEMON_SOCKET})`)
   .option('--subnet <cidr[,cidr6]>', 'pod subnet: one CIDR or an IPv4,IPv6 pair', '10.16.0.0/16')
@@ -67,6 +70,56 @@ program
       );
     });
   });
+
+program
+  .command('stack')
+  .description('run and supervise only the OVS/OVN programs of a node (the ovnode-ovs pod); SIGTERM stops them')
+  .requiredOption('--state-dir <dir>', 'directory for databases, sockets and logs (shared with the daemon)')
+  .option('--log-level <level>', 'pino log level', 'info')
+  .action(async (raw: { stateDir: string; logLevel: string }) => {
+    const log = createLogger(raw.logLevel);
+    let stack: Awaited<ReturnType<typeof startStackOnly>>;
+    try {
+      stack = await startStackOnly(raw.stateDir, log);
+    } catch (e) {
+      log.fatal({ err: e }, 'stack start-up failed');
+      process.exit(1);
+    }
+    log.child({}, { level: 'info' }).info({ stateDir: raw.stateDir }, 'stack ready');
+    // The supervised programs hold no reference on the event loop (they outlive a daemon): this
+    // process lives until a signal says otherwise.
+    const keepAlive = setInterval(() => undefined, 2 ** 30);
+    let stopping = false;
+    const stop = (signal: string): void => {
+      if (stopping) return;
+      stopping = true;
+      log.info({ signal }, 'stopping the OVS/OVN stack');
+      clearInterval(keepAlive);
+      stack.stop().then(
+        () => { log.info('stopped'); log.flush(); process.exit(0); },
+        (e: unknown) => { log.error({ err: e }, 'stop failed'); process.exit(1); },
+      );
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+  });
+
+const probe = program.command('probe').description('readiness checks (exit 0 when ready)');
+probe
+  .command('daemon')
+  .description("the daemon serves CNI requests on its socket")
+  .option('--socket <path>', 'CNI socket', DEFAULT_DAEMON_SOCKET)
+  .action(async (raw: { socket: string }) => report(await probeDaemon(raw.socket)));
+probe
+  .command('stack')
+  .description('every OVS/OVN program of the state dir answers')
+  .requiredOption('--state-dir <dir>', 'the stack\'s state directory')
+  .action(async (raw: { stateDir: string }) => report(await probeStack(raw.stateDir)));
+
+function report(outcome: ProbeOutcome): void {
+  (outcome.ok ? process.stdout : process.stderr).write(`${outcome.detail}\n`);
+  process.exitCode = outcome.ok ? 0 : 1;
+}
 
 program.parseAsync(process.argv).catch((e: unknown) => {
   process.stderr.write(`ovnoded: ${String(e)}\n`);

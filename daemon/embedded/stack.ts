@@ -46,7 +46,22 @@ export interface StackOptions {
   supervisor?: SupervisorOptions;
 }
 
-export class EmbeddedStack {
+/** What start-up needs of a stack, whoever runs it. */
+export interface NodeStack {
+  readonly paths: StackPaths;
+  /** Whether the daemon owns the programs (embedded) or only uses them (external). */
+  readonly owned: boolean;
+  startDatabases(): Promise<void>;
+  /** Whether ovs-vswitchd is already running, so its tap devices are live, not leftovers. */
+  switchAlive(): boolean;
+  startSwitch(): Promise<void>;
+  healthy(): boolean;
+  release(): void;
+  stop(): Promise<void>;
+}
+
+export class EmbeddedStack implements NodeStack {
+  readonly owned = true;
   readonly paths: StackPaths;
   private readonly env: NodeJS.ProcessEnv;
   private readonly dbs: SupervisedProcess[] = [];
@@ -154,7 +169,8 @@ export class EmbeddedStack {
     // ovn-controller 23.03 has no --unixctl; it puts its control socket under OVN_RUNDIR.
     if (unixctl) common.push(`--unixctl=${join(dir, `${base === 'ovs-vswitchd' ? 'ovs-vswitchd' : base}.ctl`)}`);
     const spec: ProcessSpec = { name, command, args: [...args, ...common], env: this.env, logFile, pidFile: join(dir, `${base}.pid`) };
-    if (readyPath) spec.readyPath = readyPath;
+    // Programs without a socket of their own are up once their pid file exists (probes read it).
+    spec.readyPath = readyPath ?? spec.pidFile;
     return new SupervisedProcess(spec, this.log, this.watchExit, this.opts.supervisor);
   }
 

@@ -5,8 +5,11 @@ import { InvalidConfigError } from '../../common/errors';
 import { DEFAULT_DAEMON_SOCKET } from '../../common/protocol';
 import { parseCidr } from '../ipam/cidr';
 
+export type StackMode = 'embedded' | 'external';
+
 export interface DaemonOptions {
-  embedded: boolean;
+  /** embedded: the daemon starts and supervises OVS/OVN; external: another process (the ovnode-ovs pod) does, the daemon adopts. */
+  stack: StackMode;
   stateDir: string;
   socket: string;
   /** Pod subnet CIDRs: one, or an IPv4,IPv6 pair for dual stack. */
@@ -26,6 +29,7 @@ export interface DaemonOptions {
 export interface RawOptions {
   manifests?: string;
   embedded?: boolean;
+  stack?: string;
   stateDir: string;
   socket?: string;
   subnet: string;
@@ -48,8 +52,11 @@ export function parseOptions(raw: RawOptions): DaemonOptions {
   }
   const mtu = Number(raw.mtu);
   if (!Number.isInteger(mtu) || mtu < 576 || mtu > 9000) throw new InvalidConfigError('--mtu must be an integer in 576..9000');
+  const stack = raw.stack ?? 'embedded';
+  if (stack !== 'embedded' && stack !== 'external') throw new InvalidConfigError('--stack must be embedded or external');
+  if (raw.embedded && stack === 'external') throw new InvalidConfigError('--embedded and --stack external contradict each other');
   const opts: DaemonOptions = {
-    embedded: Boolean(raw.embedded),
+    stack,
     stateDir: raw.stateDir,
     socket: raw.socket ?? DEFAULT_DAEMON_SOCKET,
     subnets: cidrs.map((c) => c.text),

@@ -8,7 +8,8 @@ import { networkInterfaces } from 'node:os';
 import type { Logger } from 'pino';
 import { loadNative } from '../../native/index';
 import type { Deps, NodeSettings, Readiness } from '../context';
-import { EmbeddedStack } from '../embedded/stack';
+import { ExternalStack } from '../embedded/external-stack';
+import { EmbeddedStack, type NodeStack } from '../embedded/stack';
 import { formatIp, parseCidr } from '../ipam/cidr';
 import { macForIp } from '../ipam/mac';
 import { SubnetRegistry } from '../ipam/registry';
@@ -37,6 +38,8 @@ export const JOIN_SWITCH = 'join';
 const NODE_PORT = 'ovn0';
 const BRIDGE = 'br-int';
 const STARTUP_TIMEOUT_MS = 60_000;
+/** Tap devices of the userspace datapath that outlive ovs-vswitchd. */
+export const NODE_TAP_DEVICES: readonly string[] = [NODE_PORT, BRIDGE, 'ovs-netdev'];
 
 export interface RunningNode {
   deps: Deps;
@@ -47,7 +50,6 @@ export interface RunningNode {
 }
 
 export async function startNode(opts: DaemonOptions, log: Logger): Promise<RunningNode> {
-  if (!opts.embedded) throw new Error('only --embedded is implemented: the daemon starts its own OVS and OVN');
   const fromEnv = loopSettingsFromEnv();
   const loopSettings = opts.reconcileIntervalMs === undefined ? fromEnv
     : { ...fromEnv, intervalMs: opts.reconcileIntervalMs, graceMs: fromEnv.graceMs ?? opts.reconcileIntervalMs };
@@ -60,13 +62,16 @@ export async function startNode(opts: DaemonOptions, log: Logger): Promise<Runni
   const nodeNetnsPath = `/proc/${process.pid}/fd/${nodeNetnsFd}`;
   const lo = await rtnl.getLink('lo');
   if (lo && !lo.up) await rtnl.setUp(lo.index); // a fresh node netns has lo down; metrics listen there
-  const stack = new EmbeddedStack(opts.stateDir, log, (pid) => native.watchExit(pid));
+  const stack: NodeStack = opts.stack === 'external'
+    ? new ExternalStack(opts.stateDir, log)
+    : new EmbeddedStack(opts.stateDir, log, (pid) => native.watchExit(pid));
   // The userspace datapath's tap devices outlive ovs-vswitchd (even with exit --cleanup): remove
   // them after it stops, and before it starts in case an earlier daemon was killed.
   const removeTaps = async (): Promise<void> => {
-    if (datapathType !== 'netdev') return;
-    for (const name of [NODE_PORT, BRIDGE, 'ovs-netdev']) await rtnl.deleteLink(name);
+    if (datapathType !== 'netdev' || !stack.owned) return;
+    for (const name of NODE_TAP_DEVICES) await rtnl.deleteLink(name);
   };
+  // A stack the daemon does not own is left as it is: its stop and its taps are the owner's.
   const cleanups: Array<() => Promise<unknown> | unknown> = [() => closeSync(nodeNetnsFd), () => rtnl.close(), removeTaps, () => stack.stop()];
   const stop = async (): Promise<void> => {
     for (const c of cleanups.splice(0).reverse()) {

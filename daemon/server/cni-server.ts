@@ -7,7 +7,7 @@ import * as http from 'node:http';
 import { dirname } from 'node:path';
 import type { CniCommand } from '../../common/cni-spec';
 import { DeadlineError, DecodeError, IoError, toCniError, TryAgainLaterError, isOvnodeError } from '../../common/errors';
-import { CNI_PATH_HTTP, type CniWireReply } from '../../common/protocol';
+import { CNI_PATH_HTTP, READY_PATH_HTTP, type CniWireReply } from '../../common/protocol';
 import { cmdAdd } from '../cmd/add';
 import { cmdCheck } from '../cmd/check';
 import { cmdDel } from '../cmd/del';
@@ -77,6 +77,12 @@ export class CniServer {
   }
 
   private async handle(httpReq: http.IncomingMessage, res: http.ServerResponse): Promise<void> {
+    if (httpReq.method === 'GET' && httpReq.url === READY_PATH_HTTP) {
+      const ready = this.deps.readiness();
+      const body = JSON.stringify(ready);
+      res.writeHead(ready.ready ? 200 : 503, { 'content-type': 'application/json', 'content-length': Buffer.byteLength(body) }).end(body);
+      return;
+    }
     if (httpReq.method !== 'POST' || httpReq.url !== CNI_PATH_HTTP) {
       res.writeHead(404).end();
       return;

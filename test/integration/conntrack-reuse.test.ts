@@ -260,8 +260,10 @@ describe('conntrack of a deleted pod does not reach the next pod with its addres
     const N = 5_000;
     const r = spawnSync('ip', ['netns', 'exec', busy.ns, process.execPath, '-e', FLOWS, String(N), sink.ip], { encoding: 'utf8', timeout: 60_000 });
     expect(r.status, r.stderr).toBe(0);
-    // The datagrams are sent; wait (bounded) until the datapath has tracked most of them.
-    const want = Math.floor(N * 0.8);
+    // The datagrams are sent; wait (bounded) until the datapath has tracked thousands of them. Not
+    // all: on a loaded 2-core machine the userspace datapath drops part of a burst at upcall (CI
+    // once tracked 3332 of 5000), and what this test checks is the flush, not the burst.
+    const want = 2_000;
     for (const end = Date.now() + 15_000; conntrack().filter(mentions(busy.ip)).length < want;) {
       if (Date.now() > end) throw new Error(`fewer than ${want} conntrack entries for ${busy.ip} after 15 s (${nconns()} in the table)`);
       await new Promise((res) => setTimeout(res, 200));

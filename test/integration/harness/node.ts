@@ -15,6 +15,8 @@ export interface TestNodeOptions {
   extraArgs?: string[];
   /** Reuse a state directory (restart after a crash). */
   stateDir?: string;
+  /** Adopt the stack `ovnoded stack` runs on the state dir (--stack external) instead of starting one. */
+  externalStack?: boolean;
 }
 
 export class TestNode {
@@ -34,7 +36,8 @@ export class TestNode {
 
   /** Starts the daemon and resolves when it logs "ovnoded ready". */
   async start(timeoutMs = 60_000): Promise<void> {
-    const args = ['netns', 'exec', this.ns, process.execPath, DAEMON, 'run', '--embedded', '--state-dir', this.stateDir,
+    const stackArgs = this.opts.externalStack ? ['--stack', 'external'] : ['--embedded'];
+    const args = ['netns', 'exec', this.ns, process.execPath, DAEMON, 'run', ...stackArgs, '--state-dir', this.stateDir,
       '--socket', this.socket, '--node-name', this.opts.name, ...(this.opts.subnet ? ['--subnet', this.opts.subnet] : []), ...(this.opts.extraArgs ?? [])];
     const child = spawn('ip', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     this.child = child;

@@ -11,13 +11,14 @@ import { FakeLog } from './fake-log';
 
 const CLEANUP_FAILED = 'ovs-vswitchd exit --cleanup failed; terminating it';
 
-/** Only adoption and stale-program checks use it; the fakes write no pid file, so neither does. */
+/** Only adoption and stale-program checks use it, and nothing is adopted here: no pid file exists before start. */
 const fakeWatchExit: WatchExit = () => { throw new Error('fake watchExit: not expected to be called'); };
 
 const FAKES: Record<string, string> = {
   // Ready once its control socket path exists, like the real one.
   'ovs-vswitchd': 'for a in "$@"; do case "$a" in --unixctl=*) : > "${a#--unixctl=}";; esac; done\nexec sleep 1000',
-  'ovn-controller': 'exec sleep 1000',
+  // Ready once its pid file exists, like the real one (it has no control socket of a fixed name).
+  'ovn-controller': 'for a in "$@"; do case "$a" in --pidfile=*) echo $$ > "${a#--pidfile=}";; esac; done\nexec sleep 1000',
   // Never answers: says it is running (its pid, atomically), then waits to be killed.
   'ovs-appctl': 'echo $$ > "$FAKE_APPCTL_MARK.tmp" && mv "$FAKE_APPCTL_MARK.tmp" "$FAKE_APPCTL_MARK"\nexec sleep 1000',
 };
