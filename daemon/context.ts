@@ -11,6 +11,8 @@ import type { ConntrackFlusher } from './ovs/conntrack';
 import type { OvsdbClient } from './ovsdb/client';
 import type { PodPlumber } from './plumb/pod-interface';
 import type { CniRequest } from './server/request';
+import type { Attachment } from './store/attachment';
+import type { PodObj } from './objects/types';
 
 export interface NodeSettings {
   name: string;
@@ -39,6 +41,20 @@ export interface Deps {
    * Optional so that handler unit tests need not build one.
    */
   conntrack?: ConntrackFlusher;
+  /** Set on a Kubernetes node: where pods come from and what is written back to the API. */
+  cluster?: ClusterHooks;
+}
+
+/** What the request path needs of the Kubernetes side; nothing here makes an API call inline. */
+export interface ClusterHooks {
+  /**
+   * The pod as the watch delivered it. An ADD can arrive before the watch event of its pod: it
+   * waits (bounded, event-driven) and then fails with TryAgainLaterError rather than guess.
+   * `uid` (K8S_POD_UID) tells the pod from an earlier namesake still in the cache.
+   */
+  podFor(namespace: string, name: string, uid: string | undefined, signal: AbortSignal): Promise<PodObj>;
+  /** A successful ADD: the pod's annotations are written back, off the request path. */
+  attached(a: Attachment, network: { cidrs: string[]; gateways: string[] }): void;
 }
 
 /** What one handler call gets: the deps, the decoded request, its logger and deadline signal. */

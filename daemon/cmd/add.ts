@@ -26,7 +26,7 @@ import { buildResult } from './result';
 
 export async function cmdAdd(ctx: RequestContext): Promise<CniResult> {
   const { deps, req, log, signal } = ctx;
-  const pod = req.args.podName && req.args.podNamespace ? deps.objects.get('Pod', req.args.podName, req.args.podNamespace) : undefined;
+  const pod = await podOf(ctx);
   const podSwitch = deps.policy.switchFor(pod, req.args.podNamespace);
   const intent = buildIntent(req, deps.node, deps.subnets.defaultSwitch, podSwitch ? { pod, logicalSwitch: podSwitch } : { pod });
   const netnsIdentity = await checkPodNetns(deps, req.netns);
@@ -94,11 +94,23 @@ export async function cmdAdd(ctx: RequestContext): Promise<CniResult> {
     if (freed.length > 0) void deps.conntrack?.released(freed);
     log.info({ step: 'done', ips: attachment.ips, mac: attachment.mac, lsp: attachment.lspName }, 'attached');
     deps.policy.scheduleSoon('pod added');
+    deps.cluster?.attached(attachment, {
+      cidrs: attachment.ips.map((ip) => pool.cidr(ip.includes(':') ? 6 : 4)?.text ?? ''),
+      gateways: attachment.ips.map((ip) => pool.gateway(ip.includes(':') ? 6 : 4) ?? ''),
+    });
     return buildResult({ attachment, hostMac, pool, conf: req.conf, mtu: intent.mtu });
   } catch (e) {
     await undo.unwind();
     throw e;
   }
+}
+
+/** The Pod object of the request: from the API watch on a cluster (waited for), else the manifests. */
+async function podOf({ deps, req, signal }: RequestContext): Promise<PodObj | undefined> {
+  const { podName, podNamespace, podUid } = req.args;
+  if (!podName || !podNamespace) return undefined;
+  if (deps.cluster) return deps.cluster.podFor(podNamespace, podName, podUid, signal);
+  return deps.objects.get('Pod', podName, podNamespace);
 }
 
 function allocate(ctx: RequestContext, intent: PodIntent, pool: SubnetPool, undo: UndoStack, lspGone: () => boolean): Attachment {
@@ -118,14 +130,31 @@ function allocate(ctx: RequestContext, intent: PodIntent, pool: SubnetPool, undo
     }
   });
   const ips: string[] = [];
-  if (intent.staticIps.length > 0) {
-    for (const ip of intent.staticIps) {
-      const from = pool.ownerOf(ip);
-      pool.reserve(ip, holder);
-      claimed.push({ ip, from });
-      ips.push(ip);
+  const take = (ip: string): void => {
+    const from = pool.ownerOf(ip);
+    pool.reserve(ip, holder);
+    claimed.push({ ip, from });
+    ips.push(ip);
+  };
+  // The pod's earlier addresses, if all of them can still be its own; otherwise new ones.
+  const takePreferred = (): boolean => {
+    if (intent.preferredIps.length === 0) return false;
+    try {
+      for (const ip of intent.preferredIps) take(ip);
+      return true;
+    } catch (e) {
+      if (!(e instanceof IpamError)) throw e;
+      for (const { ip, from } of claimed.splice(0)) {
+        if (from !== undefined && from !== holder) pool.restore(ip, from); else pool.releaseIp(ip, holder);
+      }
+      ips.length = 0;
+      ctx.log.info({ step: 'ipam', preferred: intent.preferredIps, reason: e.message }, 'earlier addresses not available; allocating new ones');
+      return false;
     }
-  } else {
+  };
+  if (intent.staticIps.length > 0) {
+    for (const ip of intent.staticIps) take(ip);
+  } else if (!takePreferred()) {
     for (const family of pool.families) {
       const before = new Map(pool.heldBySamePort(holder).map((h) => [h.ip, h.holder]));
       const ip = pool.allocate(holder, family as Family);

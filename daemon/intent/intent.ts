@@ -13,6 +13,11 @@ export interface PodIntent {
   logicalSwitch: string;
   hostIfName: string;
   staticIps: string[];
+  /**
+   * Addresses the pod had before (its written-back ip_address): taken again when free or held by
+   * this same pod's port, otherwise the pod gets new ones. Never a hard request.
+   */
+  preferredIps: string[];
   staticMac?: string;
   mtu: number;
   podName?: string;
@@ -52,11 +57,14 @@ export function buildIntent(req: CniRequest, node: NodeSettings, defaultSwitch: 
     (ann[ANNOTATION.ipAddress] ?? '').split(',').map((s) => s.trim()).filter(Boolean),
     `pod annotation ${ANNOTATION.ipAddress}`,
   );
+  // A written-back allocation is the pod's record, not a user's static request.
+  const writtenBack = ann[ANNOTATION.allocated] === 'true';
   const intent: PodIntent = {
     lspName: lspNameFor(req),
     logicalSwitch: source.logicalSwitch ?? req.conf.logicalSwitch ?? defaultSwitch,
     hostIfName: hostIfName(req.containerId, req.ifName),
-    staticIps: req.conf.staticIps.length > 0 ? req.conf.staticIps : annIps.length > 0 ? annIps : req.args.ips ?? [],
+    staticIps: req.conf.staticIps.length > 0 ? req.conf.staticIps : annIps.length > 0 && !writtenBack ? annIps : req.args.ips ?? [],
+    preferredIps: writtenBack ? annIps : [],
     mtu: req.conf.mtu ?? node.mtu,
   };
   const annMac = ann[ANNOTATION.macAddress];

@@ -9,6 +9,8 @@ export interface ObjectMeta {
   namespace: string;
   labels: Record<string, string>;
   annotations: Record<string, string>;
+  /** Set for objects from the Kubernetes API (a pod's uid tells its sandboxes apart from a namesake's). */
+  uid?: string;
 }
 
 export interface LabelSelectorRequirement {
@@ -29,7 +31,13 @@ export interface ContainerPort { name?: string; containerPort: number; protocol:
 export interface PodObj {
   kind: 'Pod';
   metadata: ObjectMeta;
-  spec: { containers: Array<{ name: string; ports: ContainerPort[] }> };
+  spec: {
+    containers: Array<{ name: string; ports: ContainerPort[] }>;
+    /** The node the pod is bound to (Kubernetes API only). */
+    nodeName?: string;
+    /** Host-network pods have no attachment of ours and are not policy members. */
+    hostNetwork?: boolean;
+  };
 }
 
 export type SubnetAclAction = 'allow' | 'allow-related' | 'allow-stateless' | 'drop' | 'reject';

@@ -9,6 +9,8 @@ export const ANNOTATION = {
   logicalSwitch: 'ovn.kubernetes.io/logical_switch',
   ipAddress: 'ovn.kubernetes.io/ip_address',
   macAddress: 'ovn.kubernetes.io/mac_address',
+  /** "true" once a node wrote the pod's allocation back: ip_address is then a record, not a request. */
+  allocated: 'ovn.kubernetes.io/allocated',
   portSecurity: 'ovn.kubernetes.io/port_security',
   securityGroups: 'ovn.kubernetes.io/security_groups',
   vip: 'ovn.kubernetes.io/vip',

@@ -50,6 +50,8 @@ export interface Call {
   /** K8S_POD_NAME; with it the LSP is `<pod>.<namespace>` (one name for every sandbox of the pod). */
   pod?: string;
   namespace?: string;
+  /** K8S_POD_UID. */
+  uid?: string;
   ifName?: string;
   /** Default `/var/run/netns/<sandbox>`, registered with FakeNative by add() when not given. */
   netns?: string;
@@ -191,7 +193,7 @@ export class FakeNode {
     const env: Record<string, string> = {
       CNI_COMMAND: command, CNI_CONTAINERID: call.sandbox, CNI_NETNS: call.netns ?? this.netnsOf(call), CNI_IFNAME: call.ifName ?? 'eth0',
     };
-    if (call.pod) env.CNI_ARGS = `K8S_POD_NAMESPACE=${call.namespace ?? 'default'};K8S_POD_NAME=${call.pod}`;
+    if (call.pod) env.CNI_ARGS = `K8S_POD_NAMESPACE=${call.namespace ?? 'default'};K8S_POD_NAME=${call.pod}${call.uid ? `;K8S_POD_UID=${call.uid}` : ''}`;
     return decodeRequest({ protocol: PROTOCOL_VERSION, env, config: JSON.stringify(conf), deadlineMs: 60_000 });
   }
 
