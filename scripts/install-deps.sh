@@ -4,7 +4,7 @@ set -euo pipefail
 PKGS=(openvswitch-switch openvswitch-common ovn-central ovn-host iproute2 iputils-ping
       iputils-arping netcat-openbsd tcpdump iperf3 nftables ethtool procps psmisc
       cmake g++ make python3 golang-go golang-github-appc-cni-dev containernetworking-plugins
-      dpkg-dev ca-certificates)
+      dpkg-dev ca-certificates containerd runc)
 missing=()
 for p in "${PKGS[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing+=("$p")
