@@ -46,9 +46,50 @@ function portOf(holder: string): string {
   return parsePortHolder(holder)?.lspName ?? holder;
 }
 
+/** Told synchronously whenever an address stops being held (cluster mode: address claims follow it). */
+export interface PoolObserver {
+  freed(ip: string, holder: string): void;
+}
+
+/**
+ * What the ADD path calls to get addresses. Embedded mode: the pool itself, synchronously
+ * (localAllocator). Cluster mode: claims/allocator.ts, which may wait for a block claim or for
+ * another node's decision on a static address.
+ */
+export interface PoolAllocator {
+  /** A dynamic address of the family for holder (the one it or its port already holds, if any). */
+  allocate(holder: string, family: Family, opts?: AllocateOptions): Promise<string>;
+  /** A static address for holder; throws IpamError when it is taken or refused. */
+  reserve(ip: string, holder: string, opts?: AllocateOptions): Promise<void>;
+}
+
+export interface AllocateOptions {
+  /** The request's deadline: waits end with it. */
+  signal?: AbortSignal;
+  /** "namespace/name" of the pod asking (cluster mode writes it into address claims). */
+  pod?: string;
+}
+
+/** The pool as a PoolAllocator: exactly SubnetPool.allocate / reserve. */
+export function localAllocator(pool: SubnetPool): PoolAllocator {
+  return {
+    allocate: async (holder, family) => pool.allocate(holder, family),
+    reserve: async (ip, holder) => { pool.reserve(ip, holder); },
+  };
+}
+
+/** An inclusive range of address values. */
+export type ValueRange = [bigint, bigint];
+
 export class SubnetPool {
   readonly name: string;
   private readonly pools = new Map<Family, FamilyPool>();
+  /**
+   * Where dynamic allocation of a family may look (cluster mode: the node's address blocks);
+   * absent = the whole range. Kept across reshape: it can only narrow what allocate hands out.
+   */
+  private readonly allowed = new Map<Family, ValueRange[]>();
+  private observer: PoolObserver | undefined;
 
   constructor(spec: SubnetSpec) {
     this.name = spec.name;
@@ -62,16 +103,17 @@ export class SubnetPool {
    */
   reshape(spec: SubnetSpec): { dropped: string[] } {
     const next = new SubnetPool(spec);
-    const dropped: string[] = [];
+    const dropped: Array<{ ip: string; holder: string }> = [];
     for (const [family, pool] of this.pools) {
       for (const [v, holder] of pool.used) {
         const ip = formatIp(family, v);
-        try { next.reserve(ip, holder); } catch { dropped.push(ip); }
+        try { next.reserve(ip, holder); } catch { dropped.push({ ip, holder }); }
       }
     }
     this.pools.clear();
     for (const [family, pool] of next.pools) this.pools.set(family, pool);
-    return { dropped };
+    for (const d of dropped) this.observer?.freed(d.ip, d.holder);
+    return { dropped: dropped.map((d) => d.ip) };
   }
 
   private build(spec: SubnetSpec): void {
@@ -122,10 +164,22 @@ export class SubnetPool {
   allocate(owner: string, family: Family): string {
     const pool = this.pools.get(family);
     if (!pool) throw new IpamError(`subnet ${this.name} has no IPv${family} range`);
+    const ip = this.tryAllocate(owner, family);
+    if (ip !== undefined) return ip;
+    if (this.allowed.has(family)) throw new IpamError(`subnet ${this.name} has no free IPv${family} address in this node's blocks (${pool.cidr.text})`);
+    throw new IpamError(`subnet ${this.name} has no free IPv${family} address (${pool.cidr.text})`);
+  }
+
+  /** allocate() without the throw when nothing is free (undefined); still throws for a family the subnet lacks. */
+  tryAllocate(owner: string, family: Family): string | undefined {
+    const pool = this.pools.get(family);
+    if (!pool) throw new IpamError(`subnet ${this.name} has no IPv${family} range`);
     for (const [v, o] of pool.used) if (o === owner) return formatIp(family, v);
     for (const [v, o] of pool.used) {
       if (portOf(o) === portOf(owner)) { pool.used.set(v, owner); return formatIp(family, v); }
     }
+    const allowed = this.allowed.get(family);
+    if (allowed) return this.allocateIn(pool, owner, allowed);
     const span = pool.last - pool.first + 1n;
     let candidate = pool.cursor;
     for (let tried = 0n; tried < span; tried++) {
@@ -137,7 +191,74 @@ export class SubnetPool {
       }
       candidate++;
     }
-    throw new IpamError(`subnet ${this.name} has no free IPv${family} address (${pool.cidr.text})`);
+    return undefined;
+  }
+
+  /** Next free address inside the allowed ranges, from the cursor on, then from their start. */
+  private allocateIn(pool: FamilyPool, owner: string, allowed: ValueRange[]): string | undefined {
+    const ranges = clip(allowed, pool.first, pool.last);
+    for (const wrapped of [false, true]) {
+      for (const [lo, hi] of ranges) {
+        const a = wrapped ? lo : (pool.cursor > lo ? pool.cursor : lo);
+        const b = wrapped ? (pool.cursor - 1n < hi ? pool.cursor - 1n : hi) : hi;
+        for (let v = a; v <= b; v++) {
+          if (pool.used.has(v) || isExcluded(pool, v)) continue;
+          pool.used.set(v, owner);
+          pool.cursor = v + 1n;
+          return formatIp(pool.cidr.family, v);
+        }
+      }
+    }
+    return undefined;
+  }
+
+  /**
+   * Restricts dynamic allocation of a family to these ranges (cluster mode: the node's blocks);
+   * undefined lifts the restriction. Static reservations are not affected.
+   */
+  setAllocatable(family: Family, ranges: ValueRange[] | undefined): void {
+    if (ranges === undefined) this.allowed.delete(family);
+    else this.allowed.set(family, [...ranges].sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0)));
+  }
+
+  /** The observer told of every address that stops being held (one at a time). */
+  setObserver(observer: PoolObserver | undefined): void { this.observer = observer; }
+
+  /**
+   * Addresses of the ranges (sorted, disjoint) that dynamic allocation could hand out (inside the
+   * family's range, not the network, broadcast, gateway or excluded), and how many are free now.
+   */
+  capacity(family: Family, ranges: ValueRange[]): { total: bigint; free: bigint } {
+    const pool = this.pools.get(family);
+    if (!pool) return { total: 0n, free: 0n };
+    const inside = clip(ranges, pool.first, pool.last);
+    let total = 0n;
+    for (const [a, b] of inside) {
+      total += b - a + 1n;
+      for (const [x, y] of pool.excluded) {
+        const s = x > a ? x : a, e = y < b ? y : b;
+        if (s <= e) total -= e - s + 1n;
+      }
+    }
+    let used = 0n;
+    for (const v of pool.used.keys()) if (inRanges(inside, v) && !isExcluded(pool, v)) used++;
+    return { total, free: total - used };
+  }
+
+  /** Holders of addresses in [lo, hi] (any holder: pods, VIPs, claims, the conntrack flush). */
+  heldIn(family: Family, lo: bigint, hi: bigint): Array<{ ip: string; holder: string }> {
+    const pool = this.pools.get(family);
+    const out: Array<{ ip: string; holder: string }> = [];
+    if (!pool) return out;
+    for (const [v, o] of pool.used) if (v >= lo && v <= hi) out.push({ ip: formatIp(family, v), holder: o });
+    return out;
+  }
+
+  /** Every held address with its holder. */
+  held(): Array<{ ip: string; holder: string }> {
+    const out: Array<{ ip: string; holder: string }> = [];
+    for (const [family, pool] of this.pools) for (const [v, o] of pool.used) out.push({ ip: formatIp(family, v), holder: o });
+    return out;
   }
 
   /** Whether every family still has an address to hand out. */
@@ -158,6 +279,7 @@ export class SubnetPool {
     const pool = this.pools.get(family);
     if (!pool || pool.used.get(value) !== owner) return false;
     pool.used.delete(value);
+    this.observer?.freed(ip, owner);
     return true;
   }
 
@@ -191,6 +313,7 @@ export class SubnetPool {
         if (o === owner) { pool.used.delete(v); freed.push(formatIp(family, v)); }
       }
     }
+    for (const ip of freed) this.observer?.freed(ip, owner);
     return freed;
   }
 
@@ -231,6 +354,26 @@ function parseRange(text: string): [bigint, bigint, Family] {
   if (end.family !== start.family) throw new IpamError(`exclude range ${text} mixes address families`);
   if (end.value < start.value) throw new IpamError(`exclude range ${text} ends before it starts`);
   return [start.value, end.value, start.family];
+}
+
+/** Binary search in sorted disjoint ranges. */
+function inRanges(ranges: ValueRange[], v: bigint): boolean {
+  let lo = 0, hi = ranges.length - 1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    const [a, b] = ranges[mid] as ValueRange;
+    if (v < a) hi = mid - 1;
+    else if (v > b) lo = mid + 1;
+    else return true;
+  }
+  return false;
+}
+
+function clip(ranges: ValueRange[], first: bigint, last: bigint): ValueRange[] {
+  return ranges
+    .map(([a, b]): ValueRange => [a < first ? first : a, b > last ? last : b])
+    .filter(([a, b]) => a <= b)
+    .sort((x, y) => (x[0] < y[0] ? -1 : x[0] > y[0] ? 1 : 0));
 }
 
 /** Clips ranges to [first, last] and merges overlaps, so counting them counts each address once. */

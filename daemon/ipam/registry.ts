@@ -7,7 +7,8 @@ import type { OvsdbClient } from '../ovsdb/client';
 import { asArray, asMap } from '../ovsdb/values';
 import { EXT } from '../store/external-ids';
 import { NB } from '../ovs/schema';
-import { portHolder, SubnetPool, type SubnetSpec } from './pool';
+import { localAllocator, portHolder, SubnetPool, type PoolAllocator, type SubnetSpec } from './pool';
+import type { ClusterIpam } from './claims/cluster';
 
 /** Owner names of VIP reservations in the pools ("vip:<Vip name>"). */
 export const VIP_OWNER_PREFIX = 'vip:';
@@ -18,12 +19,32 @@ export class SubnetRegistry {
   private readonly managed = new Set<string>();
   private readonly shapes = new Map<string, string>();
 
+  /** Cluster mode: pod pools allocate inside this node's claimed blocks (useClaims). */
+  private cluster: ClusterIpam | undefined;
+
   constructor(readonly defaultSwitch: string) {}
 
   add(spec: SubnetSpec): SubnetPool {
     const pool = new SubnetPool(spec);
     this.pools.set(spec.name, pool);
     return pool;
+  }
+
+  /**
+   * Cluster mode: every pod pool (not the node-only ones) from now on hands out addresses only
+   * through address claims. Call after the first rebuildFromNb() (a pool arbitrates other
+   * nodes' claims from what it holds) and before cluster.start(). Pools that sync() creates later
+   * are attached once rebuilt; a pool added later with add() is not (attach it after rebuilding).
+   */
+  useClaims(cluster: ClusterIpam): void {
+    this.cluster = cluster;
+    for (const [name, pool] of this.pools) if (!this.nodeOnly.has(name)) cluster.attach(pool);
+  }
+
+  /** What the ADD path allocates through: the pool itself, or its cluster allocator. */
+  allocatorFor(pool: SubnetPool): PoolAllocator {
+    const claims = this.cluster?.get(pool.name);
+    return claims && claims.pool === pool ? claims : localAllocator(pool);
   }
 
   /**
@@ -34,8 +55,12 @@ export class SubnetRegistry {
   sync(specs: SubnetSpec[], nb: OvsdbClient, vips: Array<{ subnet: string; ip: string; owner: string }>, log: Logger): void {
     const wanted = new Map(specs.map((s) => [s.name, s]));
     for (const name of this.managed) {
-      if (!wanted.has(name)) { this.pools.delete(name); this.managed.delete(name); this.shapes.delete(name); }
+      if (!wanted.has(name)) {
+        this.pools.delete(name); this.managed.delete(name); this.shapes.delete(name);
+        this.cluster?.detach(name);
+      }
     }
+    const fresh: SubnetPool[] = [];
     for (const spec of specs) {
       const shape = JSON.stringify(spec);
       if (this.shapes.get(spec.name) === shape) continue;
@@ -44,7 +69,11 @@ export class SubnetRegistry {
         if (existing) {
           const { dropped } = existing.reshape(spec);
           if (dropped.length > 0) log.warn({ step: 'ipam', subnet: spec.name, dropped }, 'addresses outside the changed subnet are no longer tracked');
-        } else this.pools.set(spec.name, new SubnetPool(spec));
+        } else {
+          const pool = new SubnetPool(spec);
+          this.pools.set(spec.name, pool);
+          fresh.push(pool);
+        }
         this.managed.add(spec.name);
         this.shapes.set(spec.name, shape);
       } catch (e) {
@@ -66,6 +95,8 @@ export class SubnetRegistry {
       if (pool.ownerOf(v.ip) === v.owner) continue;
       try { pool.reserve(v.ip, v.owner); } catch (e) { log.warn({ step: 'ipam', vip: v.owner, err: String(e) }, 'VIP address cannot be reserved'); }
     }
+    // Attached once they know their NB allocations and VIPs: a pool starts arbitrating at once.
+    if (this.cluster) for (const pool of fresh) if (!this.nodeOnly.has(pool.name)) this.cluster.attach(pool);
   }
 
   /** Switches whose addresses are the node's own (the join switch): never a pod's. */
