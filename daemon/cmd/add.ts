@@ -43,7 +43,7 @@ export async function cmdAdd(ctx: RequestContext): Promise<CniResult> {
   const portWrite = new TrackedWrite();
   let lspGone = true;
   try {
-    const attachment = timed('ipam', () => atStep('ipam', () => allocate(ctx, intent, pool, undo, () => lspGone)));
+    const attachment = await timed('ipam', () => atStep('ipam', () => allocate(ctx, intent, pool, undo, () => lspGone)));
     undo.push('logical switch port', async () => {
       lspGone = await undoTrackedWrite(lspWrite, {
         client: deps.nb,
@@ -113,9 +113,12 @@ async function podOf({ deps, req, signal }: RequestContext): Promise<PodObj | un
   return deps.objects.get('Pod', podName, podNamespace);
 }
 
-function allocate(ctx: RequestContext, intent: PodIntent, pool: SubnetPool, undo: UndoStack, lspGone: () => boolean): Attachment {
+async function allocate(ctx: RequestContext, intent: PodIntent, pool: SubnetPool, undo: UndoStack, lspGone: () => boolean): Promise<Attachment> {
   const { req } = ctx;
   const holder = portHolder(intent.lspName, req.containerId);
+  // The pool itself, or (on a cluster) the node's claimed blocks of it.
+  const allocator = ctx.deps.subnets.allocatorFor(pool);
+  const opts = intent.podName && intent.podNamespace ? { signal: ctx.signal, pod: `${intent.podNamespace}/${intent.podName}` } : { signal: ctx.signal };
   // What this ADD claimed, and from whom: an address taken over from an earlier sandbox of the
   // same pod goes back to it if that sandbox's port still exists when this ADD fails.
   const claimed: Array<{ ip: string; from: string | undefined }> = [];
@@ -130,17 +133,17 @@ function allocate(ctx: RequestContext, intent: PodIntent, pool: SubnetPool, undo
     }
   });
   const ips: string[] = [];
-  const take = (ip: string): void => {
+  const take = async (ip: string): Promise<void> => {
     const from = pool.ownerOf(ip);
-    pool.reserve(ip, holder);
+    await allocator.reserve(ip, holder, opts);
     claimed.push({ ip, from });
     ips.push(ip);
   };
   // The pod's earlier addresses, if all of them can still be its own; otherwise new ones.
-  const takePreferred = (): boolean => {
+  const takePreferred = async (): Promise<boolean> => {
     if (intent.preferredIps.length === 0) return false;
     try {
-      for (const ip of intent.preferredIps) take(ip);
+      for (const ip of intent.preferredIps) await take(ip);
       return true;
     } catch (e) {
       if (!(e instanceof IpamError)) throw e;
@@ -153,11 +156,11 @@ function allocate(ctx: RequestContext, intent: PodIntent, pool: SubnetPool, undo
     }
   };
   if (intent.staticIps.length > 0) {
-    for (const ip of intent.staticIps) take(ip);
-  } else if (!takePreferred()) {
+    for (const ip of intent.staticIps) await take(ip);
+  } else if (!(await takePreferred())) {
     for (const family of pool.families) {
       const before = new Map(pool.heldBySamePort(holder).map((h) => [h.ip, h.holder]));
-      const ip = pool.allocate(holder, family as Family);
+      const ip = await allocator.allocate(holder, family as Family, opts);
       claimed.push({ ip, from: before.get(ip) });
       ips.push(ip);
     }

@@ -24,6 +24,8 @@ export interface DaemonOptions {
   manifests?: string;
   /** Period of the leak reconcile loop; the environment's OVNODE_RECONCILE_INTERVAL_MS otherwise. */
   reconcileIntervalMs?: number;
+  /** Objects from the Kubernetes API (in-cluster, or `kubeconfig`) instead of a manifests directory. */
+  kubernetes?: { kubeconfig?: string; cniBinDir?: string; cniConfDir?: string; cniExecutable?: string };
 }
 
 export interface RawOptions {
@@ -40,6 +42,11 @@ export interface RawOptions {
   encapIp?: string;
   logLevel: string;
   reconcileInterval?: string;
+  kubernetes?: boolean;
+  kubeconfig?: string;
+  cniBinDir?: string;
+  cniConfDir?: string;
+  cniExecutable?: string;
 }
 
 export function parseOptions(raw: RawOptions): DaemonOptions {
@@ -63,11 +70,24 @@ export function parseOptions(raw: RawOptions): DaemonOptions {
     joinCidr: parseCidr(raw.joinCidr).text,
     mtu,
     metricsAddress: raw.metricsAddress,
-    nodeName: raw.nodeName ?? hostname(),
+    // On a cluster the DaemonSet passes the node's name through the downward API.
+    nodeName: raw.nodeName ?? (raw.kubernetes ? process.env.NODE_NAME : undefined) ?? hostname(),
     logLevel: raw.logLevel,
   };
   if (raw.encapIp) opts.encapIp = raw.encapIp;
   if (raw.manifests) opts.manifests = raw.manifests;
+  if (raw.kubernetes || raw.kubeconfig !== undefined) {
+    if (raw.manifests) throw new InvalidConfigError('--kubernetes and --manifests are two sources of the same objects: choose one');
+    if ((raw.cniBinDir === undefined) !== (raw.cniConfDir === undefined)) throw new InvalidConfigError('--cni-bin-dir and --cni-conf-dir go together');
+    const k: NonNullable<DaemonOptions['kubernetes']> = {};
+    if (raw.kubeconfig !== undefined) k.kubeconfig = raw.kubeconfig;
+    if (raw.cniBinDir !== undefined) k.cniBinDir = raw.cniBinDir;
+    if (raw.cniConfDir !== undefined) k.cniConfDir = raw.cniConfDir;
+    if (raw.cniExecutable !== undefined) k.cniExecutable = raw.cniExecutable;
+    opts.kubernetes = k;
+  } else if (raw.cniBinDir !== undefined || raw.cniConfDir !== undefined) {
+    throw new InvalidConfigError('--cni-bin-dir/--cni-conf-dir install the plugin for a Kubernetes node: they need --kubernetes');
+  }
   if (raw.reconcileInterval !== undefined) {
     const seconds = Number(raw.reconcileInterval);
     if (!Number.isFinite(seconds) || seconds < 0.1 || seconds > 3600) throw new InvalidConfigError('--reconcile-interval must be a number of seconds in 0.1..3600');

@@ -26,6 +26,7 @@ import { CniServer } from '../server/cni-server';
 import { ovsAttachments } from '../store/lookup';
 import { NodeLeaks, reconcile } from './reconcile';
 import { loopSettingsFromEnv, ReconcileLoop } from './reconcile-loop';
+import { startCluster, type ClusterNode } from '../cluster/cluster-node';
 import { MemoryStore } from '../objects/memory-store';
 import type { ObjectStore } from '../objects/types';
 import { PolicyEngine } from '../policy/engine';
@@ -134,8 +135,17 @@ export async function startNode(opts: DaemonOptions, log: Logger): Promise<Runni
       if (!stack.healthy()) return { ready: false, reason: 'an OVS/OVN process is down (restarting)' };
       return { ready: true };
     };
-    const objects = await openObjectStore(opts, log);
-    cleanups.push(() => objects.close());
+    let cluster: ClusterNode | undefined;
+    let objects: ObjectStore & { close(): unknown };
+    if (opts.kubernetes) {
+      cluster = await startCluster({ ...opts.kubernetes, nodeName: opts.nodeName, daemonSocket: opts.socket }, log, startup);
+      objects = cluster.store;
+      const c = cluster;
+      cleanups.push(() => c.close());
+    } else {
+      objects = await openObjectStore(opts, log);
+      cleanups.push(() => objects.close());
+    }
     const policy = new PolicyEngine({
       nb: clients.nb, store: objects, subnets, log,
       builtin: [podSwitch, joinSwitch].map(({ name, cidrs, gateways }) => ({ name, cidrs, gateways })),
@@ -146,6 +156,10 @@ export async function startNode(opts: DaemonOptions, log: Logger): Promise<Runni
       plumber: new PodPlumber({ nodeRtnl: rtnl, native, openRtnl, nodeNetnsPath }),
       conntrack: new ConntrackFlusher({ unixctl: new UnixctlClient(stack.paths.vswitchdCtl), subnets, log, metrics }),
     };
+    if (cluster) {
+      deps.cluster = cluster.hooks;
+      await cluster.useClaims(subnets);
+    }
     metrics.attachmentCount = () => ovsAttachments(clients.ovs).length;
     metrics.conntrackPendingCount = () => deps.conntrack?.pendingCount ?? 0;
     metrics.reconnectSources = {
@@ -162,6 +176,8 @@ export async function startNode(opts: DaemonOptions, log: Logger): Promise<Runni
     const server = new CniServer(deps);
     await server.listen(opts.socket);
     cleanups.push(() => server.close());
+    // Only now may kubelet find the plugin: it calls it as soon as a configuration exists.
+    await cluster?.serving();
     const loop = new ReconcileLoop({
       ...loopSettings, log, metrics,
       source: new NodeLeaks(deps, { index: async (name) => (await rtnl.getLink(name))?.index }),

@@ -1,0 +1,104 @@
+// A node's Kubernetes side, from the daemon's start to its stop: the API connection (in-cluster
+// or --kubeconfig), the watched objects, the write-backs (pod annotations, Events, the Node's
+// NetworkUnavailable condition), and the CNI installation, which goes last: kubelet must never
+// find a configuration before the daemon answers.
+
+import { join } from 'node:path';
+import type { Logger } from 'pino';
+import type { ClusterHooks } from '../context';
+import { ClusterIpam } from '../ipam/claims/cluster';
+import { KubeClaimStore } from '../ipam/claims/store';
+import type { SubnetRegistry } from '../ipam/registry';
+import { installExecutable, writeConflist } from '../node/cni-install';
+import { loadKubeConnection } from '../sources/kube/config';
+import { HttpKubeApi } from '../sources/kube/http-api';
+import { WatchedClaims } from './claims-cache';
+import { EventRecorder } from './events';
+import { KubeClusterHooks } from './hooks';
+import { KubeStore } from './kube-store';
+import { markNetworkAvailable } from './node-status';
+import { PodAnnotationWriter } from './pod-annotations';
+import { RetryQueue } from './retry-queue';
+
+export interface ClusterSettings {
+  nodeName: string;
+  kubeconfig?: string;
+  cniBinDir?: string;
+  cniConfDir?: string;
+  /** The CNI executable to install (default: the one built next to this daemon). */
+  cniExecutable?: string;
+  daemonSocket: string;
+}
+
+export interface ClusterNode {
+  api: HttpKubeApi;
+  store: KubeStore;
+  hooks: ClusterHooks;
+  /**
+   * Cluster-wide IPAM: the registry's pod pools allocate only inside this node's claimed blocks.
+   * Call after the pools were rebuilt from the NB and before serving CNI.
+   */
+  useClaims(subnets: SubnetRegistry): Promise<void>;
+  /** The daemon serves: install the plugin, then the conflist, then tell the API. */
+  serving(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** dist/daemon/cluster -> dist/bin/ovnode */
+export const BUILT_CNI_EXECUTABLE = join(__dirname, '..', '..', 'bin', 'ovnode');
+
+export async function startCluster(s: ClusterSettings, log: Logger, signal: AbortSignal): Promise<ClusterNode> {
+  const conn = await loadKubeConnection(s.kubeconfig !== undefined ? { kubeconfig: s.kubeconfig } : {});
+  const api = new HttpKubeApi(conn, { userAgent: `ovnoded/${s.nodeName}` });
+  const events = new EventRecorder(api, s.nodeName, log);
+  const store = new KubeStore({ api, log, events });
+  const writer = new PodAnnotationWriter(api, (ns, name) => store.pod(ns, name)?.metadata.annotations, log);
+  const nodeStatus = new RetryQueue('node-status', log, { concurrency: 1 });
+  const claims = new WatchedClaims(api, log);
+  let ipam: ClusterIpam | undefined;
+  try {
+    const started = Date.now();
+    claims.start();
+    await Promise.all([store.start(signal), claims.synced()]);
+    log.info({ step: 'kube', server: conn.server.origin, ms: Date.now() - started }, 'watches synced');
+  } catch (e) {
+    await Promise.all([store.close(), claims.stop()]);
+    api.close();
+    throw e;
+  }
+  const useClaims = async (subnets: SubnetRegistry): Promise<void> => {
+    // Claims are owned by this Node, so the garbage collector frees the blocks of a deleted node.
+    const uid = await nodeUid(api, s.nodeName);
+    ipam = new ClusterIpam({ node: { name: s.nodeName, uid }, store: new KubeClaimStore(api, claims), log });
+    subnets.useClaims(ipam);
+    await ipam.start();
+  };
+  const serving = async (): Promise<void> => {
+    if (s.cniBinDir && s.cniConfDir) {
+      const installed = installExecutable({
+        binDir: s.cniBinDir, confDir: s.cniConfDir, executable: s.cniExecutable ?? BUILT_CNI_EXECUTABLE,
+        daemonSocket: s.daemonSocket, aliases: ['kube-ovn'],
+      });
+      const conflist = writeConflist({ confDir: s.cniConfDir, daemonSocket: s.daemonSocket });
+      log.info({ step: 'cni-install', installed, conflist }, 'CNI plugin and configuration installed');
+    }
+    nodeStatus.enqueue('network-available', async () => { await markNetworkAvailable(api, s.nodeName); return true; });
+  };
+  return {
+    api, store, hooks: new KubeClusterHooks(store, writer), serving, useClaims,
+    close: async () => {
+      writer.close();
+      nodeStatus.close();
+      ipam?.stop();
+      await Promise.all([store.close(), claims.stop()]);
+      api.close();
+    },
+  };
+}
+
+async function nodeUid(api: HttpKubeApi, nodeName: string): Promise<string> {
+  const res = await api.request<{ metadata?: { uid?: string } }>({ method: 'GET', path: `/api/v1/nodes/${encodeURIComponent(nodeName)}` });
+  const uid = res.body.metadata?.uid;
+  if (res.status !== 200 || !uid) throw new Error(`Node ${nodeName}: HTTP ${res.status}; is --node-name (NODE_NAME) this node's name?`);
+  return uid;
+}
