@@ -3,6 +3,8 @@
 // stops a program, so restarting or upgrading the daemon cannot interrupt the datapath, and two
 // supervisors never fight over one ovs-vswitchd.
 
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
 import type { Logger } from 'pino';
 import { stackPaths, type NodeStack, type StackPaths } from './stack';
 import { waitForPath } from './supervised-process';
@@ -39,6 +41,8 @@ export class ExternalStack implements NodeStack {
 
   private async waitFor(path: string): Promise<void> {
     this.log.info({ step: 'stack', path }, 'waiting for the OVS/OVN stack of this node');
+    // The directory is watched for the socket: it may not exist yet when this pod starts first.
+    mkdirSync(dirname(path), { recursive: true, mode: 0o700 });
     await waitForPath(path, this.waitMs);
   }
 }

@@ -29,7 +29,7 @@ afterEach(async () => {
     await gone;
   }
   stack = undefined;
-  if (stateDir) { killStatePrograms(stateDir); rmSync(stateDir, { recursive: true, force: true }); }
+  if (stateDir) { killStatePrograms(join(stateDir, 'state')); rmSync(stateDir, { recursive: true, force: true }); }
   netns?.removeAll();
   netns = undefined;
 });
@@ -67,20 +67,21 @@ describe('split stack: ovnoded stack + ovnoded run --stack external (real OVS/OV
     expect(early.status).not.toBe(0);
     expect(early.out).toMatch(/db\.sock/);
 
-    stack = await startStack(nodeNs, stateDir);
-    const ready = probe(nodeNs, ['stack', '--state-dir', stateDir]);
-    expect(ready.status, ready.out).toBe(0);
-    const programs = programsOfStateDir(stateDir).map((p) => p.comm).sort();
-    expect(programs).toEqual(['ovn-controller', 'ovn-northd', 'ovs-vswitchd', 'ovsdb-server', 'ovsdb-server', 'ovsdb-server']);
-
-    const pidsBefore = programsOfStateDir(stateDir).map((p) => p.pid).sort();
-
-    const first = new TestNode({ netns, name: 'node', stateDir, externalStack: true }, nodeNs);
+    // The daemon's pod may start before the stack's, on a state dir that does not exist yet: it
+    // waits for the stack's sockets and then adopts it.
+    const first = new TestNode({ netns, name: 'node', stateDir: join(stateDir, 'state'), externalStack: true }, nodeNs);
     daemons.push(first);
-    await first.start();
+    const firstReady = first.start();
+    stack = await startStack(nodeNs, first.stateDir);
+    const ready = probe(nodeNs, ['stack', '--state-dir', first.stateDir]);
+    expect(ready.status, ready.out).toBe(0);
+    const programs = programsOfStateDir(first.stateDir).map((p) => p.comm).sort();
+    expect(programs).toEqual(['ovn-controller', 'ovn-northd', 'ovs-vswitchd', 'ovsdb-server', 'ovsdb-server', 'ovsdb-server']);
+    const pidsBefore = programsOfStateDir(first.stateDir).map((p) => p.pid).sort();
+    await firstReady;
     expect(probe(nodeNs, ['daemon', '--socket', first.socket])).toMatchObject({ status: 0 });
     // The daemon started (or replaced) no program of its own.
-    expect(programsOfStateDir(stateDir).map((p) => p.pid).sort()).toEqual(pidsBefore);
+    expect(programsOfStateDir(first.stateDir).map((p) => p.pid).sort()).toEqual(pidsBefore);
 
     const add = await runShimAsync(cniEnv({ command: 'ADD', containerId: 'split-1', netns: netns.path(podNs) }), netconf(first.socket));
     expect(add.status, add.stderr).toBe(0);
@@ -91,28 +92,28 @@ describe('split stack: ovnoded stack + ovnoded run --stack external (real OVS/OV
     // SIGTERM of the daemon in this mode: a hand-over. Exit 0, the stack's programs are the same
     // processes, the node's taps are still there, and the pod is still reachable.
     expect(await first.stop()).toBe(0);
-    expect(programsOfStateDir(stateDir).map((p) => p.pid).sort()).toEqual(pidsBefore);
+    expect(programsOfStateDir(first.stateDir).map((p) => p.pid).sort()).toEqual(pidsBefore);
     expect(linkNames(nodeNs)).toEqual(expect.arrayContaining(['ovn0', 'br-int']));
     expect(netns.ping(nodeNs, podIp as string)).toBe(true);
     const down = probe(nodeNs, ['daemon', '--socket', first.socket]);
     expect(down.status).not.toBe(0);
 
     // The next daemon serves the same pod: DEL removes it.
-    const second = new TestNode({ netns, name: 'node', stateDir, externalStack: true }, nodeNs);
+    const second = new TestNode({ netns, name: 'node', stateDir: first.stateDir, externalStack: true }, nodeNs);
     daemons.push(second);
     await second.start();
     const del = await runShimAsync(cniEnv({ command: 'DEL', containerId: 'split-1', netns: netns.path(podNs) }), netconf(second.socket));
     expect(del.status, del.stderr).toBe(0);
     expect(netns.ping(nodeNs, podIp as string, 1)).toBe(false);
     expect(await second.stop()).toBe(0);
-    expect(programsOfStateDir(stateDir).map((p) => p.pid).sort()).toEqual(pidsBefore);
+    expect(programsOfStateDir(first.stateDir).map((p) => p.pid).sort()).toEqual(pidsBefore);
 
     // The stack's own SIGTERM stops every program and removes its tap devices.
     const exited = new Promise<number | null>((r) => stack?.once('exit', (code) => r(code)));
     stack.kill('SIGTERM');
     expect(await exited).toBe(0);
-    expect(programsOfStateDir(stateDir)).toEqual([]);
+    expect(programsOfStateDir(first.stateDir)).toEqual([]);
     expect(linkNames(nodeNs)).not.toContain('br-int');
-    expect(probe(nodeNs, ['stack', '--state-dir', stateDir]).status).not.toBe(0);
+    expect(probe(nodeNs, ['stack', '--state-dir', first.stateDir]).status).not.toBe(0);
   });
 });
