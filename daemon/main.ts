@@ -5,9 +5,14 @@ import { isOvnodeError } from '../common/errors';
 import { DEFAULT_DAEMON_SOCKET } from '../common/protocol';
 import { createLogger } from './log';
 import { parseOptions, type RawOptions } from './node/options';
-import { probeDaemon, probeStack, type ProbeOutcome } from './node/probe';
-import { startStackOnly } from './node/stack-only';
-import { startNode } from './node/start';
+import type { ProbeOutcome } from './node/probe';
+// Loaded by the commands that use them: kubelet runs `probe` every few seconds, and a probe that
+// loaded the whole daemon (native addon included) would cost a node a second of CPU each time.
+const lazy = {
+  probe: (): typeof import('./node/probe') => require('./node/probe') as typeof import('./node/probe'),
+  stackOnly: (): typeof import('./node/stack-only') => require('./node/stack-only') as typeof import('./node/stack-only'),
+  start: (): typeof import('./node/start') => require('./node/start') as typeof import('./node/start'),
+};
 
 const program = new Command('ovnoded').description('ovnode node daemon: CNI server on OVS/OVN');
 
@@ -42,9 +47,9 @@ program
       process.exit(2);
     }
     const started = Date.now();
-    let node: Awaited<ReturnType<typeof startNode>>;
+    let node: Awaited<ReturnType<ReturnType<typeof lazy.start>['startNode']>>;
     try {
-      node = await startNode(opts, log);
+      node = await lazy.start().startNode(opts, log);
     } catch (e) {
       log.fatal({ err: isOvnodeError(e) ? e.message : String(e) }, 'start-up failed');
       process.exit(1);
@@ -83,9 +88,9 @@ program
   .option('--log-level <level>', 'pino log level', 'info')
   .action(async (raw: { stateDir: string; logLevel: string }) => {
     const log = createLogger(raw.logLevel);
-    let stack: Awaited<ReturnType<typeof startStackOnly>>;
+    let stack: Awaited<ReturnType<ReturnType<typeof lazy.stackOnly>['startStackOnly']>>;
     try {
-      stack = await startStackOnly(raw.stateDir, log);
+      stack = await lazy.stackOnly().startStackOnly(raw.stateDir, log);
     } catch (e) {
       log.fatal({ err: e }, 'stack start-up failed');
       process.exit(1);
@@ -114,12 +119,12 @@ probe
   .command('daemon')
   .description("the daemon serves CNI requests on its socket")
   .option('--socket <path>', 'CNI socket', DEFAULT_DAEMON_SOCKET)
-  .action(async (raw: { socket: string }) => report(await probeDaemon(raw.socket)));
+  .action(async (raw: { socket: string }) => report(await lazy.probe().probeDaemon(raw.socket)));
 probe
   .command('stack')
   .description('every OVS/OVN program of the state dir answers')
   .requiredOption('--state-dir <dir>', 'the stack\'s state directory')
-  .action(async (raw: { stateDir: string }) => report(await probeStack(raw.stateDir)));
+  .action(async (raw: { stateDir: string }) => report(await lazy.probe().probeStack(raw.stateDir)));
 
 function report(outcome: ProbeOutcome): void {
   (outcome.ok ? process.stdout : process.stderr).write(`${outcome.detail}\n`);

@@ -1,0 +1,103 @@
+// ovnode on the lab cluster: deploying it as an operator would (kubectl apply -f deploy/), test
+// pods of the tools image pinned to a node, and looking at a node's OVS/OVN through its own
+// sockets (the per-node state directory is /var/lib/ovnode in the node's mount namespace).
+
+import { join } from 'node:path';
+import { apply, kubectl, kubectlJson, kubectlOk, nodeExec, readLab, REPO, TOOLS_IMAGE, waitForObject, type KubeObject, type RunResult } from './lab';
+
+export const SYSTEM_NS = 'kube-system';
+const NB_DB = 'unix:/var/lib/ovnode/ovn/nb.sock';
+const OVS_DB = 'unix:/var/lib/ovnode/ovs/db.sock';
+
+/** Deploys ovnode unless it already runs; resolves once both DaemonSets are rolled out on every node. */
+export async function deployOvnode(): Promise<{ fresh: boolean }> {
+  const existing = await kubectl(['-n', SYSTEM_NS, 'get', 'ds', 'ovnode', '-o', 'name']);
+  const fresh = existing.code !== 0;
+  if (fresh) {
+    const lab = readLab();
+    await kubectlOk(['-n', SYSTEM_NS, 'create', 'configmap', 'ovnode-apiserver', `--from-literal=host=${lab.apiserver.host}`, `--from-literal=port=${lab.apiserver.port}`]);
+    await kubectlOk(['apply', '-f', join(REPO, 'deploy')], { timeoutMs: 120_000 });
+  }
+  for (const ds of ['ovnode-ovs', 'ovnode']) await waitDaemonSetReady(ds);
+  return { fresh };
+}
+
+/**
+ * Every scheduled pod of the DaemonSet is up to date and Ready (a watch; `rollout status` refuses
+ * OnDelete DaemonSets).
+ */
+export async function waitDaemonSetReady(name: string, timeoutMs = 300_000): Promise<void> {
+  await waitForObject('daemonsets', (o) => {
+    const st = o.status ?? {};
+    return o.metadata?.name === name && st.observedGeneration >= o.metadata.generation && st.desiredNumberScheduled > 0
+      && st.numberReady === st.desiredNumberScheduled && (st.updatedNumberScheduled ?? 0) === st.desiredNumberScheduled;
+  }, { namespace: SYSTEM_NS, fieldSelector: `metadata.name=${name}`, timeoutMs, description: `DaemonSet ${name} ready on every node` });
+}
+
+/** The pod of a DaemonSet (`app` label) on a node. */
+export async function daemonPod(app: 'ovnode' | 'ovnode-ovs', node: string): Promise<KubeObject> {
+  const list = await kubectlJson<{ items: KubeObject[] }>(['-n', SYSTEM_NS, 'get', 'pods', '-l', `app=${app}`, '--field-selector', `spec.nodeName=${node}`]);
+  const pod = list.items.find((p) => !p.metadata.deletionTimestamp);
+  if (!pod) throw new Error(`no ${app} pod on ${node}`);
+  return pod;
+}
+
+export async function nbctl(node: string, args: string[]): Promise<string> {
+  return mustRun(await nodeExec(node, ['ovn-nbctl', `--db=${NB_DB}`, ...args]), `ovn-nbctl ${args.join(' ')} on ${node}`);
+}
+
+export async function vsctl(node: string, args: string[]): Promise<string> {
+  return mustRun(await nodeExec(node, ['ovs-vsctl', `--db=${OVS_DB}`, ...args]), `ovs-vsctl ${args.join(' ')} on ${node}`);
+}
+
+function mustRun(r: RunResult, what: string): string {
+  if (r.code !== 0) throw new Error(`${what} failed (${r.code}): ${r.stderr.trim()}`);
+  return r.stdout;
+}
+
+export interface TestPodSpec {
+  name: string;
+  namespace: string;
+  node: string;
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
+}
+
+/** A pod of the tools image on `node`: an HTTP server on 8080 and a TCP echo on 9000. */
+export function testPod(s: TestPodSpec): KubeObject {
+  return {
+    apiVersion: 'v1', kind: 'Pod',
+    metadata: { name: s.name, namespace: s.namespace, labels: { 'ovnode-test': 'true', ...(s.labels ?? {}) }, annotations: s.annotations ?? {} },
+    spec: {
+      nodeName: s.node,
+      terminationGracePeriodSeconds: 1,
+      containers: [{
+        name: 'tools', image: TOOLS_IMAGE, imagePullPolicy: 'Never',
+        command: ['/bin/sh', '-c', "trap 'exit 0' TERM; echo ok > /tmp/index.html; httpd -f -p 8080 -h /tmp & nc -ll -p 9000 -e /bin/cat & wait"],
+        ports: [{ name: 'http', containerPort: 8080 }],
+        readinessProbe: { tcpSocket: { port: 8080 }, periodSeconds: 1 },
+      }],
+    },
+  };
+}
+
+export async function createNamespace(name: string, labels: Record<string, string> = {}): Promise<void> {
+  await apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } });
+}
+
+/** `kubectl exec` in a pod; never rejects for an exit code. */
+export function podExec(namespace: string, pod: string, argv: string[], timeoutMs = 20_000): Promise<RunResult> {
+  return kubectl(['exec', '-n', namespace, pod, '--', ...argv], { timeoutMs });
+}
+
+/** True when one of `tries` pings from the pod reaches ip. */
+export async function pingFrom(namespace: string, pod: string, ip: string, tries = 3): Promise<boolean> {
+  const r = await podExec(namespace, pod, ['ping', '-c', String(tries), '-W', '1', ip]);
+  return r.code === 0;
+}
+
+/** What the pod's HTTP server on 8080 answered at ip ("" when nothing did within 2 s). */
+export async function httpFrom(namespace: string, pod: string, ip: string): Promise<string> {
+  const r = await podExec(namespace, pod, ['sh', '-c', `printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | nc -w 2 ${ip} 8080 | tail -n 1`]);
+  return r.stdout.trim();
+}
