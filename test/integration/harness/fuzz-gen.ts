@@ -10,6 +10,7 @@
 // runs in the node's netns, so to it the host's netns is just "another netns" it would plumb.
 
 import * as net from 'node:net';
+import { seededRandom } from '../../support/seeded-random';
 
 // ------------------------------------------------------------------------------------------ PRNG
 
@@ -23,15 +24,8 @@ export function caseSeed(seed: number, index: number): number {
 
 /** mulberry32. */
 export class Rng {
-  private s: number;
-  constructor(seed: number) { this.s = seed >>> 0; }
-  next(): number {
-    this.s = (this.s + 0x6d2b79f5) >>> 0;
-    let t = this.s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
+  readonly next: () => number;
+  constructor(seed: number) { this.next = seededRandom(seed); }
   int(lo: number, hi: number): number { return lo + Math.floor(this.next() * (hi - lo + 1)); }
   chance(p: number): boolean { return this.next() < p; }
   pick<T>(a: readonly T[]): T { return a[this.int(0, a.length - 1)] as T; }

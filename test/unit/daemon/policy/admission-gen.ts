@@ -9,18 +9,12 @@ import type {
 import { namespaceLabels, type PodPort } from '../../../../daemon/policy/pods';
 import { SG_ANNOTATION } from '../../../../daemon/policy/security-groups';
 import { namespace, netpol, pod, secgroup, sel } from './helpers';
+import { seededRandom } from '../../../support/seeded-random';
 
 /** mulberry32: small, fast, and the same sequence everywhere. */
 export class Rng {
-  #s: number;
-  constructor(seed: number) { this.#s = seed >>> 0; }
-  next(): number {
-    this.#s = (this.#s + 0x6d2b79f5) >>> 0;
-    let t = this.#s;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  }
+  readonly next: () => number;
+  constructor(seed: number) { this.next = seededRandom(seed); }
   int(n: number): number { return Math.floor(this.next() * n); }
   chance(p: number): boolean { return this.next() < p; }
   pick<T>(xs: readonly T[]): T { return xs[this.int(xs.length)] as T; }

@@ -15,18 +15,10 @@ import type { KubeApi, KubeRequest, KubeResponse } from '../../../../../daemon/s
 import { isDnsSubdomain } from '../../../../../daemon/ipam/claims/names';
 import type { ClaimCache, ClaimEvent, ClaimEventType } from '../../../../../daemon/ipam/claims/store';
 import { CLAIMS_PATH, type IPClaim } from '../../../../../daemon/ipam/claims/types';
+import { seededRandom } from '../../../../support/seeded-random';
 
 /** mulberry32: small seeded PRNG, so a failing interleaving can be replayed by its seed. */
-export function seededRng(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const seededRng = seededRandom;
 
 export interface FakeApiOptions {
   rng?: () => number;

@@ -2,6 +2,7 @@
 // typed objects), pod builders and a seeded random source.
 
 import type { KubeRawObject } from '../../../../../daemon/sources/kube/reflector';
+import { seededRandom } from '../../../../support/seeded-random';
 
 /** An example of what a daemon keeps of a pod: a handful of fields, never the raw object. */
 export interface SlimPod {
@@ -39,16 +40,7 @@ export function pod(name: string, opts: { namespace?: string; labels?: Record<st
 }
 
 /** mulberry32: small, fast, good enough to drive a randomized test reproducibly from its seed. */
-export function seeded(seed: number): () => number {
-  let a = seed >>> 0;
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0;
-    let t = a;
-    t = Math.imul(t ^ (t >>> 15), t | 1);
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-  };
-}
+export const seeded = seededRandom;
 
 /** Resolves on the next turn of the event loop after pending I/O callbacks. */
 export function tick(): Promise<void> {
