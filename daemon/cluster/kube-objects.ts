@@ -23,6 +23,8 @@ export interface SlimObject {
   kind: Kind;
   key: string;
   resourceVersion: string;
+  /** The object's uid: Events name it, so `kubectl describe` finds them. */
+  uid?: string;
   /** Validated and defaulted, or why not. */
   result: { ok: true; object: KubeObject } | { ok: false; rejected: RejectedObject };
 }
@@ -77,5 +79,7 @@ export function projectObject(kind: Kind, raw: unknown): SlimObject | undefined 
       if (raw.spec.hostNetwork === true) object.spec.hostNetwork = true;
     }
   }
-  return { kind, key: objectKeyOf(kind, name, namespace), resourceVersion, result };
+  const slim: SlimObject = { kind, key: objectKeyOf(kind, name, namespace), resourceVersion, result };
+  if (typeof meta.uid === 'string') slim.uid = meta.uid;
+  return slim;
 }

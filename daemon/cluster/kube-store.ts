@@ -111,7 +111,7 @@ export class KubeStore implements ObjectStore, PodLookup {
     if (known?.message === rejected.message) return;
     this.opts.log.warn({ step: 'objects', object: describeObject(slim.kind, name, namespace), reason: rejected.message }, 'object refused');
     void this.opts.events?.record(
-      { apiVersion: SUPPORTED_KINDS[slim.kind], kind: slim.kind, name, namespace: namespace ?? '' },
+      { apiVersion: SUPPORTED_KINDS[slim.kind], kind: slim.kind, name, namespace: namespace ?? '', ...(slim.uid ? { uid: slim.uid } : {}) },
       { type: 'Warning', reason: `${slim.kind}Refused`, message: `ovnode cannot honour this object: ${rejected.message}` },
     );
   }

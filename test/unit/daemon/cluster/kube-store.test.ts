@@ -70,7 +70,8 @@ describe('KubeStore (fake API server)', () => {
     const [event] = server.items('events') as Array<Record<string, unknown>>;
     expect(event).toMatchObject({
       type: 'Warning', reason: 'SubnetRefused',
-      involvedObject: { apiVersion: 'kubeovn.io/v1', kind: 'Subnet', name: 'bad' },
+      // With the uid: `kubectl describe` finds a cluster-scoped object's events by it.
+      involvedObject: { apiVersion: 'kubeovn.io/v1', kind: 'Subnet', name: 'bad', uid: server.get('subnets', undefined, 'bad')?.metadata.uid },
     });
     expect(String(event?.message)).toMatch(/gateway/);
     // Fixed: accepted, and no longer reported.
