@@ -150,6 +150,7 @@ export async function startNode(opts: DaemonOptions, log: Logger): Promise<Runni
       nb: clients.nb, store: objects, subnets, log,
       builtin: [podSwitch, joinSwitch].map(({ name, cidrs, gateways }) => ({ name, cidrs, gateways })),
       joinCidr: join.text, nodeIps: [nodeJoinIp], metrics,
+      ...(opts.kubernetes ? { nodeName: opts.nodeName } : {}),
     });
     const deps: Deps = {
       log, ovs: clients.ovs, nb: clients.nb, native, node, metrics, readiness, subnets, objects, policy,

@@ -11,6 +11,8 @@ import { translateSubnets, type SubnetContext } from './subnets';
 export interface DesiredInput {
   store: ObjectStore;
   pods: PodPort[];
+  /** Other nodes' pods (policy peers only). */
+  remotePods?: PodPort[];
   builtin: SubnetContext['builtin'];
   joinCidr: string;
   nodeIps: string[];
@@ -27,7 +29,7 @@ export function computeDesired(input: DesiredInput): DesiredState {
   }
   const switches = translateSubnets({ store, builtin: input.builtin, joinCidr: input.joinCidr, qosBySwitch });
   const families: Array<4 | 6> = pods.some((p) => p.ips.some((ip) => ip.includes(':'))) ? [4, 6] : [4];
-  const np = translateNetworkPolicies({ store, pods, nodeIps: input.nodeIps, families });
+  const np = translateNetworkPolicies({ store, pods, peers: [...pods, ...(input.remotePods ?? [])], nodeIps: input.nodeIps, families });
   const sg = translateSecurityGroups(store, pods);
   return {
     switches,

@@ -15,7 +15,7 @@ import { namedUuid, ovsSet, type Atom } from '../ovsdb/values';
 import { computeDesired } from './desired';
 import type { DesiredState } from './model';
 import { macForIp } from '../ipam/mac';
-import { podPorts, type PodPort } from './pods';
+import { podPorts, remotePodPorts, type PodPort } from './pods';
 import { AdmissionIndex } from './admission-index';
 import { NbNameIndex } from './nb-names';
 import { planReconcile } from './reconcile';
@@ -31,6 +31,8 @@ export interface EngineDeps {
   joinCidr: string;
   nodeIps: string[];
   metrics?: Metrics;
+  /** Set on a cluster: pods of other nodes (by spec.nodeName) are policy peers. */
+  nodeName?: string;
 }
 
 export class PolicyEngine {
@@ -98,7 +100,8 @@ export class PolicyEngine {
       // Off the ADD path: the next admission finds the indexes current.
       this.admission.refresh();
       const pods = podPorts(nb, store);
-      const desired = computeDesired({ store, pods, builtin: this.deps.builtin, joinCidr: this.deps.joinCidr, nodeIps: this.deps.nodeIps });
+      const remotePods = this.deps.nodeName ? remotePodPorts(store, this.deps.nodeName) : [];
+      const desired = computeDesired({ store, pods, remotePods, builtin: this.deps.builtin, joinCidr: this.deps.joinCidr, nodeIps: this.deps.nodeIps });
       this.lastDesired = desired;
       const router = routerRef(nb);
       const plan = planReconcile(nb, desired, {

@@ -14,7 +14,10 @@ export interface NetworkPolicyOutput { portGroups: DesiredPortGroup[]; addressSe
 
 export interface NetworkPolicyContext {
   store: ObjectStore;
+  /** This node's pods: the ones policies select and isolate. */
   pods: PodPort[];
+  /** Every pod a peer selector may pick, other nodes' included (default: `pods`). */
+  peers?: PodPort[];
   /** The node's own address on the join network: kubelet probes must reach isolated pods. */
   nodeIps: string[];
   /** Address families in use (IPv6 address sets only on dual-stack or IPv6 clusters). */
@@ -94,7 +97,7 @@ function peerMatch(r: RuleInput, peer: NetworkPolicyPeer, i: number): string | n
     const except = peer.ipBlock.except.length > 0 ? ` && ${fam}.${side} != {${peer.ipBlock.except.join(', ')}}` : '';
     return `${fam}.${side} == ${peer.ipBlock.cidr}${except}`;
   }
-  const { pods } = r.ctx;
+  const pods = r.ctx.peers ?? r.ctx.pods;
   const nsOk = (p: PodPort): boolean => peer.namespaceSelector
     ? matchesSelector(peer.namespaceSelector, p.namespaceLabels)
     : p.namespace === r.np.metadata.namespace;
@@ -126,7 +129,7 @@ function portMatch(r: RuleInput, p: NetworkPolicyPort): string[] {
   }
   // A named port is resolved on the pods that receive the traffic: the selected pods for
   // ingress, every pod for egress (the peer is any pod that names a port so).
-  const targets = r.ingress ? r.selected : r.ctx.pods;
+  const targets = r.ingress ? r.selected : r.ctx.peers ?? r.ctx.pods;
   const numbers = new Set<number>();
   for (const t of targets) {
     for (const c of t.pod?.spec.containers ?? []) {

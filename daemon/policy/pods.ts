@@ -3,6 +3,7 @@
 // annotations. A port whose Pod object is unknown still counts, with no labels.
 
 import type { ObjectStore, PodObj } from '../objects/types';
+import { ANNOTATION } from './port-settings';
 import type { OvsdbClient } from '../ovsdb/client';
 import { nbAttachments } from '../store/lookup';
 
@@ -36,6 +37,28 @@ export function podPorts(nb: OvsdbClient, store: ObjectStore): PodPort[] {
     out.push(port);
   }
   return out.sort((x, y) => x.lspName.localeCompare(y.lspName));
+}
+
+/**
+ * Pods of other nodes, as policy peers: their addresses come from the annotations their node
+ * wrote back (`allocated=true`), so a selector that picks them admits them wherever they run.
+ * They have no port here (lspName empty): they never join this node's port groups.
+ */
+export function remotePodPorts(store: ObjectStore, nodeName: string): PodPort[] {
+  const out: PodPort[] = [];
+  for (const pod of store.list('Pod')) {
+    const { nodeName: on, hostNetwork } = pod.spec;
+    const ann = pod.metadata.annotations;
+    if (!on || on === nodeName || hostNetwork || ann[ANNOTATION.allocated] !== 'true') continue;
+    const ips = (ann[ANNOTATION.ipAddress] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+    if (ips.length === 0) continue;
+    const ns = pod.metadata.namespace;
+    out.push({
+      lspName: '', name: pod.metadata.name, namespace: ns, logicalSwitch: ann[ANNOTATION.logicalSwitch] ?? '',
+      mac: ann[ANNOTATION.macAddress] ?? '', ips, labels: pod.metadata.labels, namespaceLabels: namespaceLabels(store, ns), pod,
+    });
+  }
+  return out;
 }
 
 export const v4 = (ips: string[]): string[] => ips.filter((i) => !i.includes(':'));

@@ -71,7 +71,8 @@ describe('AdmissionIndex', () => {
     expect(share(withV6Sets)).toBeGreaterThan(0.05);
     expect(share(withGroups)).toBeLessThan(1);
     expect(share(withSets)).toBeLessThan(1);
-  });
+  // CPU-bound (600 full computations): seconds on a loaded 2-core machine, not the default 5.
+  }, 60_000);
 
   it('follows a namespace relabel for cross-namespace peers (the per-namespace cache is dropped)', () => {
     const store = new MemoryStore();
