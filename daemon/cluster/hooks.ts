@@ -3,6 +3,7 @@
 
 import { TryAgainLaterError } from '../../common/errors';
 import type { ClusterHooks } from '../context';
+import type { SubnetPool } from '../ipam/pool';
 import type { PodObj } from '../objects/types';
 import type { Attachment } from '../store/attachment';
 import { podNetworkAnnotations, type PodAnnotationWriter } from './pod-annotations';
@@ -43,4 +44,12 @@ export class KubeClusterHooks implements ClusterHooks {
     const ref = a.podUid ? { namespace: a.podNamespace, name: a.podName, uid: a.podUid } : { namespace: a.podNamespace, name: a.podName };
     this.writer.write(ref, podNetworkAnnotations({ ips: a.ips, mac: a.mac, cidrs: network.cidrs, gateways: network.gateways, logicalSwitch: a.logicalSwitch }));
   }
+}
+
+/** The subnet CIDR and gateway of each address (same order), as the annotations carry them. */
+export function poolNetwork(pool: SubnetPool, ips: readonly string[]): { cidrs: string[]; gateways: string[] } {
+  return {
+    cidrs: ips.map((ip) => pool.cidr(ip.includes(':') ? 6 : 4)?.text ?? ''),
+    gateways: ips.map((ip) => pool.gateway(ip.includes(':') ? 6 : 4) ?? ''),
+  };
 }

@@ -22,6 +22,7 @@ import { EXT } from '../store/external-ids';
 import type { PodObj } from '../objects/types';
 import { portSecurityLine } from '../policy/port-settings';
 import type { PodPort } from '../policy/pods';
+import { poolNetwork } from '../cluster/hooks';
 import { buildResult } from './result';
 
 export async function cmdAdd(ctx: RequestContext): Promise<CniResult> {
@@ -94,10 +95,7 @@ export async function cmdAdd(ctx: RequestContext): Promise<CniResult> {
     if (freed.length > 0) void deps.conntrack?.released(freed);
     log.info({ step: 'done', ips: attachment.ips, mac: attachment.mac, lsp: attachment.lspName }, 'attached');
     deps.policy.scheduleSoon('pod added');
-    deps.cluster?.attached(attachment, {
-      cidrs: attachment.ips.map((ip) => pool.cidr(ip.includes(':') ? 6 : 4)?.text ?? ''),
-      gateways: attachment.ips.map((ip) => pool.gateway(ip.includes(':') ? 6 : 4) ?? ''),
-    });
+    deps.cluster?.attached(attachment, poolNetwork(pool, attachment.ips));
     return buildResult({ attachment, hostMac, pool, conf: req.conf, mtu: intent.mtu });
   } catch (e) {
     await undo.unwind();

@@ -23,10 +23,11 @@ import { PodPlumber } from '../plumb/pod-interface';
 import { ConntrackFlusher } from '../ovs/conntrack';
 import { UnixctlClient } from '../ovs/unixctl';
 import { CniServer } from '../server/cni-server';
-import { ovsAttachments } from '../store/lookup';
+import { nbAttachments, ovsAttachments } from '../store/lookup';
 import { NodeLeaks, reconcile } from './reconcile';
 import { loopSettingsFromEnv, ReconcileLoop } from './reconcile-loop';
 import { startCluster, type ClusterNode } from '../cluster/cluster-node';
+import { poolNetwork } from '../cluster/hooks';
 import { MemoryStore } from '../objects/memory-store';
 import type { ObjectStore } from '../objects/types';
 import { PolicyEngine } from '../policy/engine';
@@ -158,8 +159,14 @@ export async function startNode(opts: DaemonOptions, log: Logger): Promise<Runni
       conntrack: new ConntrackFlusher({ unixctl: new UnixctlClient(stack.paths.vswitchdCtl), subnets, log, metrics }),
     };
     if (cluster) {
-      deps.cluster = cluster.hooks;
+      const hooks = cluster.hooks;
+      deps.cluster = hooks;
       await cluster.useClaims(subnets);
+      // The NB is the record: a write-back a crash (or an API outage) cut short is redone; pods
+      // whose annotations already match cost nothing.
+      for (const a of nbAttachments(clients.nb)) {
+        try { hooks.attached(a, poolNetwork(subnets.get(a.logicalSwitch), a.ips)); } catch { /* not a pod subnet */ }
+      }
     }
     metrics.attachmentCount = () => ovsAttachments(clients.ovs).length;
     metrics.conntrackPendingCount = () => deps.conntrack?.pendingCount ?? 0;

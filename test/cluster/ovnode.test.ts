@@ -100,7 +100,7 @@ describe('ovnode deployed on the lab cluster (kubelet -> containerd -> CNI -> ov
     await expectEventually(async () => (await httpFrom(NS, 'a1', a2.ip)) === 'ok', 'a1 -> a2 allowed once the policy is gone');
   });
 
-  it('restarting the ovnode pod keeps an established TCP stream and writes no NB transaction', async () => {
+  it('restarting the ovnode pod keeps an established TCP stream, writes no NB transaction, and writes back a lost annotation', async () => {
     const a2 = pods.get('a2') as PodInfo;
     const before = await nbSize('node1');
     // One TCP connection a1 -> a2:9000 (echo), a line every 100 ms, for the whole restart.
@@ -111,6 +111,9 @@ describe('ovnode deployed on the lab cluster (kubelet -> containerd -> CNI -> ov
     stream.stdout.on('data', (b: Buffer) => { echoed += b.toString(); });
     const ended = new Promise<number | null>((r) => stream.once('close', (code) => r(code)));
     await expectEventually(async () => echoed.includes('line5'), 'the stream runs');
+    // An annotation lost while no daemon ran (say, a crash between an ADD and its write-back):
+    // the restarted daemon writes it back from the NB, its record.
+    await kubectlOk(['-n', NS, 'annotate', 'pod', 'a2', 'ovn.kubernetes.io/gateway-']);
     const old = await daemonPod('ovnode', 'node1');
     await kubectlOk(['-n', SYSTEM_NS, 'delete', 'pod', old.metadata.name, '--wait=true'], { timeoutMs: 120_000 });
     await waitDaemonSetReady('ovnode', 180_000);
@@ -119,6 +122,7 @@ describe('ovnode deployed on the lab cluster (kubelet -> containerd -> CNI -> ov
     expect(code, 'the stream ended normally').toBe(0);
     expect(got.length, `echoed lines: ${got.length}`).toBe(150);
     expect(await nbSize('node1'), 'the NB database file did not grow: no transaction').toBe(before);
+    await expectEventually(async () => (await podInfo('a2')).obj.metadata.annotations['ovn.kubernetes.io/gateway'] === '10.16.0.1', 'a2\'s gateway annotation written back');
     // The new daemon serves: a new pod on node1 gets networked.
     await apply(testPod({ name: 'a3', namespace: NS, node: 'node1' }));
     await waitForPodReady(NS, 'a3', 120_000);
