@@ -7,10 +7,18 @@
 // name their objects uniquely (uniqueName()) and delete what they create.
 
 import { spawn } from 'node:child_process';
-import { readdirSync, readFileSync } from 'node:fs';
-import { join, resolve } from 'node:path';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { dirname, join } from 'node:path';
 
-export const REPO = resolve(__dirname, '..', '..', '..');
+/** The checkout: found upwards from here, whether this runs from test/ or compiled into dist/test/ (benchmarks). */
+function findRepo(from: string): string {
+  for (let dir = from; dir !== dirname(dir); dir = dirname(dir)) {
+    if (existsSync(join(dir, 'scripts', 'lab', 'up.sh')) && existsSync(join(dir, 'package.json'))) return dir;
+  }
+  throw new Error(`no ovnode checkout above ${from}`);
+}
+
+export const REPO = findRepo(__dirname);
 export const LAB_DIR = join(REPO, 'build', 'lab');
 export const LAB_JSON = join(LAB_DIR, 'lab.json');
 export const LAB_SCRIPTS = join(REPO, 'scripts', 'lab');
