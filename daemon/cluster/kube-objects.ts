@@ -4,7 +4,8 @@
 // the same validators as for manifests decide: the apiserver's schema is the first line, ours the
 // second, and an object ours refuses is reported with the same wording.
 
-import { isNamespaced, validateObject } from '../objects/validate';
+import { objectKey } from '../objects/object-index';
+import { validateObject } from '../objects/validate';
 import { SUPPORTED_KINDS } from '../objects/parse';
 import type { Kind, KubeObject, RejectedObject } from '../objects/types';
 
@@ -21,7 +22,11 @@ export const RESOURCE_PATHS: Readonly<Record<Kind, string>> = {
 /** A raw object reduced to what validation and the daemon read, plus the bookkeeping of the watch. */
 export interface SlimObject {
   kind: Kind;
+  /** The store's key of the object (objects/object-index objectKey). */
   key: string;
+  name: string;
+  /** Empty for cluster-scoped kinds. */
+  namespace: string;
   resourceVersion: string;
   /** The object's uid: Events name it, so `kubectl describe` finds them. */
   uid?: string;
@@ -32,10 +37,6 @@ export interface SlimObject {
 type Json = Record<string, unknown>;
 
 const isObj = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
-
-export function objectKeyOf(kind: Kind, name: string, namespace: string): string {
-  return isNamespaced(kind) ? `${kind}/${namespace}/${name}` : `${kind}/${name}`;
-}
 
 function slimMeta(meta: Json): Json {
   const out: Json = { name: meta.name };
@@ -79,7 +80,7 @@ export function projectObject(kind: Kind, raw: unknown): SlimObject | undefined 
       if (raw.spec.hostNetwork === true) object.spec.hostNetwork = true;
     }
   }
-  const slim: SlimObject = { kind, key: objectKeyOf(kind, name, namespace), resourceVersion, result };
+  const slim: SlimObject = { kind, key: objectKey(kind, name, namespace), name, namespace, resourceVersion, result };
   if (typeof meta.uid === 'string') slim.uid = meta.uid;
   return slim;
 }

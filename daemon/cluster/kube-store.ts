@@ -92,8 +92,7 @@ export class KubeStore implements ObjectStore, PodLookup {
     const slim = e.object;
     if (e.type === 'DELETED') {
       this.refused.delete(slim.key);
-      const [name, namespace] = nameOf(slim);
-      this.memory.remove(slim.kind, name, namespace);
+      this.memory.remove(slim.kind, slim.name, slim.namespace || undefined);
       return;
     }
     if (slim.result.ok) {
@@ -106,12 +105,12 @@ export class KubeStore implements ObjectStore, PodLookup {
     const rejected = slim.result.rejected;
     const known = this.refused.get(slim.key);
     this.refused.set(slim.key, rejected);
-    const [name, namespace] = nameOf(slim);
-    this.memory.remove(slim.kind, name, namespace);
+    const { name, namespace } = slim;
+    this.memory.remove(slim.kind, name, namespace || undefined);
     if (known?.message === rejected.message) return;
     this.opts.log.warn({ step: 'objects', object: describeObject(slim.kind, name, namespace), reason: rejected.message }, 'object refused');
     void this.opts.events?.record(
-      { apiVersion: SUPPORTED_KINDS[slim.kind], kind: slim.kind, name, namespace: namespace ?? '', ...(slim.uid ? { uid: slim.uid } : {}) },
+      { apiVersion: SUPPORTED_KINDS[slim.kind], kind: slim.kind, name, namespace, ...(slim.uid ? { uid: slim.uid } : {}) },
       { type: 'Warning', reason: `${slim.kind}Refused`, message: `ovnode cannot honour this object: ${rejected.message}` },
     );
   }
@@ -122,10 +121,3 @@ export class KubeStore implements ObjectStore, PodLookup {
     for (const w of [...waiters]) if (w.accept(pod)) w.resolve(pod);
   }
 }
-
-function nameOf(slim: SlimObject): [string, string | undefined] {
-  // The key is `Kind/ns/name` or `Kind/name` (see objectKeyOf).
-  const parts = slim.key.split('/');
-  return parts.length === 3 ? [parts[2] as string, parts[1]] : [parts[1] as string, undefined];
-}
-
