@@ -3,7 +3,8 @@
 # cgroups, certificates and the start of every lab process live here, so that a restart
 # (node.sh, apiserver.sh) starts a process exactly as up.sh did.
 #
-# Layout (LAB = <repo>/build/lab):
+# Layout (LAB = <repo>/build/lab, or OVNODE_LAB_DIR: a second lab, e.g. a benchmark's, beside the
+# tests' own; names carry the run id and the underlay lives in the lab's own netns, so two coexist):
 #   LAB/lab.json             what tests read (runId, kubeconfig, apiserver, nodes, controlPlane, ...)
 #   LAB/admin.kubeconfig     https://127.0.0.1:<port>, the loopback relay into the control-plane netns
 #   LAB/pki/                 CA and certificates, kept across runs
@@ -17,7 +18,7 @@
 # 10.250.0.0/24 (control plane .2, node i .(10+i)), pod CIDR 10.244.i.0/24 with CNI=bridge.
 
 LAB_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
-LAB="$LAB_REPO/build/lab"
+LAB="$(realpath -m "${OVNODE_LAB_DIR:-$LAB_REPO/build/lab}")"
 LAB_LIB="$LAB_REPO/scripts/lab/lib"
 LAB_IMAGES="$LAB_REPO/build/images"
 LAB_PKI="$LAB/pki"
@@ -205,12 +206,20 @@ lab_spawn() {
 }
 
 # --- sysctls ----------------------------------------------------------------------------------------
+# The host's own values, shared by every lab on the machine: a lab started while another one's
+# kubelet has already rewritten them must not record the rewritten values as the ones to restore.
+HOST_SYSCTLS_ORIGINAL=/run/ovnode-lab-sysctls.original
 sysctls_save() {
   local k f="$RUN/state/sysctls.saved"
   [ -s "$f" ] && return 0
+  if [ -n "$(other_labs_running)" ] && [ -s "$HOST_SYSCTLS_ORIGINAL" ]; then
+    cp "$HOST_SYSCTLS_ORIGINAL" "$f"
+    return 0
+  fi
   for k in "${KUBELET_SYSCTLS[@]}"; do
     [ -e "/proc/sys/${k//.//}" ] && printf '%s %s\n' "$k" "$(cat "/proc/sys/${k//.//}")"
   done > "$f.tmp"
+  cp "$f.tmp" "$HOST_SYSCTLS_ORIGINAL.tmp" && mv "$HOST_SYSCTLS_ORIGINAL.tmp" "$HOST_SYSCTLS_ORIGINAL"
   mv "$f.tmp" "$f"
 }
 sysctls_restore() {
