@@ -21,7 +21,7 @@ export function ovsMap(o: Record<string, string>): Value {
 }
 
 /** Encodes a set column value; `["set", [x]]` is as valid as the bare `x` (RFC 7047 §5.1). */
-export function ovsSet(a: Atom[]): Value {
+export function ovsSet(a: readonly Atom[]): Value {
   return ['set', [...a]];
 }
 

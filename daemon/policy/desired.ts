@@ -2,8 +2,9 @@
 
 import type { ObjectStore } from '../objects/types';
 import type { DesiredPort, DesiredQos, DesiredState } from './model';
-import { translateNetworkPolicies } from './network-policy';
+import { translateNetworkPolicies, type PolicyTranslations } from './network-policy';
 import { podQos, portSecurityLine } from './port-settings';
+import type { PeerIndex } from './peer-index';
 import type { PodPort } from './pods';
 import { translateSecurityGroups } from './security-groups';
 import { translateSubnets, type SubnetContext } from './subnets';
@@ -16,6 +17,9 @@ export interface DesiredInput {
   builtin: SubnetContext['builtin'];
   joinCidr: string;
   nodeIps: string[];
+  /** The engine's, kept across runs (see peer-index.ts and network-policy.ts). */
+  peerIndex?: PeerIndex;
+  translations?: PolicyTranslations;
 }
 
 export function computeDesired(input: DesiredInput): DesiredState {
@@ -29,7 +33,7 @@ export function computeDesired(input: DesiredInput): DesiredState {
   }
   const switches = translateSubnets({ store, builtin: input.builtin, joinCidr: input.joinCidr, qosBySwitch });
   const families: Array<4 | 6> = pods.some((p) => p.ips.some((ip) => ip.includes(':'))) ? [4, 6] : [4];
-  const np = translateNetworkPolicies({ store, pods, peers: [...pods, ...(input.remotePods ?? [])], nodeIps: input.nodeIps, families });
+  const np = translateNetworkPolicies({ store, pods, peers: [...pods, ...(input.remotePods ?? [])], nodeIps: input.nodeIps, families, ...(input.peerIndex ? { peerIndex: input.peerIndex } : {}), ...(input.translations ? { translations: input.translations } : {}) });
   const sg = translateSecurityGroups(store, pods);
   return {
     switches,

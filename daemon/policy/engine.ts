@@ -15,6 +15,8 @@ import { namedUuid, ovsSet, type Atom } from '../ovsdb/values';
 import { computeDesired } from './desired';
 import type { DesiredState } from './model';
 import { macForIp } from '../ipam/mac';
+import { policyTranslations } from './network-policy';
+import { PeerIndex } from './peer-index';
 import { podPorts, remotePodPorts, type PodPort } from './pods';
 import { AdmissionIndex } from './admission-index';
 import { NbNameIndex } from './nb-names';
@@ -47,6 +49,10 @@ export class PolicyEngine {
   private readonly admission: AdmissionIndex;
   private readonly portGroups: NbNameIndex;
   private readonly addressSets: NbNameIndex;
+  /** Peer answers kept between runs: a label change re-evaluates one namespace's peers. */
+  private readonly peerIndex = new PeerIndex();
+  /** Policies translated in earlier runs, by policy object. */
+  private readonly translations = policyTranslations();
 
   constructor(private readonly deps: EngineDeps) {
     this.admission = new AdmissionIndex(deps.store);
@@ -101,7 +107,7 @@ export class PolicyEngine {
       this.admission.refresh();
       const pods = podPorts(nb, store);
       const remotePods = this.deps.nodeName ? remotePodPorts(store, this.deps.nodeName) : [];
-      const desired = computeDesired({ store, pods, remotePods, builtin: this.deps.builtin, joinCidr: this.deps.joinCidr, nodeIps: this.deps.nodeIps });
+      const desired = computeDesired({ store, pods, remotePods, peerIndex: this.peerIndex, translations: this.translations, builtin: this.deps.builtin, joinCidr: this.deps.joinCidr, nodeIps: this.deps.nodeIps });
       this.lastDesired = desired;
       const router = routerRef(nb);
       const plan = planReconcile(nb, desired, {

@@ -22,7 +22,7 @@ export interface DesiredPortGroup {
   owner: string;
 }
 
-export interface DesiredAddressSet { name: string; addresses: string[]; owner: string }
+export interface DesiredAddressSet { name: string; addresses: readonly string[]; owner: string }
 
 export interface DesiredQos {
   direction: 'from-lport' | 'to-lport';

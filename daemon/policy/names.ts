@@ -4,10 +4,21 @@
 
 import { createHash } from 'node:crypto';
 
+// Every policy run names every set and group again: thousands of hashes per run on a large
+// cluster, for names that rarely change. Bounded: cleared whole when full.
+const known = new Map<string, string>();
+const KNOWN_MAX = 100_000;
+
 function ident(prefix: string, ...parts: string[]): string {
+  const input = `${prefix}\0${parts.join('\0')}`;
+  const hit = known.get(input);
+  if (hit !== undefined) return hit;
   const readable = parts.join('_').replace(/[^A-Za-z0-9_]/g, '_').slice(0, 40);
   const hash = createHash('sha256').update(parts.join('\0')).digest('hex').slice(0, 8);
-  return `${prefix}_${readable}_${hash}`;
+  const name = `${prefix}_${readable}_${hash}`;
+  if (known.size >= KNOWN_MAX) known.clear();
+  known.set(input, name);
+  return name;
 }
 
 export const pgSecurityGroup = (sg: string): string => ident('ovnode_sg', sg);

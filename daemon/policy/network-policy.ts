@@ -8,7 +8,8 @@ import type { NetworkPolicyObj, NetworkPolicyPeer, NetworkPolicyPort, NetworkPol
 import type { DesiredAcl, DesiredAddressSet, DesiredPortGroup } from './model';
 import { PG_DENY_EGRESS, PG_DENY_INGRESS, asNetworkPolicyPeer, pgNetworkPolicy } from './names';
 import { PRIORITY } from './priorities';
-import { v4, v6, type PodPort } from './pods';
+import { PeerIndex } from './peer-index';
+import type { PodPort } from './pods';
 
 export interface NetworkPolicyOutput { portGroups: DesiredPortGroup[]; addressSets: DesiredAddressSet[] }
 
@@ -22,6 +23,10 @@ export interface NetworkPolicyContext {
   nodeIps: string[];
   /** Address families in use (IPv6 address sets only on dual-stack or IPv6 clusters). */
   families: Array<4 | 6>;
+  /** Kept by the caller from run to run, so that answers about unchanged namespaces are reused. */
+  peerIndex?: PeerIndex;
+  /** Kept by the caller from run to run: unchanged policies are not translated again. */
+  translations?: PolicyTranslations;
 }
 
 export function translateNetworkPolicies(ctx: NetworkPolicyContext): NetworkPolicyOutput {
@@ -29,18 +34,33 @@ export function translateNetworkPolicies(ctx: NetworkPolicyContext): NetworkPoli
   const addressSets: DesiredAddressSet[] = [];
   const denyIn = new Set<string>();
   const denyEg = new Set<string>();
+  const peers = ctx.peers ?? ctx.pods;
+  const peerIndex = ctx.peerIndex ?? new PeerIndex();
+  peerIndex.update(peers);
+  const familiesKey = ctx.families.join(',');
+  const translated = ctx.translations ?? policyTranslations();
   for (const np of ctx.store.list('NetworkPolicy')) {
     const owner = `np/${np.metadata.namespace}/${np.metadata.name}`;
     const selected = ctx.pods.filter((p) => p.namespace === np.metadata.namespace && matchesSelector(np.spec.podSelector, p.labels));
-    const pg = pgNetworkPolicy(np.metadata.namespace, np.metadata.name);
-    const acls: DesiredAcl[] = [];
-    for (const type of np.spec.policyTypes) {
-      const ingress = type === 'Ingress';
-      selected.forEach((p) => (ingress ? denyIn : denyEg).add(p.lspName));
-      const rules = ingress ? np.spec.ingress : np.spec.egress;
-      rules.forEach((rule, i) => acls.push(...ruleAcls({ ctx, np, pg, rule, index: i, ingress, selected, owner, addressSets })));
+    for (const type of np.spec.policyTypes) selected.forEach((p) => (type === 'Ingress' ? denyIn : denyEg).add(p.lspName));
+    let t = translated.get(np);
+    if (!t || t.familiesKey !== familiesKey) {
+      const pg = pgNetworkPolicy(np.metadata.namespace, np.metadata.name);
+      const acls: DesiredAcl[] = [];
+      const sets: PeerSet[] = [];
+      for (const type of np.spec.policyTypes) {
+        const ingress = type === 'Ingress';
+        const rules = ingress ? np.spec.ingress : np.spec.egress;
+        rules.forEach((rule, i) => acls.push(...ruleAcls({ ctx, np, pg, rule, index: i, ingress, selected, owner, sets })));
+      }
+      t = { familiesKey, pg, acls, sets };
+      // A named port resolves against pods, not the policy alone: such policies are not kept.
+      if (!usesNamedPorts(np)) translated.set(np, t);
     }
-    portGroups.push({ name: pg, ports: selected.map((p) => p.lspName), acls, owner });
+    for (const set of t.sets) {
+      addressSets.push({ name: set.name, addresses: peerIndex.addresses(set.peer, np.metadata.namespace, set.family), owner });
+    }
+    portGroups.push({ name: t.pg, ports: selected.map((p) => p.lspName), acls: t.acls, owner });
   }
   portGroups.push(denyGroup(PG_DENY_INGRESS, [...denyIn], true, ctx.nodeIps), denyGroup(PG_DENY_EGRESS, [...denyEg], false, ctx.nodeIps));
   return { portGroups, addressSets };
@@ -70,7 +90,24 @@ interface RuleInput {
   ingress: boolean;
   selected: PodPort[];
   owner: string;
-  addressSets: DesiredAddressSet[];
+  /** The address sets the rule's peers refer to, filled as the matches are written. */
+  sets: PeerSet[];
+}
+
+/** An address set of a peer selector: its members are looked up on every run. */
+interface PeerSet { name: string; peer: NetworkPolicyPeer; family: 4 | 6 }
+
+/**
+ * A policy's port group name, ACLs and peer sets depend only on the policy object and the address
+ * families (named ports aside): kept per (immutable, stored) policy object, so that
+ * a run after a label change rebuilds no ACL of the hundreds of policies it did not touch.
+ */
+interface TranslatedPolicy { familiesKey: string; pg: string; acls: DesiredAcl[]; sets: PeerSet[] }
+export type PolicyTranslations = WeakMap<NetworkPolicyObj, TranslatedPolicy>;
+export const policyTranslations = (): PolicyTranslations => new WeakMap();
+
+function usesNamedPorts(np: NetworkPolicyObj): boolean {
+  return [...np.spec.ingress, ...np.spec.egress].some((r) => r.ports.some((p) => typeof p.port === 'string'));
 }
 
 function ruleAcls(r: RuleInput): DesiredAcl[] {
@@ -97,16 +134,10 @@ function peerMatch(r: RuleInput, peer: NetworkPolicyPeer, i: number): string | n
     const except = peer.ipBlock.except.length > 0 ? ` && ${fam}.${side} != {${peer.ipBlock.except.join(', ')}}` : '';
     return `${fam}.${side} == ${peer.ipBlock.cidr}${except}`;
   }
-  const pods = r.ctx.peers ?? r.ctx.pods;
-  const nsOk = (p: PodPort): boolean => peer.namespaceSelector
-    ? matchesSelector(peer.namespaceSelector, p.namespaceLabels)
-    : p.namespace === r.np.metadata.namespace;
-  const peers = pods.filter((p) => nsOk(p) && (!peer.podSelector || matchesSelector(peer.podSelector, p.labels)));
   const parts: string[] = [];
   for (const family of r.ctx.families) {
-    const ips = peers.flatMap((p) => (family === 4 ? v4(p.ips) : v6(p.ips))).sort();
     const name = asNetworkPolicyPeer(r.np.metadata.namespace, r.np.metadata.name, r.ingress ? 'in' : 'eg', r.index, i, family);
-    r.addressSets.push({ name, addresses: ips, owner: r.owner });
+    r.sets.push({ name, peer, family });
     parts.push(`ip${family}.${side} == $${name}`);
   }
   // Address sets are kept even when empty, so a pod that starts matching only changes a set.

@@ -46,6 +46,13 @@ export function podPorts(nb: OvsdbClient, store: ObjectStore): PodPort[] {
  */
 export function remotePodPorts(store: ObjectStore, nodeName: string): PodPort[] {
   const out: PodPort[] = [];
+  // One label map per namespace, shared by its pods: thousands of peers, a few dozen namespaces.
+  const nsLabels = new Map<string, Record<string, string>>();
+  const labelsOf = (ns: string): Record<string, string> => {
+    let l = nsLabels.get(ns);
+    if (!l) nsLabels.set(ns, (l = namespaceLabels(store, ns)));
+    return l;
+  };
   for (const pod of store.list('Pod')) {
     const { nodeName: on, hostNetwork } = pod.spec;
     const ann = pod.metadata.annotations;
@@ -55,7 +62,7 @@ export function remotePodPorts(store: ObjectStore, nodeName: string): PodPort[] 
     const ns = pod.metadata.namespace;
     out.push({
       lspName: '', name: pod.metadata.name, namespace: ns, logicalSwitch: ann[ANNOTATION.logicalSwitch] ?? '',
-      mac: ann[ANNOTATION.macAddress] ?? '', ips, labels: pod.metadata.labels, namespaceLabels: namespaceLabels(store, ns), pod,
+      mac: ann[ANNOTATION.macAddress] ?? '', ips, labels: pod.metadata.labels, namespaceLabels: labelsOf(ns), pod,
     });
   }
   return out;

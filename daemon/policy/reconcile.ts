@@ -67,9 +67,9 @@ function planSwitches(p: Planner, desired: DesiredState, switches: SwitchPlanner
     }
     const where = ls ? [['_uuid', '==', uuid(ls._uuid)] as ['_uuid', '==', Atom]] : [['name', '==', s.name] as ['name', '==', Atom]];
     planRuleSet(p, { table: NB.ls, where, column: 'acls', current: asArray<string>(ls?.acls), rowTable: 'ACL' },
-      s.acls.map((a) => ({ key: aclKey(a), row: aclRow(a) })));
+      s.acls.map((a) => ({ key: aclKey(a), row: () => aclRow(a) })));
     planRuleSet(p, { table: NB.ls, where, column: 'qos_rules', current: asArray<string>(ls?.qos_rules), rowTable: 'QoS' },
-      s.qos.map((q) => ({ key: qosKey(q), row: qosRow(q) })));
+      s.qos.map((q) => ({ key: qosKey(q), row: () => qosRow(q) })));
   });
   const wanted = new Set(desired.switches.map((s) => s.name));
   for (const [name, ls] of existing) {
@@ -89,8 +89,11 @@ interface RuleSetTarget {
   rowTable: 'ACL' | 'QoS';
 }
 
-/** Brings the ACL/QoS references of one parent row to the desired set, by content key. */
-function planRuleSet(p: Planner, t: RuleSetTarget, desired: Array<{ key: string; row: Record<string, unknown> }>): void {
+/**
+ * Brings the ACL/QoS references of one parent row to the desired set, by content key. Rows are
+ * built only for what is inserted: a run over an unchanged cluster builds none.
+ */
+function planRuleSet(p: Planner, t: RuleSetTarget, desired: Array<{ key: string; row: () => Record<string, unknown> }>): void {
   const currentByKey = new Map<string, string>();
   const stale: string[] = [];
   for (const u of t.current) {
@@ -106,7 +109,7 @@ function planRuleSet(p: Planner, t: RuleSetTarget, desired: Array<{ key: string;
   for (const d of want) {
     if (currentByKey.has(d.key)) continue;
     const n = p.name(t.rowTable === 'ACL' ? 'acl' : 'qos');
-    p.ops.push({ op: 'insert', table: t.rowTable, 'uuid-name': n, row: d.row as never });
+    p.ops.push({ op: 'insert', table: t.rowTable, 'uuid-name': n, row: d.row() as never });
     fresh.push(namedUuid(n));
   }
   if (stale.length > 0) p.ops.push({ op: 'mutate', table: t.table, where: t.where, mutations: [[t.column, 'delete', ovsSet(stale.map(uuid))]] });
@@ -148,7 +151,9 @@ function planAddressSets(p: Planner, desired: DesiredState): void {
   }
 }
 
-function diffSet(p: Planner, table: string, row: Row, column: string, current: string[], want: string[], atom: (s: string) => Atom = (s) => s): void {
+function diffSet(p: Planner, table: string, row: Row, column: string, current: string[], want: readonly string[], atom: (s: string) => Atom = (s) => s): void {
+  // Most sets are unchanged on most runs: tell so without building two sets and two lists.
+  if (current.length === want.length && (current.length === 0 || sameMembers(current, want))) return;
   const cur = new Set(current);
   const next = new Set(want);
   const add = [...next].filter((x) => !cur.has(x));
@@ -157,6 +162,16 @@ function diffSet(p: Planner, table: string, row: Row, column: string, current: s
   if (del.length > 0) p.ops.push({ op: 'mutate', table, where, mutations: [[column, 'delete', ovsSet(del.map(atom))]] });
   if (add.length > 0) p.ops.push({ op: 'mutate', table, where, mutations: [[column, 'insert', ovsSet(add.map(atom))]] });
   p.count(`${column}Changed`, add.length + del.length);
+}
+
+function sameMembers(a: readonly string[], b: readonly string[]): boolean {
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) return sameAsSets(a, b);
+  return true;
+}
+
+function sameAsSets(a: readonly string[], b: readonly string[]): boolean {
+  const inA = new Set(a);
+  return inA.size === new Set(b).size && b.every((x) => inA.has(x));
 }
 
 function planPortGroups(p: Planner, desired: DesiredState): void {
@@ -182,7 +197,7 @@ function planPortGroups(p: Planner, desired: DesiredState): void {
     }
     diffSet(p, 'Port_Group', row, 'ports', asArray<string>(row.ports), ports, uuid);
     planRuleSet(p, { table: 'Port_Group', where: [['_uuid', '==', uuid(row._uuid)]], column: 'acls', current: asArray<string>(row.acls), rowTable: 'ACL' },
-      pg.acls.map((a) => ({ key: aclKey(a), row: aclRow(a) })));
+      pg.acls.map((a) => ({ key: aclKey(a), row: () => aclRow(a) })));
   }
   for (const row of existing.values()) {
     p.ops.push({ op: 'delete', table: 'Port_Group', where: [['_uuid', '==', uuid(row._uuid)]] });
