@@ -97,7 +97,9 @@ export class KubeStore implements ObjectStore, PodLookup {
     }
     if (slim.result.ok) {
       this.refused.delete(slim.key);
-      this.memory.apply(slim.result.object);
+      // The projection built this object for the store alone (the reflector's copy is the same
+      // frozen object): adopted, not copied.
+      this.memory.apply(slim.result.object, { adopt: true });
       if (slim.kind === 'Pod') this.wakePodWaiters(slim.result.object as PodObj);
       return;
     }

@@ -1,14 +1,17 @@
 // An ObjectStore held in memory and fed by calls: unit tests now, the Kubernetes watch later.
 // Same change semantics as the manifests directory: a listener call per effective change only.
 
-import { ChangeListeners, deepFreeze, keyOf, ObjectIndex, objectKey, stableStringify } from './object-index';
+import { byNamespaceAndName, ChangeListeners, deepFreeze, keyOf, objectKey, stableStringify } from './object-index';
 import type { Kind, KubeObject, ObjectOf, ObjectStore, RejectedObject } from './types';
 
 export class MemoryStore implements ObjectStore {
-  readonly #objects = new Map<string, { object: KubeObject; text: string }>();
+  // No serialised copy is kept: an update serialises the old and the new object to compare them,
+  // which costs less than holding the text of every pod of a cluster.
+  readonly #objects = new Map<string, KubeObject>();
   readonly #listeners = new ChangeListeners();
   #rejected: RejectedObject[] = [];
-  #index: ObjectIndex | undefined = ObjectIndex.empty;
+  /** Sorted lists per kind, rebuilt at the next read of a kind that changed. */
+  readonly #lists = new Map<Kind, ReadonlyArray<KubeObject>>();
   #version = 0;
   #lastChangeAt = 0;
 
@@ -22,20 +25,34 @@ export class MemoryStore implements ObjectStore {
     return this.#lastChangeAt;
   }
 
-  /** Adds or replaces an object (a copy is stored). Returns whether anything changed. */
-  apply(obj: KubeObject): boolean {
+  /**
+   * Adds or replaces an object. A copy is stored, unless `adopt`: the caller hands over an object
+   * it built for the store and never touches again (it is frozen here), which saves a copy of
+   * every object. Returns whether anything changed.
+   */
+  apply(obj: KubeObject, opts: { adopt?: boolean } = {}): boolean {
     const key = keyOf(obj);
-    const text = stableStringify(obj);
-    if (this.#objects.get(key)?.text === text) return false;
-    this.#objects.set(key, { object: deepFreeze(structuredClone(obj)), text });
-    this.#changed();
+    const old = this.#objects.get(key);
+    if (old && stableStringify(old) === stableStringify(obj)) return false;
+    const stored = deepFreeze(opts.adopt ? obj : structuredClone(obj));
+    this.#objects.set(key, stored);
+    // An update keeps the object's place: the kind's sorted list is copied with it replaced
+    // instead of sorted again (thousands of pods, one label change).
+    const list = old ? this.#lists.get(obj.kind) : undefined;
+    const at = list ? list.indexOf(old as KubeObject) : -1;
+    let replaced: KubeObject[] | undefined;
+    if (list && at >= 0) {
+      replaced = list.slice();
+      replaced[at] = stored;
+    }
+    this.#changed(obj.kind, replaced);
     return true;
   }
 
   /** Removes an object; namespaced kinds default to the "default" namespace. Returns whether it existed. */
   remove(kind: Kind, name: string, namespace?: string): boolean {
     if (!this.#objects.delete(objectKey(kind, name, namespace))) return false;
-    this.#changed();
+    this.#changed(kind);
     return true;
   }
 
@@ -45,11 +62,18 @@ export class MemoryStore implements ObjectStore {
   }
 
   list<K extends Kind>(kind: K): ReadonlyArray<ObjectOf<K>> {
-    return this.#view().list(kind);
+    let list = this.#lists.get(kind);
+    if (!list) {
+      const own: KubeObject[] = [];
+      for (const o of this.#objects.values()) if (o.kind === kind) own.push(o);
+      list = Object.freeze(own.sort(byNamespaceAndName));
+      this.#lists.set(kind, list);
+    }
+    return list as unknown as ReadonlyArray<ObjectOf<K>>;
   }
 
   get<K extends Kind>(kind: K, name: string, namespace?: string): ObjectOf<K> | undefined {
-    return this.#view().get(kind, name, namespace);
+    return this.#objects.get(objectKey(kind, name, namespace)) as ObjectOf<K> | undefined;
   }
 
   rejected(): ReadonlyArray<RejectedObject> {
@@ -63,14 +87,10 @@ export class MemoryStore implements ObjectStore {
   /** Nothing to release; present so either store can be closed the same way. */
   close(): void {}
 
-  // Rebuilt lazily, so a burst of apply() calls costs one sort at the next read.
-  #view(): ObjectIndex {
-    this.#index ??= new ObjectIndex([...this.#objects.values()].map((e) => e.object));
-    return this.#index;
-  }
-
-  #changed(): void {
-    this.#index = undefined;
+  // The kind's list is rebuilt lazily, so a burst of apply() calls costs one sort at the next read.
+  #changed(kind: Kind, list?: KubeObject[]): void {
+    if (list) this.#lists.set(kind, Object.freeze(list));
+    else this.#lists.delete(kind);
     this.#version++;
     this.#lastChangeAt = Date.now();
     const errors = this.#listeners.notify();

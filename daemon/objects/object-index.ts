@@ -35,7 +35,7 @@ export function deepFreeze<T>(v: T): T {
   return v;
 }
 
-function byNamespaceAndName(a: KubeObject, b: KubeObject): number {
+export function byNamespaceAndName(a: KubeObject, b: KubeObject): number {
   const ns = a.metadata.namespace.localeCompare(b.metadata.namespace);
   return ns !== 0 ? ns : a.metadata.name.localeCompare(b.metadata.name);
 }

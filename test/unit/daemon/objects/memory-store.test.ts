@@ -56,6 +56,34 @@ describe('MemoryStore', () => {
     expect(Object.isFrozen(stored?.metadata.labels)).toBe(true);
   });
 
+  it('adopts an object handed over (frozen, not copied) and keeps lists in order across updates, adds and removals', () => {
+    const store = new MemoryStore();
+    const given = pod('p', 'default', { app: 'web' });
+    store.apply(given, { adopt: true });
+    expect(store.get('Pod', 'p')).toBe(given);
+    expect(Object.isFrozen(given.metadata)).toBe(true);
+    for (const name of ['c', 'a', 'b']) store.apply(pod(name, 'x'));
+    const names = (): string[] => store.list('Pod').map((p) => `${p.metadata.namespace}/${p.metadata.name}:${p.metadata.labels.v ?? ''}`);
+    expect(names()).toEqual(['default/p:', 'x/a:', 'x/b:', 'x/c:']);
+    const before = store.list('Pod');
+    // An update in place: same order, a new list (readers holding the old one keep it), the new object in it.
+    let seen: string[] = [];
+    store.onChange(() => { seen = names(); });
+    store.apply(pod('b', 'x', { v: '2' }));
+    expect(seen).toEqual(['default/p:', 'x/a:', 'x/b:2', 'x/c:']);
+    expect(store.list('Pod')).not.toBe(before);
+    expect(before.map((p) => p.metadata.labels.v ?? '')).toEqual(['', '', '', '']);
+    expect(store.list('Pod')[2]).toBe(store.get('Pod', 'b', 'x'));
+    store.apply(pod('aa', 'x'));
+    store.remove('Pod', 'p');
+    expect(names()).toEqual(['x/a:', 'x/aa:', 'x/b:2', 'x/c:']);
+    // Other kinds' lists are untouched by pod changes.
+    store.apply(ns('x'));
+    const namespaces = store.list('Namespace');
+    store.apply(pod('c', 'x', { v: '3' }));
+    expect(store.list('Namespace')).toBe(namespaces);
+  });
+
   it('a listener sees the new state, can unsubscribe, and its failure reaches the caller after the others ran', () => {
     const store = new MemoryStore();
     const seen: string[] = [];
