@@ -81,6 +81,14 @@ export async function startNode(opts: DaemonOptions, log: Logger): Promise<Runni
     }
   };
   try {
+    // The first lists from the API (every pod of a large cluster) load while the stack is set up.
+    const clusterStarting = opts.kubernetes
+      ? startCluster({ ...opts.kubernetes, nodeName: opts.nodeName, daemonSocket: opts.socket }, log, AbortSignal.timeout(STARTUP_TIMEOUT_MS))
+      : undefined;
+    if (clusterStarting) {
+      clusterStarting.catch(() => undefined); // awaited below; a start-up failure before that must not go unhandled
+      cleanups.push(async () => (await clusterStarting.catch(() => undefined))?.close());
+    }
     await stack.startDatabases();
     const clients = {
       ovs: new OvsdbClient({ socketPath: stack.paths.ovsSocket, database: 'Open_vSwitch', logger: log }),
@@ -138,11 +146,9 @@ export async function startNode(opts: DaemonOptions, log: Logger): Promise<Runni
     };
     let cluster: ClusterNode | undefined;
     let objects: ObjectStore & { close(): unknown };
-    if (opts.kubernetes) {
-      cluster = await startCluster({ ...opts.kubernetes, nodeName: opts.nodeName, daemonSocket: opts.socket }, log, startup);
+    if (clusterStarting) {
+      cluster = await clusterStarting;
       objects = cluster.store;
-      const c = cluster;
-      cleanups.push(() => c.close());
     } else {
       objects = await openObjectStore(opts, log);
       cleanups.push(() => objects.close());
