@@ -186,9 +186,16 @@ export class Reflector<S> {
     const fresh = this.#held.startList();
     let listRv: string | undefined;
     let cont: string | undefined;
+    // The first list is served from the apiserver's watch cache (resourceVersion=0, as client-go's
+    // reflectors do): one answer, no etcd read of every page; at 5000 pods it took a sixth of the
+    // time of ten consistent pages. It may be a moment behind etcd, which the watch that follows
+    // from its version makes good. A list again (after 410 or an error) is a consistent read.
+    const fromCache = !this.#isSynced;
     do {
       const query: Record<string, string> = { limit: String(this.#opts.pageSize ?? 500), ...this.#selectors() };
+      // A server that pages it anyway hands a continue token, which carries the version itself.
       if (cont !== undefined) query.continue = cont;
+      else if (fromCache) query.resourceVersion = '0';
       const res = await this.#opts.api.request<{ metadata?: { resourceVersion?: string; continue?: string }; items?: unknown[] }>({
         method: 'GET', path: this.#opts.path, query, signal,
       });

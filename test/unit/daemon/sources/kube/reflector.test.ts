@@ -72,6 +72,9 @@ describe('Reflector', () => {
     expect(lists).toHaveLength(3);
     expect(lists.map((r) => r.query.limit)).toEqual(['10', '10', '10']);
     expect(lists[0]?.query.continue).toBeUndefined();
+    // The first list may come from the watch cache (client-go's resourceVersion=0); a continue
+    // token carries its own version, and the two together are refused by the apiserver.
+    expect(lists.map((r) => r.query.resourceVersion)).toEqual(['0', undefined, undefined]);
     expect(lists[1]?.query.continue).toBeTruthy();
     expect(lists[2]?.query.continue).toBeTruthy();
     expect(reflector.size).toBe(25);
@@ -149,6 +152,9 @@ describe('Reflector', () => {
 
     expect(reflector.stats.gone).toBe(1);
     expect(reflector.stats.relists).toBe(1);
+    // Listing again after 410 is a consistent read, never the watch cache that may lag.
+    const lists = server.requests.filter((r) => !r.watch && r.path === '/api/v1/pods');
+    expect(lists.map((r) => r.query.resourceVersion)).toEqual(['0', undefined]);
     expect(events.every((e) => e.fromList)).toBe(true);
     const byKey = events.map((e) => `${e.type} ${e.key}`).sort();
     expect(byKey).toEqual(['ADDED default/e', 'ADDED default/f', 'DELETED default/b', 'DELETED default/f', 'MODIFIED default/c'].sort());
