@@ -143,7 +143,12 @@ function planAddressSets(p: Planner, desired: DesiredState): void {
       p.count('addressSets');
       continue;
     }
+    // In step last time, and neither the row (the NB cache replaces a row object that changes) nor
+    // the desired list (kept across runs while its namespaces do not change) has changed since.
+    if (setsInStep.get(row) === as.addresses) continue;
+    const before = p.ops.length;
     diffSet(p, 'Address_Set', row, 'addresses', asArray<string>(row.addresses), as.addresses);
+    if (p.ops.length === before) setsInStep.set(row, as.addresses);
   }
   for (const row of existing.values()) {
     p.ops.push({ op: 'delete', table: 'Address_Set', where: [['_uuid', '==', uuid(row._uuid)]] });
@@ -174,6 +179,18 @@ function sameAsSets(a: readonly string[], b: readonly string[]): boolean {
   return inA.size === new Set(b).size && b.every((x) => inA.has(x));
 }
 
+// Rows found in step with what was desired, so that the next run skips them while nothing on
+// either side changed: a run after one label change then plans only the sets it touched, not the
+// hundreds of groups and sets of a large cluster. Keyed by NB cache row objects, which the cache
+// replaces when a row changes (and drops with it); desired lists are kept across runs by the
+// policy translation and the peer index, so an unchanged one is the same array.
+const setsInStep = new WeakMap<Row, readonly string[]>();
+const groupsInStep = new WeakMap<Row, { acls: readonly DesiredAcl[]; ports: string; aclRows: ReadonlyArray<Row | undefined> }>();
+
+function sameRows(a: ReadonlyArray<Row | undefined>, b: ReadonlyArray<Row | undefined>): boolean {
+  return a.length === b.length && a.every((r, i) => r !== undefined && r === b[i]);
+}
+
 function planPortGroups(p: Planner, desired: DesiredState): void {
   const existing = new Map(p.rows('Port_Group').filter(ours).map((r) => [r.name as string, r]));
   const lspByName = new Map(p.rows(NB.lsp).map((r) => [r.name as string, r._uuid]));
@@ -195,9 +212,16 @@ function planPortGroups(p: Planner, desired: DesiredState): void {
       p.count('aclsAdded', acls.length);
       continue;
     }
+    const aclUuids = asArray<string>(row.acls);
+    const aclRows = aclUuids.map((u) => p.get('ACL', u));
+    const portsKey = ports.join(',');
+    const memo = groupsInStep.get(row);
+    if (memo && memo.acls === pg.acls && memo.ports === portsKey && sameRows(memo.aclRows, aclRows)) continue;
+    const before = p.ops.length;
     diffSet(p, 'Port_Group', row, 'ports', asArray<string>(row.ports), ports, uuid);
-    planRuleSet(p, { table: 'Port_Group', where: [['_uuid', '==', uuid(row._uuid)]], column: 'acls', current: asArray<string>(row.acls), rowTable: 'ACL' },
+    planRuleSet(p, { table: 'Port_Group', where: [['_uuid', '==', uuid(row._uuid)]], column: 'acls', current: aclUuids, rowTable: 'ACL' },
       pg.acls.map((a) => ({ key: aclKey(a), row: () => aclRow(a) })));
+    if (p.ops.length === before) groupsInStep.set(row, { acls: pg.acls, ports: portsKey, aclRows });
   }
   for (const row of existing.values()) {
     p.ops.push({ op: 'delete', table: 'Port_Group', where: [['_uuid', '==', uuid(row._uuid)]] });

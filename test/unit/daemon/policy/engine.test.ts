@@ -113,6 +113,22 @@ describe('runs', () => {
     expect(env.fake.requests.filter((r) => r.method === 'transact')).toHaveLength(1);
   });
 
+  it('repairs sets and groups changed in the NB behind its back, although unchanged runs skip them', async () => {
+    await engine.start();
+    await engine.reconcileNow('again'); // every row is now known to be in step
+    const set = byName(env.nb, 'Address_Set', AS_PROM4);
+    const group = byName(env.nb, 'Port_Group', PG_ALLOW_WEB);
+    await env.nb.transact([
+      { op: 'mutate', table: 'Address_Set', where: [['_uuid', '==', ['uuid', set?._uuid as string]]], mutations: [['addresses', 'insert', ovsSet(['192.0.2.66'])]] },
+      { op: 'update', table: 'Port_Group', where: [['_uuid', '==', ['uuid', group?._uuid as string]]], row: { ports: ovsSet([]) } },
+    ]);
+    expect(addressesOf(env.nb, AS_PROM4)).toEqual(['10.16.2.10', '192.0.2.66']);
+    await engine.reconcileNow('drift');
+    expect(sink.runs.at(-1)).toMatchObject({ reason: 'drift', ops: 2 });
+    expect(addressesOf(env.nb, AS_PROM4)).toEqual(['10.16.2.10']);
+    expect(portNames(env.nb, PG_ALLOW_WEB)).toEqual(['web.shop']);
+  });
+
   it('a store change triggers a run that applies it', async () => {
     await engine.start();
     const done = sink.next(applied('objects'));
