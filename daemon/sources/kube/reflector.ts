@@ -203,7 +203,13 @@ export class Reflector<S> {
       if (res.status !== 200) throw new KubeStatusError(res.status, res.body, retryAfterMs(undefined, res.body));
       const page = res.body;
       listRv ??= page.metadata?.resourceVersion;
-      for (const item of page.items ?? []) fresh.add(item);
+      // Each raw item is dropped once projected: with 5000 pods in one answer from the watch
+      // cache, the raw objects would otherwise all stay reachable until the page is done.
+      const items = page.items ?? [];
+      for (let i = 0; i < items.length; i++) {
+        fresh.add(items[i]);
+        items[i] = undefined;
+      }
       cont = page.metadata?.continue || undefined;
     } while (cont !== undefined);
     if (!listRv) throw new KubeTransportError(`list ${this.#opts.path}: answer without metadata.resourceVersion`, 'STREAM', false);
