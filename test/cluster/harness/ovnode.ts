@@ -101,3 +101,30 @@ export async function httpFrom(namespace: string, pod: string, ip: string): Prom
   const r = await podExec(namespace, pod, ['sh', '-c', `printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | nc -w 2 ${ip} 8080 | tail -n 1`]);
   return r.stdout.trim();
 }
+
+/**
+ * Deletes a test namespace quickly and completely. Deleting a namespace with pods takes a minute
+ * or more on the lab: kubelet 1.20 removes a terminated pod's API object only long after it has
+ * stopped it (tens of seconds here), and the namespace controller re-checks with exponential
+ * backoff meanwhile. So: the pods are deleted gracefully, then, once every node's NB has no port
+ * of the namespace left (the containers are stopped and their CNI DELs done), whatever pod
+ * objects kubelet has not yet removed are force-deleted, then the empty namespace is deleted.
+ * Never rejects (afterAll hooks call it); what fails is printed.
+ */
+export async function deleteNamespace(name: string, timeoutMs = 120_000): Promise<void> {
+  const warn = (what: string, r: RunResult): void => { if (r.code !== 0) console.warn(`cleanup of namespace ${name}: ${what} failed (${r.code}): ${r.stderr.trim()}`); };
+  warn('deleting its pods', await kubectl(['-n', name, 'delete', 'pods', '--all', '--wait=false'], { timeoutMs: 60_000 }));
+  const nodes = readLab().nodes.map((n) => n.name);
+  const end = Date.now() + timeoutMs;
+  for (;;) {
+    const left = (await Promise.all(nodes.map(async (node) => {
+      const r = await nodeExec(node, ['ovn-nbctl', `--db=${NB_DB}`, '--bare', '--columns=name', 'find', 'Logical_Switch_Port']);
+      return r.code === 0 ? r.stdout.split('\n').filter((l) => l.trim().endsWith(`.${name}`)).map((l) => `${node}:${l.trim()}`) : [`${node}: ovn-nbctl failed: ${r.stderr.trim()}`];
+    }))).flat();
+    if (left.length === 0) break;
+    if (Date.now() > end) { console.warn(`cleanup of namespace ${name}: ports still in the NB after ${timeoutMs} ms: ${left.join(' ')}`); break; }
+    await new Promise((r) => setTimeout(r, 500));
+  }
+  warn('force-deleting the stopped pods', await kubectl(['-n', name, 'delete', 'pods', '--all', '--grace-period=0', '--force', '--wait=true'], { timeoutMs: 60_000 }));
+  warn('deleting it', await kubectl(['delete', 'namespace', name, '--ignore-not-found', '--wait=true', `--timeout=${Math.ceil(timeoutMs / 1000)}s`], { timeoutMs: timeoutMs + 15_000 }));
+}
