@@ -26,6 +26,8 @@ export interface Rtnl {
   addAddress(index: number, cidr: string): Promise<void>;
   listAddresses(index: number): Promise<string[]>;
   addRoute(route: RouteSpec): Promise<void>;
+  /** False when there was no such route. */
+  deleteRoute(route: RouteSpec): Promise<boolean>;
   listRoutes(family: Family): Promise<Array<{ dst: string; gateway?: string; oif?: number }>>;
   close(): void;
 }
@@ -154,6 +156,20 @@ class NetlinkRtnl implements Rtnl {
       attrs,
       { flags: FlagsNew.CREATE | FlagsNew.REPLACE },
     );
+  }
+
+  async deleteRoute(route: RouteSpec): Promise<boolean> {
+    const dst = parseCidr(route.dst);
+    const attrs: rt.RouteAttrs = { oif: route.oif };
+    if (dst.prefix > 0) attrs.dst = ipToBuffer(dst.text.split('/')[0] as string).buf;
+    if (route.gateway) attrs.gateway = ipToBuffer(route.gateway).buf;
+    try {
+      await this.sock.delRoute({ family: AF[dst.family], dstLen: dst.prefix, table: 254 }, attrs);
+      return true;
+    } catch (e) {
+      if (/ESRCH|No such process/.test(String(e))) return false;
+      throw e;
+    }
   }
 
   async listRoutes(family: Family): Promise<Array<{ dst: string; gateway?: string; oif?: number }>> {

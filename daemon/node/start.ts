@@ -33,6 +33,7 @@ import type { ObjectStore } from '../objects/types';
 import { PolicyEngine } from '../policy/engine';
 import { NB_MONITOR, OVS_MONITOR, SB_MONITOR } from './monitors';
 import { configureNodePort } from './node-port';
+import { SubnetRoutes } from './subnet-routes';
 import type { DaemonOptions } from './options';
 
 export const DEFAULT_SWITCH = 'ovn-default';
@@ -184,6 +185,18 @@ export async function startNode(opts: DaemonOptions, log: Logger): Promise<Runni
     const swept = await reconcile(deps);
     // Subnets, port groups and ACLs exist before the first ADD is served.
     await policy.start();
+    // The node reaches pods of every Subnet (kubelet probes), not only of the default one.
+    const routes = new SubnetRoutes({ rtnl, device: NODE_PORT, joinGateway: joinGw, joinCidr: join.text, log });
+    const subnetCidrs = (): string[] => [...opts.subnets, ...objects.list('Subnet').flatMap((sn) => sn.spec.cidrBlock.split(',').map((c) => c.trim()))];
+    let routedKey = subnetCidrs().join(',');
+    await routes.sync(subnetCidrs());
+    // Most store changes are pods: only a different CIDR list costs a route dump.
+    cleanups.push(objects.onChange(() => {
+      const cidrs = subnetCidrs();
+      if (cidrs.join(',') === routedKey) return;
+      routedKey = cidrs.join(',');
+      void routes.sync(cidrs);
+    }));
     log.info({ step: 'start', reservedIps: reserved, removedStale: swept }, 'state rebuilt from OVSDB');
 
     cleanups.push(() => deps.plumber.drain());
@@ -196,7 +209,11 @@ export async function startNode(opts: DaemonOptions, log: Logger): Promise<Runni
       ...loopSettings, log, metrics,
       source: new NodeLeaks(deps, { index: async (name) => (await rtnl.getLink(name))?.index }),
       withSandboxLock: (sandbox, fn) => server.withSandboxLock(sandbox, fn),
-      chores: [{ name: 'conntrack retry', run: () => deps.conntrack?.retryPending() ?? Promise.resolve() }],
+      chores: [
+        { name: 'conntrack retry', run: () => deps.conntrack?.retryPending() ?? Promise.resolve() },
+        // A route someone removed by hand comes back within a reconcile interval.
+        { name: 'node routes', run: () => routes.sync(subnetCidrs()) },
+      ],
       onRemoved: () => policy.scheduleSoon('leak removed'),
     });
     loop.start();
