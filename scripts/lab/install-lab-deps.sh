@@ -9,12 +9,14 @@
 #   etcd-server containerd runc containernetworking-plugins  the cluster itself
 #   openssl socat jq util-linux iproute2 procps iptables     certificates, the loopback API relay,
 #       lab.json, nsenter/unshare/flock, netns, sysctl, kubelet's chains inside the node netns
+#   netcat-openbsd                                           the cluster tests' probes that need a
+#       fixed source port (busybox nc ignores -p when it connects)
 set -euo pipefail
 
 PKGS=(golang-go dpkg-dev golang-github-modern-go-reflect2-dev
       gcc libc6-dev busybox-static
       etcd-server containerd runc containernetworking-plugins
-      openssl socat jq util-linux iproute2 procps iptables)
+      openssl socat jq util-linux iproute2 procps iptables netcat-openbsd)
 
 missing=()
 for p in "${PKGS[@]}"; do
