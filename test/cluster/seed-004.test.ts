@@ -24,6 +24,9 @@
 import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedFixture } from '../integration/harness/cluster';
+import {
+  ACL_EXAMPLE_1, ACL_EXAMPLE_2, ACL_EXAMPLE_3, ACL_EXAMPLE_4_TCP_FROM_9501, NP_EXAMPLE_1, NP_EXAMPLE_2, NP_EXAMPLE_3, NP_EXAMPLE_4,
+} from '../integration/harness/seed-004-expected';
 import { apply, kubectl, kubectlJson, kubectlOk, uniqueName, waitForPodReady, type KubeObject } from './harness/lab';
 import { expectMatrix, matrix, MatrixSequence, podAddress, uniform, type ExpectedMatrix, type Peer, type Target } from './harness/matrix';
 import { createNamespace, deleteNamespace, deployOvnode, nbctl, testPod } from './harness/ovnode';
@@ -164,73 +167,7 @@ afterAll(async () => {
   console.log(`cleaned up in ${Date.now() - t0} ms (address claims deleted: ${mine.join(' ') || 'none'})`);
 }, 300_000);
 
-// ---------------------------------------------------------------- expected matrices (as in the embedded tests)
-
-const NP_EXAMPLE_1 = matrix(`
-        VM1 VM2 VM3 VM4 VM5 GW
-  VM1    -  ok  no  no  no  ok
-  VM2   ok   -  no  no  no  ok
-  VM3   no  no   -  no  no  ok
-  VM4   no  no  no   -  no  ok
-  VM5   no  no  no  no   -  ok
-`);
-const NP_EXAMPLE_2 = matrix(`
-        VM1 VM2 VM3 VM4 VM5 GW
-  VM1    -  ok  ok  ok  ok  ok
-  VM2   ok   -  ok  ok  ok  ok
-  VM3   no  no   -  no  no  ok
-  VM4   no  no  no   -  no  ok
-  VM5   no  no  no  no   -  ok
-`);
-const NP_EXAMPLE_3 = matrix(`
-        VM1 VM2 VM3 VM4 VM5 GW
-  VM1    -  ok  no  no  no  ok
-  VM2   ok   -  no  no  no  ok
-  VM3   ok  ok   -  no  no  ok
-  VM4   ok  ok  no   -  no  ok
-  VM5   ok  ok  no  no   -  ok
-`);
-const NP_EXAMPLE_4 = matrix(`
-        VM1 VM2 VM3 VM4 VM5 GW
-  VM1    -  ok  ok  ok  ok  ok
-  VM2   ok   -  no  no  no  ok
-  VM3   ok  no   -  ok  ok  ok
-  VM4   ok  no  ok   -  ok  ok
-  VM5   ok  no  ok  ok   -  ok
-`);
-
-const ACL_EXAMPLE_1 = matrix(`
-        VM1 VM2 VM3 VM4 VM5 GW
-  VM1    -  no  no  no  no  no
-  VM2   no   -  no  no  no  no
-  VM3   no  no   -  ok  ok  no
-  VM4   no  no  ok   -  ok  no
-  VM5   no  no  ok  ok   -  no
-`);
-const ACL_EXAMPLE_2 = matrix(`
-        VM1 VM2 VM3 VM4 VM5 GW
-  VM1    -  no  ok  ok  ok  no
-  VM2   no   -  no  no  no  no
-  VM3   ok  no   -  ok  ok  no
-  VM4   ok  no  ok   -  ok  no
-  VM5   ok  no  ok  ok   -  no
-`);
-const ACL_EXAMPLE_3 = matrix(`
-        VM1 VM2 VM3 VM4 VM5 GW
-  VM1    -  ok  ok  ok  ok  ok
-  VM2   no   -  ok  ok  ok  ok
-  VM3   no  ok   -  ok  ok  ok
-  VM4   no  ok  ok   -  ok  ok
-  VM5   no  ok  ok  ok   -  ok
-`);
-const ACL_EXAMPLE_4_TCP_FROM_9501 = matrix(`
-        VM1 VM2 VM3 VM4 VM5
-  VM1    -  ok  ok  ok  ok
-  VM2   ok   -  ok  ok  ok
-  VM3   ok  ok   -  ok  ok
-  VM4   ok  ok  ok   -  ok
-  VM5   no  no  no  no   -
-`);
+// The expected matrices are the embedded tests' (../integration/harness/seed-004-expected.ts).
 
 const applyText = (text: string) => async (): Promise<void> => { await kubectlOk(['apply', '-f', '-'], { input: text }); };
 /**

@@ -22,74 +22,12 @@ import { describe, expect, it } from 'vitest';
 import { seedFixture } from './harness/cluster';
 import { matrix } from './harness/matrix';
 import { ALL_OPEN, useFiveVms, VM_IPS } from './harness/seed-004-vms';
+import { NP_EXAMPLE_1 as EXAMPLE_1, NP_EXAMPLE_2 as EXAMPLE_2, NP_EXAMPLE_3 as EXAMPLE_3, NP_EXAMPLE_4 as EXAMPLE_4 } from './harness/seed-004-expected';
 
 const POLICY_FILE = 'networkpolicy-ip-block.yaml';
 
 // ---------------------------------------------------------------- expected matrices, from the seed
-// Rows start the connection, columns are where it goes ("ok" = it succeeds; "-" = not measured).
-
-/**
- * Example 1: "VM1 and VM2 are allowed to communicate with each other because their addresses are
- * within the subnet 172.20.10.0/30. All other traffic in the default namespace, including traffic
- * to and from VM3, VM4, and VM5, is blocked."
- * Every pod isolated both ways, ingress from and egress to 172.20.10.0/30 only (the gateway .1 is
- * in it: egress to it is admitted).
- */
-const EXAMPLE_1 = matrix(`
-        VM1 VM2 VM3 VM4 VM5 GW
-  VM1    -  ok  no  no  no  ok
-  VM2   ok   -  no  no  no  ok
-  VM3   no  no   -  no  no  ok
-  VM4   no  no  no   -  no  ok
-  VM5   no  no  no  no   -  ok
-`);
-
-/**
- * Example 2: "VM1 and VM2 are allowed to communicate with each other and with other virtual
- * machines in the subnet 172.20.10.0/24. However, other virtual machines in that subnet cannot
- * communicate with VM1, VM2, and each other. This is because the ingress policy only allows
- * traffic originating from 172.20.10.0/30."
- * Every pod ingress-isolated (from 172.20.10.0/30 only); egress open (gateway reachable).
- */
-const EXAMPLE_2 = matrix(`
-        VM1 VM2 VM3 VM4 VM5 GW
-  VM1    -  ok  ok  ok  ok  ok
-  VM2   ok   -  ok  ok  ok  ok
-  VM3   no  no   -  no  no  ok
-  VM4   no  no  no   -  no  ok
-  VM5   no  no  no  no   -  ok
-`);
-
-/**
- * Example 3 (with `Egress`): "VM1 and VM2 are allowed to communicate with each other, but not with
- * other virtual machines in the subnet 172.20.10.0/24. The other virtual machines in the same
- * subnet can communicate with VM1 and VM2. This is because the egress policy allows traffic to be
- * sent to 172.20.10.0/30."
- * Every pod egress-isolated (to 172.20.10.0/30 only: VM1, VM2, gateway); ingress open.
- */
-const EXAMPLE_3 = matrix(`
-        VM1 VM2 VM3 VM4 VM5 GW
-  VM1    -  ok  no  no  no  ok
-  VM2   ok   -  no  no  no  ok
-  VM3   ok  ok   -  no  no  ok
-  VM4   ok  ok  no   -  no  ok
-  VM5   ok  ok  no  no   -  ok
-`);
-
-/**
- * Example 4: "VM2 is allowed to communicate with VM1, but not with other virtual machines in the
- * subnet 172.20.10.0/24. This is because a pod selector label is applied to VM2. All other virtual
- * machines in the same subnet can communicate with VM1 and each other."
- * Only VM2 (label vm.kubevirt.io/name: VM2) isolated, both ways, to/from 172.20.10.0/30.
- */
-const EXAMPLE_4 = matrix(`
-        VM1 VM2 VM3 VM4 VM5 GW
-  VM1    -  ok  ok  ok  ok  ok
-  VM2   ok   -  no  no  no  ok
-  VM3   ok  no   -  ok  ok  ok
-  VM4   ok  no  ok   -  ok  ok
-  VM5   ok  no  ok  ok   -  ok
-`);
+// In harness/seed-004-expected.ts (shared with the cluster test), one per example, with why.
 
 // ---------------------------------------------------------------- the cluster
 

@@ -20,60 +20,12 @@ import { describe, expect, it } from 'vitest';
 import { seedFixture } from './harness/cluster';
 import { checkMatrix, matrix, uniform } from './harness/matrix';
 import { ALL_OPEN, GATEWAY, SUBNET_FILE, subnetWithoutAcls, useFiveVms, VM_IPS, VMS } from './harness/seed-004-vms';
+import {
+  ACL_EXAMPLE_1 as EXAMPLE_1, ACL_EXAMPLE_2 as EXAMPLE_2, ACL_EXAMPLE_3 as EXAMPLE_3, ACL_EXAMPLE_4_TCP_FROM_9501 as EXAMPLE_4_TCP_FROM_9501,
+} from './harness/seed-004-expected';
 
 // ---------------------------------------------------------------- expected matrices, from the seed
-// Rows start the connection, columns are where it goes ("ok" = it succeeds; "-" = not measured).
-
-/**
- * Example 1: "All virtual machines within the 172.20.10.0/24 subnet, except those with the
- * addresses 172.20.10.2 and 172.20.10.3 in the subnet range 172.20.10.0/30, are allowed to
- * communicate with each other. [...] However, communication to and from the gateway address is
- * also affected."
- * drop to-lport ip4.dst == 172.20.10.0/30; drop from-lport ip4.src == 172.20.10.0/30 (both 1005):
- * VM1/VM2 can start nothing, nobody reaches VM1/VM2/GW.
- */
-const EXAMPLE_1 = matrix(`
-        VM1 VM2 VM3 VM4 VM5 GW
-  VM1    -  no  no  no  no  no
-  VM2   no   -  no  no  no  no
-  VM3   no  no   -  ok  ok  no
-  VM4   no  no  ok   -  ok  no
-  VM5   no  no  ok  ok   -  no
-`);
-
-/**
- * Example 2: "All virtual machines within the 172.20.10.0/24 subnet, except those with the address
- * 172.20.10.3, are allowed to communicate with each other. Virtual machines with the address
- * 172.20.10.2 are allowed to communicate because ACL rule execution is based on priority. For
- * this subnet, rules with a priority value of 1006 are executed before 1005. [...] communication
- * to and from the gateway address is also affected."
- * allow to/from 172.20.10.2 (1006) beats the /30 drops (1005): VM1 talks to VM3..5 both ways;
- * VM2 (.3) and the gateway (.1) stay dropped, also for VM1.
- */
-const EXAMPLE_2 = matrix(`
-        VM1 VM2 VM3 VM4 VM5 GW
-  VM1    -  no  ok  ok  ok  no
-  VM2   no   -  no  no  no  no
-  VM3   ok  no   -  ok  ok  no
-  VM4   ok  no  ok   -  ok  no
-  VM5   ok  no  ok  ok   -  no
-`);
-
-/**
- * Example 3: "Virtual machines with the address 172.20.10.2 are allowed to communicate with other
- * virtual machines. However, traffic in the opposite direction is blocked. No virtual machines
- * are allowed to communicate with 172.20.10.2."
- * drop to-lport ip4.dst == 172.20.10.2 only: nothing can start a connection to VM1; VM1's own
- * connections work (their replies to .2 are replies). The gateway is not affected.
- */
-const EXAMPLE_3 = matrix(`
-        VM1 VM2 VM3 VM4 VM5 GW
-  VM1    -  ok  ok  ok  ok  ok
-  VM2   no   -  ok  ok  ok  ok
-  VM3   no  ok   -  ok  ok  ok
-  VM4   no  ok  ok   -  ok  ok
-  VM5   no  ok  ok  ok   -  ok
-`);
+// In harness/seed-004-expected.ts (shared with the cluster test), one per example, with why.
 
 /**
  * Example 4: "TCP traffic originating from port 9501 and ip address 172.20.10.6 is blocked on the
@@ -82,14 +34,6 @@ const EXAMPLE_3 = matrix(`
  * port stay open; TCP from VM5's port 9501 reaches nobody; port 9501 of the other VMs is fine.
  */
 const EXAMPLE_4_ICMP_AND_TCP = ALL_OPEN;
-const EXAMPLE_4_TCP_FROM_9501 = matrix(`
-        VM1 VM2 VM3 VM4 VM5
-  VM1    -  ok  ok  ok  ok
-  VM2   ok   -  ok  ok  ok
-  VM3   ok  ok   -  ok  ok
-  VM4   ok  ok  ok   -  ok
-  VM5   no  no  no  no   -
-`);
 
 // ---------------------------------------------------------------- the cluster
 
