@@ -94,10 +94,14 @@ export function netnsSnapshot(ns: string): NetnsSnapshot {
     if (r.status !== 0) throw new Error(`ip -n ${ns} ${args.join(' ')}: ${r.stderr}`);
     return r.stdout.split('\n').map((l) => l.trim()).filter(Boolean).sort();
   };
+  // IPv6 link-local addresses and their routes are the kernel's: they appear on their own a
+  // moment after a link comes up (duplicate address detection), so a snapshot taken just after
+  // the daemon started can miss what a later one sees, with nothing changed by anyone.
+  const notLinkLocal = (l: string): boolean => !/\bfe80::/.test(l);
   return {
     links: linkNames(ns).sort(),
-    addrs: lines(['-o', 'addr', 'show']).map((l) => l.replace(/\s+valid_lft.*$/, '')),
-    routes: [...lines(['-4', 'route', 'show', 'table', 'all']), ...lines(['-6', 'route', 'show', 'table', 'all'])],
+    addrs: lines(['-o', 'addr', 'show']).filter(notLinkLocal).map((l) => l.replace(/\s+valid_lft.*$/, '')),
+    routes: [...lines(['-4', 'route', 'show', 'table', 'all']), ...lines(['-6', 'route', 'show', 'table', 'all']).filter(notLinkLocal)],
   };
 }
 
