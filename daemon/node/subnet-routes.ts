@@ -9,6 +9,7 @@
 import type { Logger } from 'pino';
 import { parseCidr } from '../ipam/cidr';
 import type { Rtnl } from '../kernel/rtnl';
+import { LatestSync } from './latest-sync';
 
 export interface SubnetRoutesOptions {
   rtnl: Pick<Rtnl, 'getLink' | 'addRoute' | 'deleteRoute' | 'listRoutes'>;
@@ -22,13 +23,14 @@ export interface SubnetRoutesOptions {
 }
 
 export class SubnetRoutes {
-  #wanted: ReadonlySet<string> = new Set();
-  #running: Promise<void> = Promise.resolve();
-  #again = false;
-  #pending = false;
+  readonly #sync: LatestSync<ReadonlySet<string>>;
   #warnedV6 = new Set<string>();
 
-  constructor(private readonly opts: SubnetRoutesOptions) {}
+  constructor(private readonly opts: SubnetRoutesOptions) {
+    this.#sync = new LatestSync((wanted) => this.#apply(wanted), (e) => {
+      opts.log.error({ step: 'routes', err: e }, 'node routes to pod subnets failed; retried on the next change');
+    });
+  }
 
   /** Routes for exactly these CIDRs (others through the node port go); resolves once applied. */
   sync(cidrs: readonly string[]): Promise<void> {
@@ -41,19 +43,7 @@ export class SubnetRoutes {
         this.opts.log.warn({ step: 'routes', cidr: p.text }, 'no node route to an IPv6 subnet: the join network is IPv4');
       }
     }
-    this.#wanted = v4;
-    // One pass at a time; changes during a pass fold into one more pass.
-    if (this.#pending) { this.#again = true; return this.#running; }
-    this.#pending = true;
-    this.#running = this.#running.then(async () => {
-      do {
-        this.#again = false;
-        await this.#apply(this.#wanted);
-      } while (this.#again);
-    }).catch((e: unknown) => {
-      this.opts.log.error({ step: 'routes', err: e }, 'node routes to pod subnets failed; retried on the next change');
-    }).finally(() => { this.#pending = false; });
-    return this.#running;
+    return this.#sync.request(v4);
   }
 
   async #apply(wanted: ReadonlySet<string>): Promise<void> {
