@@ -17,6 +17,10 @@ import { EventRecorder } from './events';
 import { KubeClusterHooks } from './hooks';
 import { KubeStore } from './kube-store';
 import { markNetworkAvailable } from './node-status';
+import { publishNodeContract, type NodeContract } from './node-contract';
+import { PeerNodes } from './peer-nodes';
+import { RemoteChassis } from './remote-chassis';
+import type { OvsdbClient } from '../ovsdb/client';
 import { PodAnnotationWriter } from './pod-annotations';
 import { RetryQueue } from './retry-queue';
 
@@ -39,6 +43,11 @@ export interface ClusterNode {
    * Call after the pools were rebuilt from the NB and before serving CNI.
    */
   useClaims(subnets: SubnetRegistry): Promise<void>;
+  /**
+   * Joins this node's OVN zone to the others: publishes its contract on its Node object and keeps
+   * the other nodes' chassis in the local SB. Call once the chassis is configured.
+   */
+  joinZones(sb: OvsdbClient, contract: NodeContract): Promise<void>;
   /** The daemon serves: install the plugin, then the conflist, then tell the API. */
   serving(): Promise<void>;
   close(): Promise<void>;
@@ -55,14 +64,17 @@ export async function startCluster(s: ClusterSettings, log: Logger, signal: Abor
   const writer = new PodAnnotationWriter(api, (ns, name) => store.pod(ns, name)?.metadata.annotations, log);
   const nodeStatus = new RetryQueue('node-status', log, { concurrency: 1 });
   const claims = new WatchedClaims(api, log);
+  let remote: RemoteChassis | undefined;
+  const peers = new PeerNodes({ api, log, onPeers: (list) => void remote?.sync(list) });
   let ipam: ClusterIpam | undefined;
   try {
     const started = Date.now();
     claims.start();
-    await Promise.all([store.start(signal), claims.synced()]);
+    peers.start();
+    await Promise.all([store.start(signal), claims.synced(), peers.whenSynced(signal)]);
     log.info({ step: 'kube', server: conn.server.origin, ms: Date.now() - started }, 'watches synced');
   } catch (e) {
-    await Promise.all([store.close(), claims.stop()]);
+    await Promise.all([store.close(), claims.stop(), peers.stop()]);
     api.close();
     throw e;
   }
@@ -72,6 +84,11 @@ export async function startCluster(s: ClusterSettings, log: Logger, signal: Abor
     ipam = new ClusterIpam({ node: { name: s.nodeName, uid }, store: new KubeClaimStore(api, claims), log });
     subnets.useClaims(ipam);
     await ipam.start();
+  };
+  const joinZones = async (sb: OvsdbClient, contract: NodeContract): Promise<void> => {
+    nodeStatus.enqueue('contract', async () => { await publishNodeContract(api, s.nodeName, contract); return true; });
+    remote = new RemoteChassis({ sb, localChassis: contract.chassisId, log });
+    await remote.sync(peers.peers());
   };
   const serving = async (): Promise<void> => {
     if (s.cniBinDir && s.cniConfDir) {
@@ -85,12 +102,12 @@ export async function startCluster(s: ClusterSettings, log: Logger, signal: Abor
     nodeStatus.enqueue('network-available', async () => { await markNetworkAvailable(api, s.nodeName); return true; });
   };
   return {
-    api, store, hooks: new KubeClusterHooks(store, writer), serving, useClaims,
+    api, store, hooks: new KubeClusterHooks(store, writer), serving, useClaims, joinZones,
     close: async () => {
       writer.close();
       nodeStatus.close();
       ipam?.stop();
-      await Promise.all([store.close(), claims.stop()]);
+      await Promise.all([store.close(), claims.stop(), peers.stop()]);
       api.close();
     },
   };

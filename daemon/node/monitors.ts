@@ -21,4 +21,8 @@ export const NB_MONITOR: MonitorTables = {
   QoS: { columns: ['direction', 'priority', 'match', 'bandwidth', 'external_ids'] },
 };
 
-export const SB_MONITOR: MonitorTables = { [SB.chassis]: { columns: ['name', 'hostname'] } };
+export const SB_MONITOR: MonitorTables = {
+  // Remote chassis (other nodes) are written by this daemon: their encaps and markers are read back.
+  [SB.chassis]: { columns: ['name', 'hostname', 'encaps', 'other_config', 'external_ids'] },
+  Encap: { columns: ['type', 'ip', 'chassis_name'] },
+};

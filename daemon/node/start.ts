@@ -150,6 +150,9 @@ export async function startNode(opts: DaemonOptions, log: Logger): Promise<Runni
     if (clusterStarting) {
       cluster = await clusterStarting;
       objects = cluster.store;
+      // Chassis ids are node names: stable across a lost state directory, so a node that comes
+      // back replaces its own remote chassis everywhere instead of leaving a stale one.
+      await cluster.joinZones(clients.sb, { chassisId: opts.nodeName, encapIp: chassis.encapIp, zone: opts.nodeName });
     } else {
       objects = await openObjectStore(opts, log);
       cleanups.push(() => objects.close());

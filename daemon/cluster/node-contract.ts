@@ -1,0 +1,73 @@
+// What a node tells the others on its own Node object, so that every zone can join every other
+// without a controller: the OVN chassis it runs, the address its Geneve tunnels end on, and its
+// zone. Versioned: a node reads its peers' annotations of this version and the one before (one
+// version of skew during a rolling update) and ignores, with one warning per node, what it
+// cannot read. Writes are merge patches of these keys only.
+
+import { isIP } from 'node:net';
+import type { KubeApi } from '../sources/kube/api';
+
+export const CONTRACT_VERSION = 1;
+/** Versions this daemon reads (its own and the previous one, when there is one). */
+export const READABLE_VERSIONS: readonly number[] = [CONTRACT_VERSION];
+
+export const NODE_ANNOTATION = {
+  version: 'ovnode.io/contract-version',
+  chassis: 'ovnode.io/chassis-id',
+  encapIp: 'ovnode.io/encap-ip',
+  zone: 'ovnode.io/zone',
+} as const;
+
+export interface NodeContract {
+  chassisId: string;
+  encapIp: string;
+  zone: string;
+}
+
+/** A node as another node sees it. */
+export interface PeerNode extends NodeContract {
+  node: string;
+}
+
+export type ParsedContract = { ok: true; peer: PeerNode } | { ok: false; reason: string };
+
+/** A chassis id OVN accepts as a name and ovs-vsctl as a system-id: no spaces, no quotes. */
+const CHASSIS_ID = /^[A-Za-z0-9][A-Za-z0-9_.:-]{0,252}$/;
+
+/** Reads a peer's contract from its Node annotations; `ok: false` says what is missing or wrong. */
+export function parseNodeContract(node: string, annotations: Readonly<Record<string, string>>): ParsedContract {
+  const raw = annotations[NODE_ANNOTATION.version];
+  if (raw === undefined) return { ok: false, reason: 'no ovnode contract published (ovnode not running there yet)' };
+  const version = Number(raw);
+  if (!Number.isInteger(version) || !READABLE_VERSIONS.includes(version)) {
+    return { ok: false, reason: `contract version ${JSON.stringify(raw)} is not one this daemon reads (${READABLE_VERSIONS.join(', ')})` };
+  }
+  const chassisId = annotations[NODE_ANNOTATION.chassis] ?? '';
+  const encapIp = annotations[NODE_ANNOTATION.encapIp] ?? '';
+  const zone = annotations[NODE_ANNOTATION.zone] ?? '';
+  if (!CHASSIS_ID.test(chassisId)) return { ok: false, reason: `${NODE_ANNOTATION.chassis} ${JSON.stringify(chassisId)} is not a valid chassis id` };
+  if (isIP(encapIp) === 0) return { ok: false, reason: `${NODE_ANNOTATION.encapIp} ${JSON.stringify(encapIp)} is not an IP address` };
+  if (zone === '') return { ok: false, reason: `${NODE_ANNOTATION.zone} is empty` };
+  return { ok: true, peer: { node, chassisId, encapIp, zone } };
+}
+
+/** The annotations that publish `c` (and nothing else). */
+export function contractAnnotations(c: NodeContract): Record<string, string> {
+  return {
+    [NODE_ANNOTATION.version]: String(CONTRACT_VERSION),
+    [NODE_ANNOTATION.chassis]: c.chassisId,
+    [NODE_ANNOTATION.encapIp]: c.encapIp,
+    [NODE_ANNOTATION.zone]: c.zone,
+  };
+}
+
+/** Publishes this node's contract on its Node object (merge patch of the annotations only). */
+export async function publishNodeContract(api: KubeApi, nodeName: string, c: NodeContract): Promise<void> {
+  const res = await api.request({
+    method: 'PATCH',
+    path: `/api/v1/nodes/${encodeURIComponent(nodeName)}`,
+    contentType: 'application/merge-patch+json',
+    body: { metadata: { annotations: contractAnnotations(c) } },
+  });
+  if (res.status < 200 || res.status > 299) throw new Error(`PATCH node ${nodeName} annotations: HTTP ${res.status}`);
+}
