@@ -105,7 +105,7 @@ export async function startNode(opts: DaemonOptions, log: Logger): Promise<Runni
     const nodeJoinIp = formatIp(join.family, join.network + 2n);
     const chassis = {
       systemId: opts.nodeName, hostname: opts.nodeName, sbRemote: `unix:${stack.paths.sbSocket}`,
-      encapIp: opts.encapIp ?? defaultEncapIp(), bridge: BRIDGE, datapathType,
+      encapIp: opts.encapIp ?? defaultEncapIp(), bridge: BRIDGE, datapathType, interconnect: opts.kubernetes !== undefined,
     };
     await configureChassis(clients.ovs, chassis);
     // A live ovs-vswitchd of this state dir is adopted: its tap devices carry the pods' traffic.

@@ -14,6 +14,11 @@ export interface ChassisConfig {
   encapIp: string;
   bridge: string;
   datapathType: 'netdev' | 'system';
+  /**
+   * One OVN zone per node (cluster mode): ovn-controller builds tunnels to remote chassis (other
+   * zones) only from a chassis marked as an interconnection one.
+   */
+  interconnect?: boolean;
 }
 
 /** Makes sure the Open_vSwitch root row exists and carries the chassis settings. */
@@ -27,6 +32,7 @@ export async function configureChassis(ovs: OvsdbClient, c: ChassisConfig): Prom
     'ovn-encap-ip': c.encapIp,
     'ovn-bridge': c.bridge,
     'ovn-bridge-datapath-type': c.datapathType,
+    'ovn-is-interconn': c.interconnect ? 'true' : 'false',
   };
   const ops: Operation[] = root
     ? [{ op: 'mutate', table: OVS.root, where: [], mutations: [['external_ids', 'delete', ovsSet(Object.keys(ids))], ['external_ids', 'insert', ovsMap(ids)]] }]

@@ -8,6 +8,7 @@ import { apply, kubectl, kubectlJson, kubectlOk, nodeExec, readLab, REPO, TOOLS_
 export const SYSTEM_NS = 'kube-system';
 const NB_DB = 'unix:/var/lib/ovnode/ovn/nb.sock';
 const OVS_DB = 'unix:/var/lib/ovnode/ovs/db.sock';
+const SB_DB = 'unix:/var/lib/ovnode/ovn/sb.sock';
 
 /** Deploys ovnode unless it already runs; resolves once both DaemonSets are rolled out on every node. */
 export async function deployOvnode(): Promise<{ fresh: boolean }> {
@@ -44,6 +45,10 @@ export async function daemonPod(app: 'ovnode' | 'ovnode-ovs', node: string): Pro
 
 export async function nbctl(node: string, args: string[]): Promise<string> {
   return mustRun(await nodeExec(node, ['ovn-nbctl', `--db=${NB_DB}`, ...args]), `ovn-nbctl ${args.join(' ')} on ${node}`);
+}
+
+export async function sbctl(node: string, args: string[]): Promise<string> {
+  return mustRun(await nodeExec(node, ['ovn-sbctl', `--db=${SB_DB}`, ...args]), `ovn-sbctl ${args.join(' ')} on ${node}`);
 }
 
 export async function vsctl(node: string, args: string[]): Promise<string> {

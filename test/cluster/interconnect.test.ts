@@ -1,0 +1,44 @@
+// Zones joining each other on the lab cluster (real kubelets, ovnode deployed with kubectl): every
+// node publishes its contract on its Node object, every other node's southbound database holds it
+// as a remote chassis with the Geneve encap it published, and that node's ovn-controller has built
+// a Geneve tunnel to it. Nothing here needs a controller: the daemons read each other's Nodes.
+import { beforeAll, describe, expect, it } from 'vitest';
+import { NODE_ANNOTATION } from '../../daemon/cluster/node-contract';
+import { kubectlJson, readLab, type KubeObject } from './harness/lab';
+import { deployOvnode, sbctl, vsctl } from './harness/ovnode';
+
+beforeAll(async () => {
+  await deployOvnode();
+}, 600_000);
+
+describe('interconnect: zones join through their Node objects (real lab cluster)', () => {
+  it('each node publishes its chassis, encap address and zone (contract version 1) on its Node', async () => {
+    for (const n of readLab().nodes) {
+      const node = await kubectlJson<KubeObject>(['get', 'node', n.name]);
+      const ann = node.metadata.annotations ?? {};
+      expect(ann[NODE_ANNOTATION.version], n.name).toBe('1');
+      expect(ann[NODE_ANNOTATION.chassis], n.name).toBe(n.name);
+      expect(ann[NODE_ANNOTATION.encapIp], n.name).toBe(n.ip);
+      expect(ann[NODE_ANNOTATION.zone], n.name).toBe(n.name);
+    }
+  });
+
+  it('each node\'s SB holds every other node as a remote chassis, and its ovn-controller tunnels to it', async () => {
+    const nodes = readLab().nodes;
+    for (const here of nodes) {
+      const rows = (await sbctl(here.name, ['--bare', '--columns=name,other_config', 'list', 'Chassis'])).trim().split(/\n\n+/);
+      const chassis = new Map(rows.map((r) => { const [name, other] = r.split('\n'); return [name?.trim() ?? '', other ?? ''] as const; }));
+      expect([...chassis.keys()].sort(), here.name).toEqual(nodes.map((n) => n.name).sort());
+      expect(chassis.get(here.name), `${here.name}: its own chassis`).not.toMatch(/is-remote=true/);
+      for (const other of nodes.filter((n) => n !== here)) {
+        expect(chassis.get(other.name), `${here.name} sees ${other.name}`).toMatch(/is-remote=true/);
+        const encap = (await sbctl(here.name, ['--bare', '--columns=ip', 'find', 'Encap', `chassis_name=${other.name}`])).trim();
+        expect(encap, `${here.name}: encap of ${other.name}`).toBe(other.ip);
+      }
+      // ovn-controller names its tunnel ports after the remote chassis; wait for them as an OVSDB condition.
+      for (const other of nodes.filter((n) => n !== here)) {
+        await vsctl(here.name, ['--timeout=30', 'wait-until', 'Interface', `ovn-${other.name.slice(0, 6)}-0`, 'type=geneve', `options:remote_ip=${other.ip}`]);
+      }
+    }
+  });
+});
