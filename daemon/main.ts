@@ -29,6 +29,7 @@ program
   .option('--metrics-address <host:port>', 'Prometheus /metrics listen address ("" to disable)', '127.0.0.1:9476')
   .option('--node-name <name>', 'chassis / node name (default: hostname)')
   .option('--encap-ip <ip>', 'Geneve tunnel endpoint address (default: first non-loopback IPv4)')
+  .option('--encap-interface <name>', 'end Geneve tunnels on this interface\'s IPv4 address, e.g. an overlay network apart from the API\'s (with --kubernetes also OVNODE_ENCAP_INTERFACE)')
   .option('--kubernetes', 'take objects from the Kubernetes API (in-cluster service account, or --kubeconfig)')
   .option('--kubeconfig <file>', 'kubeconfig for --kubernetes outside a pod (implies --kubernetes)')
   .option('--cni-bin-dir <dir>', 'install the CNI executable here once serving (host /opt/cni/bin)')

@@ -19,6 +19,8 @@ export interface DaemonOptions {
   metricsAddress: string;
   nodeName: string;
   encapIp?: string;
+  /** The interface whose IPv4 address Geneve tunnels end on (the overlay network's). */
+  encapInterface?: string;
   logLevel: string;
   /** Directory of Kubernetes-shaped manifests to watch (embedded mode). */
   manifests?: string;
@@ -40,6 +42,7 @@ export interface RawOptions {
   metricsAddress: string;
   nodeName?: string;
   encapIp?: string;
+  encapInterface?: string;
   logLevel: string;
   reconcileInterval?: string;
   kubernetes?: boolean;
@@ -75,6 +78,13 @@ export function parseOptions(raw: RawOptions): DaemonOptions {
     logLevel: raw.logLevel,
   };
   if (raw.encapIp) opts.encapIp = raw.encapIp;
+  // On a cluster the DaemonSet passes it from the optional ConfigMap ovnode-config.
+  const encapInterface = raw.encapInterface ?? ((raw.kubernetes || raw.kubeconfig !== undefined) ? process.env.OVNODE_ENCAP_INTERFACE || undefined : undefined);
+  if (encapInterface !== undefined) {
+    if (raw.encapIp) throw new InvalidConfigError('--encap-ip and --encap-interface both choose the tunnel address: give one');
+    if (!/^[A-Za-z0-9_.:-]{1,15}$/.test(encapInterface)) throw new InvalidConfigError(`--encap-interface: ${JSON.stringify(encapInterface)} is not an interface name`);
+    opts.encapInterface = encapInterface;
+  }
   if (raw.manifests) opts.manifests = raw.manifests;
   if (raw.kubernetes || raw.kubeconfig !== undefined) {
     if (raw.manifests) throw new InvalidConfigError('--kubernetes and --manifests are two sources of the same objects: choose one');

@@ -2,6 +2,7 @@
 // chassis and bridge, logical topology, the node port, start-up reconciliation, then the CNI
 // socket and metrics. Start-up may exec OVS tools; the request path never does.
 
+import { InvalidConfigError } from '../../common/errors';
 import { closeSync, existsSync, openSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { networkInterfaces } from 'node:os';
@@ -105,7 +106,7 @@ export async function startNode(opts: DaemonOptions, log: Logger): Promise<Runni
     const nodeJoinIp = formatIp(join.family, join.network + 2n);
     const chassis = {
       systemId: opts.nodeName, hostname: opts.nodeName, sbRemote: `unix:${stack.paths.sbSocket}`,
-      encapIp: opts.encapIp ?? defaultEncapIp(), bridge: BRIDGE, datapathType, interconnect: opts.kubernetes !== undefined,
+      encapIp: opts.encapIp ?? (opts.encapInterface ? encapIpOf(opts.encapInterface) : defaultEncapIp()), bridge: BRIDGE, datapathType, interconnect: opts.kubernetes !== undefined,
     };
     await configureChassis(clients.ovs, chassis);
     // A live ovs-vswitchd of this state dir is adopted: its tap devices carry the pods' traffic.
@@ -250,6 +251,15 @@ async function openObjectStore(opts: DaemonOptions, log: Logger): Promise<Object
   const store = new ManifestStore(opts.manifests, log);
   await store.load();
   return store;
+}
+
+/** The first IPv4 address of `name` in the node's netns; refusing to start without one. */
+function encapIpOf(name: string): string {
+  const addrs = networkInterfaces()[name];
+  if (!addrs) throw new InvalidConfigError(`--encap-interface ${name}: no such interface in this network namespace`);
+  const v4 = addrs.find((a) => a.family === 'IPv4');
+  if (!v4) throw new InvalidConfigError(`--encap-interface ${name}: the interface has no IPv4 address`);
+  return v4.address;
 }
 
 function defaultEncapIp(): string {

@@ -138,6 +138,7 @@ describe('DaemonSet ovnode (ovnoded)', () => {
       POD_NAMESPACE: { fieldRef: { fieldPath: 'metadata.namespace' } },
       KUBERNETES_SERVICE_HOST: { configMapKeyRef: { name: 'ovnode-apiserver', key: 'host' } },
       KUBERNETES_SERVICE_PORT: { configMapKeyRef: { name: 'ovnode-apiserver', key: 'port' } },
+      OVNODE_ENCAP_INTERFACE: { configMapKeyRef: { name: 'ovnode-config', key: 'encap-interface', optional: true } },
     });
     expect(c.envFrom).toBeUndefined();
   });
