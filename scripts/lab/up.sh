@@ -125,6 +125,10 @@ UL="$(netns_name ul)"; CPNS="$(netns_name cp)"
 add_netns "$UL"
 ip -n "$UL" link add br0 type bridge
 ip -n "$UL" link set br0 up
+# A second network for the overlay (Geneve between nodes), so that the nodes' API traffic on eth0
+# never depends on the datapath: each node's eth1, $OVERLAY_PREFIX.(10+i)/24.
+ip -n "$UL" link add br1 type bridge
+ip -n "$UL" link set br1 up
 add_netns "$CPNS"
 ip -n "$UL" link add v-cp type veth peer name eth0 netns "$CPNS"
 ip -n "$UL" link set v-cp master br0 up
@@ -169,6 +173,10 @@ setup_node() {
   ip -n "$UL" link set "v-$n" master br0 up
   ip -n "$ns" addr add "$ip/24" dev eth0
   ip -n "$ns" link set eth0 up
+  ip -n "$UL" link add "o-$n" type veth peer name eth1 netns "$ns"
+  ip -n "$UL" link set "o-$n" master br1 up
+  ip -n "$ns" addr add "$(node_overlay_ip "$i")/24" dev eth1
+  ip -n "$ns" link set eth1 up
 
   cp /usr/lib/cni/loopback "$D/fs/opt-cni-bin/"
   if [ "$CNI" = bridge ]; then

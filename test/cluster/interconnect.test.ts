@@ -1,7 +1,8 @@
 // Zones joining each other on the lab cluster (real kubelets, ovnode deployed with kubectl): every
 // node publishes its contract on its Node object, every other node's southbound database holds it
 // as a remote chassis with the Geneve encap it published, and that node's ovn-controller has built
-// a Geneve tunnel to it. Nothing here needs a controller: the daemons read each other's Nodes.
+// a Geneve tunnel to it, on the lab's overlay network (eth1, chosen with the ovnode-config
+// ConfigMap) rather than the API's. Nothing here needs a controller: the daemons read each other's Nodes.
 import { beforeAll, describe, expect, it } from 'vitest';
 import { NODE_ANNOTATION } from '../../daemon/cluster/node-contract';
 import { kubectlJson, readLab, type KubeObject } from './harness/lab';
@@ -18,7 +19,7 @@ describe('interconnect: zones join through their Node objects (real lab cluster)
       const ann = node.metadata.annotations ?? {};
       expect(ann[NODE_ANNOTATION.version], n.name).toBe('1');
       expect(ann[NODE_ANNOTATION.chassis], n.name).toBe(n.name);
-      expect(ann[NODE_ANNOTATION.encapIp], n.name).toBe(n.ip);
+      expect(ann[NODE_ANNOTATION.encapIp], n.name).toBe(n.overlayIp); // eth1 (ovnode-config), not the API's eth0
       expect(ann[NODE_ANNOTATION.zone], n.name).toBe(n.name);
     }
   });
@@ -33,11 +34,11 @@ describe('interconnect: zones join through their Node objects (real lab cluster)
       for (const other of nodes.filter((n) => n !== here)) {
         expect(chassis.get(other.name), `${here.name} sees ${other.name}`).toMatch(/is-remote=true/);
         const encap = (await sbctl(here.name, ['--bare', '--columns=ip', 'find', 'Encap', `chassis_name=${other.name}`])).trim();
-        expect(encap, `${here.name}: encap of ${other.name}`).toBe(other.ip);
+        expect(encap, `${here.name}: encap of ${other.name}`).toBe(other.overlayIp);
       }
       // ovn-controller names its tunnel ports after the remote chassis; wait for them as an OVSDB condition.
       for (const other of nodes.filter((n) => n !== here)) {
-        await vsctl(here.name, ['--timeout=30', 'wait-until', 'Interface', `ovn-${other.name.slice(0, 6)}-0`, 'type=geneve', `options:remote_ip=${other.ip}`]);
+        await vsctl(here.name, ['--timeout=30', 'wait-until', 'Interface', `ovn-${other.name.slice(0, 6)}-0`, 'type=geneve', `options:remote_ip=${other.overlayIp}`]);
       }
     }
   });

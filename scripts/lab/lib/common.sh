@@ -15,7 +15,8 @@
 #
 # Names carry the runId: netns ovl-<runId>-{cp,ul,<node>}, cgroup /ovnode-lab-<runId> in every
 # hierarchy. Addresses are fixed and exist only inside the lab's namespaces: underlay
-# 10.250.0.0/24 (control plane .2, node i .(10+i)), pod CIDR 10.244.i.0/24 with CNI=bridge.
+# 10.250.0.0/24 (control plane .2, node i .(10+i)), the overlay network 10.251.0.0/24 (node i's
+# eth1 .(10+i), for Geneve between nodes), pod CIDR 10.244.i.0/24 with CNI=bridge.
 
 LAB_REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../../.." && pwd)"
 LAB="$(realpath -m "${OVNODE_LAB_DIR:-$LAB_REPO/build/lab}")"
@@ -26,6 +27,7 @@ LAB_JSON="$LAB/lab.json"
 LAB_ADMIN_KUBECONFIG="$LAB/admin.kubeconfig"
 
 UNDERLAY_PREFIX=10.250.0
+OVERLAY_PREFIX=10.251.0
 CP_IP="$UNDERLAY_PREFIX.2"
 API_PORT=6443
 SERVICE_CIDR=10.96.0.0/12
@@ -82,6 +84,7 @@ lab_current_run() {
 netns_name() { echo "ovl-$RID-$1"; }        # cp, ul, <node>
 node_name() { echo "node$1"; }
 node_ip() { echo "$UNDERLAY_PREFIX.$((10 + $1))"; }
+node_overlay_ip() { echo "$OVERLAY_PREFIX.$((10 + $1))"; }
 node_dir() { echo "$RUN/nodes/$1"; }
 
 # --- process records: "pid starttime", so a recycled pid is never taken for ours -------------------
@@ -450,11 +453,11 @@ write_lab_json() {
   local i n D nodes=() sys
   for i in $(seq 1 "$NODES"); do
     n="$(node_name "$i")"; D="$(node_dir "$n")"
-    nodes+=("$(jq -n --arg name "$n" --arg netns "$(netns_name "$n")" --arg ip "$(node_ip "$i")" --arg dir "$D" \
+    nodes+=("$(jq -n --arg name "$n" --arg netns "$(netns_name "$n")" --arg ip "$(node_ip "$i")" --arg overlayIp "$(node_overlay_ip "$i")" --arg dir "$D" \
       --argjson wrapperPid "$(pidjson "$D/pids/wrapper.pid")" --argjson holderPid "$(pidjson "$D/pids/holder.pid")" \
       --argjson kubeletPid "$(pidjson "$D/pids/kubelet.pid")" --argjson containerdPid "$(pidjson "$D/pids/containerd.pid")" \
       --arg cgroupRoot "/$CGNAME/$n" --arg podCidr "$( [ "$CNI" = bridge ] && echo "10.244.$i.0/24" )" \
-      '{name: $name, netns: $netns, netnsPath: ("/run/netns/" + $netns), ip: $ip, dir: $dir,
+      '{name: $name, netns: $netns, netnsPath: ("/run/netns/" + $netns), ip: $ip, overlayIp: $overlayIp, dir: $dir,
         wrapperPid: $wrapperPid, holderPid: $holderPid, kubeletPid: $kubeletPid, containerdPid: $containerdPid,
         mountNs: (if $holderPid then "/proc/\($holderPid)/ns/mnt" else null end),
         cgroupRoot: $cgroupRoot, podCidr: (if $podCidr == "" then null else $podCidr end)}')")
@@ -477,6 +480,7 @@ write_lab_json() {
                      pids: {etcd: $etcd, apiserver: $apiserver, controllerManager: $cm, scheduler: $sched,
                             relayRoot: $relayRoot, relayCp: $relayCp}},
       underlay: {netns: $ulNetns, bridge: "br0", cidr: "10.250.0.0/24"},
+      overlay: {netns: $ulNetns, bridge: "br1", cidr: "10.251.0.0/24", interface: "eth1"},
       cgroup: $cgroup,
       savedSysctls: $saved}' > "$LAB_JSON.tmp"
   mv "$LAB_JSON.tmp" "$LAB_JSON"

@@ -34,6 +34,8 @@ export interface LabNode {
   netnsPath: string;
   /** The node's address on the underlay (its InternalIP). */
   ip: string;
+  /** The node's address on the overlay network (eth1): where its Geneve tunnels end. */
+  overlayIp: string;
   /** The node's state directory; its per-node host paths are under dir/fs/. */
   dir: string;
   /** null while the node is stopped (node.sh stop). */
@@ -69,6 +71,7 @@ export interface LabInfo {
     pids: Record<'etcd' | 'apiserver' | 'controllerManager' | 'scheduler' | 'relayRoot' | 'relayCp', number | null>;
   };
   underlay: { netns: string; bridge: string; cidr: string };
+  overlay: { netns: string; bridge: string; cidr: string; interface: string };
   /** Top cgroup of the run (in every hierarchy). */
   cgroup: string;
   /** Host sysctls as they were before the first kubelet started (kubelet rewrites them). */
