@@ -520,6 +520,8 @@ lab_teardown_run() {
   cg_rmdir_all "$CGNAME"
   [ -z "$(cg_left "$CGNAME")" ] || lab_log "WARNING: cgroups left: $(cg_left "$CGNAME" | tr '\n' ' ')"
   sysctls_restore
+  # The host-wide record of the original values goes with the last lab.
+  [ -n "$(other_labs_running)" ] || rm -f "$HOST_SYSCTLS_ORIGINAL"
   # Removing a directory detaches whatever is mounted on it in every other mount namespace: while
   # another lab (another checkout) runs, its nodes have their binds on these very directories.
   if [ -f "$RUN/state/created-dirs" ]; then
