@@ -32,6 +32,7 @@ import { poolNetwork } from '../cluster/hooks';
 import { MemoryStore } from '../objects/memory-store';
 import type { ObjectStore } from '../objects/types';
 import { PolicyEngine } from '../policy/engine';
+import { subnetShape } from '../policy/subnets';
 import { NB_MONITOR, OVS_MONITOR, SB_MONITOR } from './monitors';
 import { configureNodePort } from './node-port';
 import { SubnetRoutes } from './subnet-routes';
@@ -191,7 +192,7 @@ export async function startNode(opts: DaemonOptions, log: Logger): Promise<Runni
     await policy.start();
     // The node reaches pods of every Subnet (kubelet probes), not only of the default one.
     const routes = new SubnetRoutes({ rtnl, device: NODE_PORT, joinGateway: joinGw, joinCidr: join.text, log });
-    const subnetCidrs = (): string[] => [...opts.subnets, ...objects.list('Subnet').flatMap((sn) => sn.spec.cidrBlock.split(',').map((c) => c.trim()))];
+    const subnetCidrs = (): string[] => [...opts.subnets, ...objects.list('Subnet').flatMap((sn) => subnetShape(sn).cidrs)];
     let routedKey = subnetCidrs().join(',');
     await routes.sync(subnetCidrs());
     // Most store changes are pods: only a different CIDR list costs a route dump.
