@@ -4,11 +4,11 @@
 // reached by their node, obey a NetworkPolicy and a label change, and leave nothing when deleted.
 // The ovnode pod's restart keeps an established TCP stream and writes no NB transaction.
 import { spawn } from 'node:child_process';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { apply, kubectl, kubectlJson, kubectlOk, nodeExec, readLab, uniqueName, waitForDeleted, waitForNodeReady, waitForPodReady, type KubeObject } from './harness/lab';
-import { createNamespace, daemonPod, deleteNamespace, deployOvnode, httpFrom, nbctl, pingFrom, podExec, SYSTEM_NS, testPod, vsctl, waitDaemonSetReady } from './harness/ovnode';
+import { describe, expect, it } from 'vitest';
+import { apply, kubectl, kubectlJson, kubectlOk, type KubeObject, nodeExec, readLab, waitForDeleted, waitForNodeReady, waitForPodReady } from './harness/lab';
+import { daemonPod, httpFrom, nbctl, pingFrom, podExec, SYSTEM_NS, testPod, useTestNamespace, vsctl, waitDaemonSetReady } from './harness/ovnode';
 
-const NS = uniqueName('ovt');
+const NS = useTestNamespace('ovt');
 const NODES = ['node1', 'node2'];
 
 interface PodInfo { name: string; node: string; ip: string; mac: string; obj: KubeObject }
@@ -20,15 +20,6 @@ async function podInfo(name: string): Promise<PodInfo> {
   return { name, node: obj.spec.nodeName, ip: ann['ovn.kubernetes.io/ip_address'], mac: ann['ovn.kubernetes.io/mac_address'], obj };
 }
 
-beforeAll(async () => {
-  await deployOvnode();
-  await createNamespace(NS);
-}, 600_000);
-
-afterAll(async () => {
-  // Pods first, then the namespace: seconds instead of the namespace controller's minute-plus here.
-  await deleteNamespace(NS);
-});
 
 describe('ovnode deployed on the lab cluster (kubelet -> containerd -> CNI -> ovnoded)', () => {
   it('both DaemonSets run on every node, nodes are Ready, and the conflist was written only once the daemon served', async () => {

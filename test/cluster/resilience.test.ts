@@ -5,20 +5,13 @@
 // pod process (ovnode's included) are killed comes back with its pods networked and no leftovers.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { apply, kubectl, kubectlJson, kubectlOk, nodeExec, REPO, restartApiserver, startNode, stopNode, uniqueName, waitForEvent, waitForNodeReady, waitForPodReady, type KubeObject } from './harness/lab';
-import { createNamespace, daemonPod, deleteNamespace, deployOvnode, httpFrom, nbctl, pingFrom, testPod, waitDaemonSetReady } from './harness/ovnode';
+import { afterAll, describe, expect, it } from 'vitest';
+import { apply, kubectl, kubectlJson, kubectlOk, type KubeObject, nodeExec, REPO, restartApiserver, startNode, stopNode, waitForEvent, waitForNodeReady, waitForPodReady } from './harness/lab';
+import { daemonPod, httpFrom, nbctl, pingFrom, testPod, useTestNamespace, waitDaemonSetReady } from './harness/ovnode';
 
-const NS = uniqueName('ovr');
-
-beforeAll(async () => {
-  await deployOvnode();
-  await createNamespace(NS);
-}, 600_000);
+const NS = useTestNamespace('ovr');
 
 afterAll(async () => {
-  // Pods first, then the namespace: seconds instead of the namespace controller's minute-plus here.
-  await deleteNamespace(NS);
   await kubectl(['delete', 'subnet', 'refused-gw', '--ignore-not-found']);
 });
 

@@ -3,7 +3,8 @@
 // sockets (the per-node state directory is /var/lib/ovnode in the node's mount namespace).
 
 import { join } from 'node:path';
-import { apply, kubectl, kubectlJson, kubectlOk, nodeExec, readLab, REPO, TOOLS_IMAGE, waitForObject, type KubeObject, type RunResult } from './lab';
+import { afterAll, beforeAll } from 'vitest';
+import { apply, kubectl, kubectlJson, kubectlOk, nodeExec, readLab, REPO, TOOLS_IMAGE, uniqueName, waitForObject, type KubeObject, type RunResult } from './lab';
 
 export const SYSTEM_NS = 'kube-system';
 const NB_DB = 'unix:/var/lib/ovnode/ovn/nb.sock';
@@ -90,6 +91,23 @@ export function testPod(s: TestPodSpec): KubeObject {
 
 export async function createNamespace(name: string, labels: Record<string, string> = {}): Promise<void> {
   await apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } });
+}
+
+/**
+ * A test file's own namespace, unique per run: ovnode deployed and the namespace created before
+ * the file's tests, the namespace deleted (pods first) after them, also after a failure.
+ */
+export function useTestNamespace(prefix: string): string {
+  const name = uniqueName(prefix);
+  beforeAll(async () => {
+    await deployOvnode();
+    await createNamespace(name);
+  }, 600_000);
+  afterAll(async () => {
+    // Pods first, then the namespace: seconds instead of the namespace controller's minute-plus here.
+    await deleteNamespace(name);
+  });
+  return name;
 }
 
 /** `kubectl exec` in a pod; never rejects for an exit code. */
