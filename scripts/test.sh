@@ -11,4 +11,5 @@ bash scripts/build-cnitool.sh >/dev/null
 npx tsc -p tsconfig.test.json --noEmit
 # One project at a time: the integration and cluster suites each start whole nodes on 2 cores.
 npx vitest run --project unit --project integration
-npx vitest run --project cluster
+# Three nodes: pods on every pair of distinct nodes (issue 8), a third node to stop while two talk.
+NODES="${NODES:-3}" npx vitest run --project cluster

@@ -8,6 +8,9 @@ import type { Logger } from 'pino';
 import type { ClusterHooks } from '../context';
 import { ClusterIpam } from '../ipam/claims/cluster';
 import { KubeClaimStore } from '../ipam/claims/store';
+import type { NodeRef } from '../ipam/claims/types';
+import type { Cidr } from '../ipam/cidr';
+import { claimJoinAddress } from './join-address';
 import type { SubnetRegistry } from '../ipam/registry';
 import { installExecutable, writeConflist } from '../node/cni-install';
 import { loadKubeConnection } from '../sources/kube/config';
@@ -20,6 +23,7 @@ import { markNetworkAvailable } from './node-status';
 import { publishNodeContract, type NodeContract } from './node-contract';
 import { PeerNodes } from './peer-nodes';
 import { RemoteChassis } from './remote-chassis';
+import { RemotePorts } from './remote-ports';
 import type { OvsdbClient } from '../ovsdb/client';
 import { PodAnnotationWriter } from './pod-annotations';
 import { RetryQueue } from './retry-queue';
@@ -43,11 +47,14 @@ export interface ClusterNode {
    * Call after the pools were rebuilt from the NB and before serving CNI.
    */
   useClaims(subnets: SubnetRegistry): Promise<void>;
+  /** This node's address on the join switch, claimed cluster-wide (the same one after a restart). */
+  claimJoinAddress(joinSwitch: string, cidr: Cidr): Promise<string>;
   /**
-   * Joins this node's OVN zone to the others: publishes its contract on its Node object and keeps
-   * the other nodes' chassis in the local SB. Call once the chassis is configured.
+   * Joins this node's OVN zone to the others: publishes its contract on its Node object, keeps
+   * the other nodes' chassis in the local SB and their pods as remote ports on the shared
+   * switches of the local NB. Call once the chassis is configured.
    */
-  joinZones(sb: OvsdbClient, contract: NodeContract): Promise<void>;
+  joinZones(dbs: { nb: OvsdbClient; sb: OvsdbClient }, contract: NodeContract, joinSwitch: string): Promise<void>;
   /** The daemon serves: install the plugin, then the conflist, then tell the API. */
   serving(): Promise<void>;
   close(): Promise<void>;
@@ -65,7 +72,8 @@ export async function startCluster(s: ClusterSettings, log: Logger, signal: Abor
   const nodeStatus = new RetryQueue('node-status', log, { concurrency: 1 });
   const claims = new WatchedClaims(api, log);
   let remote: RemoteChassis | undefined;
-  const peers = new PeerNodes({ api, log, onPeers: (list) => void remote?.sync(list) });
+  let remotePorts: RemotePorts | undefined;
+  const peers = new PeerNodes({ api, log, onPeers: (list) => { void remote?.sync(list); void remotePorts?.sync(); } });
   let ipam: ClusterIpam | undefined;
   try {
     const started = Date.now();
@@ -78,17 +86,23 @@ export async function startCluster(s: ClusterSettings, log: Logger, signal: Abor
     api.close();
     throw e;
   }
+  const claimStore = new KubeClaimStore(api, claims);
+  // Claims are owned by this Node, so the garbage collector frees the claims of a deleted node.
+  let uid: Promise<string> | undefined;
+  const nodeRef = async (): Promise<NodeRef> => ({ name: s.nodeName, uid: await (uid ??= nodeUid(api, s.nodeName)) });
+  const claimJoin = async (joinSwitch: string, cidr: Cidr): Promise<string> =>
+    claimJoinAddress({ store: claimStore, node: await nodeRef(), subnet: joinSwitch, cidr, log, signal });
   const useClaims = async (subnets: SubnetRegistry): Promise<void> => {
-    // Claims are owned by this Node, so the garbage collector frees the blocks of a deleted node.
-    const uid = await nodeUid(api, s.nodeName);
-    ipam = new ClusterIpam({ node: { name: s.nodeName, uid }, store: new KubeClaimStore(api, claims), log });
+    ipam = new ClusterIpam({ node: await nodeRef(), store: claimStore, log });
     subnets.useClaims(ipam);
     await ipam.start();
   };
-  const joinZones = async (sb: OvsdbClient, contract: NodeContract): Promise<void> => {
+  const joinZones = async ({ nb, sb }: { nb: OvsdbClient; sb: OvsdbClient }, contract: NodeContract, joinSwitch: string): Promise<void> => {
     nodeStatus.enqueue('contract', async () => { await publishNodeContract(api, s.nodeName, contract); return true; });
     remote = new RemoteChassis({ sb, localChassis: contract.chassisId, log });
     await remote.sync(peers.peers());
+    remotePorts = new RemotePorts({ nb, sb, store, localNode: s.nodeName, joinSwitch, peers: () => peers.peers(), log });
+    await remotePorts.start();
   };
   const serving = async (): Promise<void> => {
     if (s.cniBinDir && s.cniConfDir) {
@@ -102,9 +116,10 @@ export async function startCluster(s: ClusterSettings, log: Logger, signal: Abor
     nodeStatus.enqueue('network-available', async () => { await markNetworkAvailable(api, s.nodeName); return true; });
   };
   return {
-    api, store, hooks: new KubeClusterHooks(store, writer), serving, useClaims, joinZones,
+    api, store, hooks: new KubeClusterHooks(store, writer), serving, useClaims, joinZones, claimJoinAddress: claimJoin,
     close: async () => {
       writer.close();
+      remotePorts?.stop();
       nodeStatus.close();
       ipam?.stop();
       await Promise.all([store.close(), claims.stop(), peers.stop()]);

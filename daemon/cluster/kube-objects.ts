@@ -78,6 +78,9 @@ export function projectObject(kind: Kind, raw: unknown): SlimObject | undefined 
     if (object.kind === 'Pod' && isObj(raw.spec)) {
       if (typeof raw.spec.nodeName === 'string' && raw.spec.nodeName) object.spec.nodeName = raw.spec.nodeName;
       if (raw.spec.hostNetwork === true) object.spec.hostNetwork = true;
+      // Its addresses are free for reuse: no other node may keep routing or admitting them to it.
+      const phase = isObj(raw.status) ? raw.status.phase : undefined;
+      if (phase === 'Succeeded' || phase === 'Failed') object.status = { finished: true };
     }
   }
   const slim: SlimObject = { kind, key: objectKey(kind, name, namespace), name, namespace, resourceVersion, result };

@@ -16,12 +16,15 @@ export const NODE_ANNOTATION = {
   chassis: 'ovnode.io/chassis-id',
   encapIp: 'ovnode.io/encap-ip',
   zone: 'ovnode.io/zone',
+  transitIp: 'ovnode.io/transit-ip',
 } as const;
 
 export interface NodeContract {
   chassisId: string;
   encapIp: string;
   zone: string;
+  /** The node's join address (claimed, unique): other zones route replies to its ovn0 there. Optional: a peer without it is reached for pods only. */
+  transitIp?: string;
 }
 
 /** A node as another node sees it. */
@@ -48,7 +51,9 @@ export function parseNodeContract(node: string, annotations: Readonly<Record<str
   if (!CHASSIS_ID.test(chassisId)) return { ok: false, reason: `${NODE_ANNOTATION.chassis} ${JSON.stringify(chassisId)} is not a valid chassis id` };
   if (isIP(encapIp) === 0) return { ok: false, reason: `${NODE_ANNOTATION.encapIp} ${JSON.stringify(encapIp)} is not an IP address` };
   if (zone === '') return { ok: false, reason: `${NODE_ANNOTATION.zone} is empty` };
-  return { ok: true, peer: { node, chassisId, encapIp, zone } };
+  const transitIp = annotations[NODE_ANNOTATION.transitIp];
+  if (transitIp !== undefined && isIP(transitIp) === 0) return { ok: false, reason: `${NODE_ANNOTATION.transitIp} ${JSON.stringify(transitIp)} is not an IP address` };
+  return { ok: true, peer: { node, chassisId, encapIp, zone, ...(transitIp === undefined ? {} : { transitIp }) } };
 }
 
 /** The annotations that publish `c` (and nothing else). */
@@ -58,6 +63,7 @@ export function contractAnnotations(c: NodeContract): Record<string, string> {
     [NODE_ANNOTATION.chassis]: c.chassisId,
     [NODE_ANNOTATION.encapIp]: c.encapIp,
     [NODE_ANNOTATION.zone]: c.zone,
+    ...(c.transitIp === undefined ? {} : { [NODE_ANNOTATION.transitIp]: c.transitIp }),
   };
 }
 

@@ -23,6 +23,7 @@ import type { PodObj } from '../objects/types';
 import { portSecurityLine } from '../policy/port-settings';
 import type { PodPort } from '../policy/pods';
 import { poolNetwork } from '../cluster/hooks';
+import { portKeyIn } from '../cluster/tunnel-keys';
 import { buildResult } from './result';
 
 export async function cmdAdd(ctx: RequestContext): Promise<CniResult> {
@@ -61,6 +62,7 @@ export async function cmdAdd(ctx: RequestContext): Promise<CniResult> {
       timed('ovn', () => atStep('ovn', () => lspWrite.run(() => createLsp(deps.nb, {
         attachment,
         portSecurity: portSecurityLine(deps.objects, pod, attachment.mac, attachment.ips),
+        tunnelKey: portKeyIn(pool.cidr(4) ?? pool.cidr(6), attachment.ips),
         // Port groups and address sets this pod belongs to join the same transaction: policies
         // hold from the port's first packet.
         extraOps: (lspRef) => deps.policy.admissionOps(admissionView(attachment, pod), lspRef),

@@ -135,7 +135,8 @@ export class SubnetRegistry {
       if (!pool) continue;
       for (const portUuid of asArray<string>(ls.ports)) {
         const lsp = lsps.get(portUuid);
-        if (!lsp) continue;
+        // Other nodes' pods: their addresses are in their nodes' blocks, held there.
+        if (!lsp || lsp.type === 'remote') continue;
         for (const line of asArray<string>(lsp.addresses)) {
           for (const token of line.split(/\s+/).slice(1)) {
             const ip = token.split('/')[0] as string;

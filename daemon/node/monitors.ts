@@ -11,8 +11,8 @@ export const OVS_MONITOR: MonitorTables = {
 };
 
 export const NB_MONITOR: MonitorTables = {
-  [NB.ls]: { columns: ['name', 'ports', 'acls', 'qos_rules', 'external_ids'] },
-  [NB.lsp]: { columns: ['name', 'type', 'addresses', 'port_security', 'external_ids'] },
+  [NB.ls]: { columns: ['name', 'ports', 'acls', 'qos_rules', 'external_ids', 'other_config'] },
+  [NB.lsp]: { columns: ['name', 'type', 'addresses', 'port_security', 'options', 'external_ids'] },
   [NB.lr]: { columns: ['name', 'ports'] },
   [NB.lrp]: { columns: ['name', 'mac', 'networks'] },
   ACL: { columns: ['direction', 'priority', 'match', 'action', 'external_ids'] },
@@ -25,4 +25,6 @@ export const SB_MONITOR: MonitorTables = {
   // Remote chassis (other nodes) are written by this daemon: their encaps and markers are read back.
   [SB.chassis]: { columns: ['name', 'hostname', 'encaps', 'other_config', 'external_ids'] },
   Encap: { columns: ['type', 'ip', 'chassis_name'] },
+  // Remote pods' bindings: this daemon binds them to their node's chassis (northd does not).
+  [SB.pb]: { columns: ['logical_port', 'type', 'chassis'] },
 };

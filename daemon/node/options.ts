@@ -15,7 +15,8 @@ export interface DaemonOptions {
   /** Pod subnet CIDRs: one, or an IPv4,IPv6 pair for dual stack. */
   subnets: string[];
   joinCidr: string;
-  mtu: number;
+  /** Pod MTU; unset: the encap interface's MTU less Geneve's overhead, or DEFAULT_POD_MTU. */
+  mtu?: number;
   metricsAddress: string;
   nodeName: string;
   encapIp?: string;
@@ -38,7 +39,7 @@ export interface RawOptions {
   socket?: string;
   subnet: string;
   joinCidr: string;
-  mtu: string;
+  mtu?: string;
   metricsAddress: string;
   nodeName?: string;
   encapIp?: string;
@@ -52,6 +53,17 @@ export interface RawOptions {
   cniExecutable?: string;
 }
 
+/** Pod MTU when neither --mtu nor an encap interface says otherwise (a 1500-byte underlay less Geneve). */
+export const DEFAULT_POD_MTU = 1400;
+/** What Geneve adds to a pod's packet on an IPv4 underlay (inner Ethernet 14 + Geneve 8 + OVN's option 8 + UDP 8 + outer IPv4 20). */
+export const GENEVE_IPV4_OVERHEAD = 58;
+
+/** The pod MTU: explicit, else the overlay interface's less Geneve's overhead, else the default. */
+export function podMtu(explicit: number | undefined, overlayInterfaceMtu: number | undefined): number {
+  if (explicit !== undefined) return explicit;
+  return overlayInterfaceMtu === undefined ? DEFAULT_POD_MTU : overlayInterfaceMtu - GENEVE_IPV4_OVERHEAD;
+}
+
 export function parseOptions(raw: RawOptions): DaemonOptions {
   const subnets = raw.subnet.split(',').map((s) => s.trim()).filter(Boolean);
   const cidrs = subnets.map((s) => {
@@ -60,8 +72,8 @@ export function parseOptions(raw: RawOptions): DaemonOptions {
   if (cidrs.length === 0 || cidrs.length > 2 || (cidrs.length === 2 && cidrs[0]?.family === cidrs[1]?.family)) {
     throw new InvalidConfigError('--subnet takes one CIDR or an IPv4,IPv6 pair');
   }
-  const mtu = Number(raw.mtu);
-  if (!Number.isInteger(mtu) || mtu < 576 || mtu > 9000) throw new InvalidConfigError('--mtu must be an integer in 576..9000');
+  const mtu = raw.mtu === undefined ? undefined : Number(raw.mtu);
+  if (mtu !== undefined && (!Number.isInteger(mtu) || mtu < 576 || mtu > 9000)) throw new InvalidConfigError('--mtu must be an integer in 576..9000');
   const stack = raw.stack ?? 'embedded';
   if (stack !== 'embedded' && stack !== 'external') throw new InvalidConfigError('--stack must be embedded or external');
   if (raw.embedded && stack === 'external') throw new InvalidConfigError('--embedded and --stack external contradict each other');
@@ -71,12 +83,12 @@ export function parseOptions(raw: RawOptions): DaemonOptions {
     socket: raw.socket ?? DEFAULT_DAEMON_SOCKET,
     subnets: cidrs.map((c) => c.text),
     joinCidr: parseCidr(raw.joinCidr).text,
-    mtu,
     metricsAddress: raw.metricsAddress,
     // On a cluster the DaemonSet passes the node's name through the downward API.
     nodeName: raw.nodeName ?? (raw.kubernetes ? process.env.NODE_NAME : undefined) ?? hostname(),
     logLevel: raw.logLevel,
   };
+  if (mtu !== undefined) opts.mtu = mtu;
   if (raw.encapIp) opts.encapIp = raw.encapIp;
   // On a cluster the DaemonSet passes it from the optional ConfigMap ovnode-config.
   const encapInterface = raw.encapInterface ?? ((raw.kubernetes || raw.kubeconfig !== undefined) ? process.env.OVNODE_ENCAP_INTERFACE || undefined : undefined);

@@ -36,7 +36,9 @@ import { subnetShape } from '../policy/subnets';
 import { NB_MONITOR, OVS_MONITOR, SB_MONITOR } from './monitors';
 import { configureNodePort } from './node-port';
 import { SubnetRoutes } from './subnet-routes';
-import type { DaemonOptions } from './options';
+import { finishUnderlayBridge, openUnderlayKernel, prepareUnderlayBridge, releaseUnderlayBridge } from './underlay-bridge';
+import { portTunnelKey, switchTunnelKeys } from '../cluster/tunnel-keys';
+import { podMtu, type DaemonOptions } from './options';
 
 export const DEFAULT_SWITCH = 'ovn-default';
 export const JOIN_SWITCH = 'join';
@@ -76,6 +78,7 @@ export async function startNode(opts: DaemonOptions, log: Logger): Promise<Runni
     if (datapathType !== 'netdev' || !stack.owned) return;
     for (const name of NODE_TAP_DEVICES) await rtnl.deleteLink(name);
   };
+  let releaseUnderlay: (() => Promise<void>) | undefined;
   // A stack the daemon does not own is left as it is: its stop and its taps are the owner's.
   const cleanups: Array<() => Promise<unknown> | unknown> = [() => closeSync(nodeNetnsFd), () => rtnl.close(), removeTaps, () => stack.stop()];
   const stop = async (): Promise<void> => {
@@ -102,19 +105,42 @@ export async function startNode(opts: DaemonOptions, log: Logger): Promise<Runni
     await Promise.all(Object.values(clients).map((c) => c.connect()));
     await Promise.all([clients.ovs.monitor(OVS_MONITOR), clients.nb.monitor(NB_MONITOR), clients.sb.monitor(SB_MONITOR)]);
 
+    // Pod MTU follows the overlay network's, the same on every node of a uniform underlay.
+    const overlayLink = opts.encapInterface ? await rtnl.getLink(opts.encapInterface) : undefined;
+    const mtu = podMtu(opts.mtu, overlayLink?.mtu);
     const join = parseCidr(opts.joinCidr);
     const joinGw = formatIp(join.family, join.network + 1n);
-    const nodeJoinIp = formatIp(join.family, join.network + 2n);
-    const chassis = {
-      systemId: opts.nodeName, hostname: opts.nodeName, sbRemote: `unix:${stack.paths.sbSocket}`,
-      encapIp: opts.encapIp ?? (opts.encapInterface ? encapIpOf(opts.encapInterface) : defaultEncapIp()), bridge: BRIDGE, datapathType, interconnect: opts.kubernetes !== undefined,
-    };
-    await configureChassis(clients.ovs, chassis);
+    let cluster: ClusterNode | undefined;
+    if (clusterStarting) cluster = await clusterStarting;
+    // Other zones route to this address (replies to the node's own traffic): on a cluster it is
+    // claimed, unique per node; alone, a node takes the join switch's first address.
+    const nodeJoinIp = cluster ? await cluster.claimJoinAddress(JOIN_SWITCH, join) : formatIp(join.family, join.network + 2n);
     // A live ovs-vswitchd of this state dir is adopted: its tap devices carry the pods' traffic.
     const freshSwitch = !stack.switchAlive();
+    // The userspace datapath sends tunnels itself, through a bridge holding the overlay interface
+    // (underlay-bridge.ts); a kernel datapath uses the kernel's Geneve on the interface as it is.
+    const underlay = datapathType === 'netdev' && opts.encapInterface !== undefined && opts.encapIp === undefined
+      ? { deps: { ovs: clients.ovs, rtnl, kernel: openUnderlayKernel(), log }, spec: { interface: opts.encapInterface, freshSwitch } }
+      : undefined;
+    if (underlay) cleanups.push(() => underlay.deps.kernel.close());
+    const underlayPlan = underlay ? await prepareUnderlayBridge(underlay.deps, underlay.spec) : undefined;
+    const chassis = {
+      systemId: opts.nodeName, hostname: opts.nodeName, sbRemote: `unix:${stack.paths.sbSocket}`,
+      encapIp: opts.encapIp ?? underlayPlan?.encapIp ?? (opts.encapInterface ? encapIpOf(opts.encapInterface) : defaultEncapIp()),
+      bridge: BRIDGE, datapathType, interconnect: opts.kubernetes !== undefined,
+    };
+    await configureChassis(clients.ovs, chassis);
     await ensureBridge(clients.ovs, chassis, { name: NODE_PORT, mac: macForIp(nodeJoinIp), ifaceId: `node-${opts.nodeName}` }, { freshSwitch });
     if (freshSwitch) await removeTaps();
     await stack.startSwitch();
+    if (underlay && underlayPlan) {
+      await finishUnderlayBridge(underlay.deps, underlayPlan, AbortSignal.timeout(STARTUP_TIMEOUT_MS));
+      // A full stop gives the interface its address back; a hand-over leaves the datapath as it is.
+      if (stack.owned) {
+        releaseUnderlay = () => releaseUnderlayBridge(underlay.deps, underlay.spec);
+        cleanups.push(releaseUnderlay);
+      }
+    }
 
     const podSwitch: SwitchSpec = {
       name: DEFAULT_SWITCH, cidrs: opts.subnets,
@@ -123,15 +149,20 @@ export async function startNode(opts: DaemonOptions, log: Logger): Promise<Runni
     };
     podSwitch.routerPortMac = macForIp(podSwitch.gateways.find((g) => !g.includes(':')) ?? podSwitch.gateways[0]);
     const joinSwitch: SwitchSpec = { name: JOIN_SWITCH, cidrs: [join.text], gateways: [joinGw], routerPortMac: macForIp(joinGw) };
+    // Shared by every zone; the policy engine re-derives them with the Subnets' switches.
+    const builtinKeys = switchTunnelKeys([DEFAULT_SWITCH, JOIN_SWITCH]);
+    podSwitch.tunnelKey = builtinKeys.get(DEFAULT_SWITCH);
+    joinSwitch.tunnelKey = builtinKeys.get(JOIN_SWITCH);
     await ensureTopology(clients.nb, [podSwitch, joinSwitch], {
       switchName: JOIN_SWITCH, lspName: `node-${opts.nodeName}`, mac: macForIp(nodeJoinIp), ips: [nodeJoinIp],
+      tunnelKey: portTunnelKey([join.text], [nodeJoinIp]),
     });
 
     const startup = AbortSignal.timeout(STARTUP_TIMEOUT_MS);
     await clients.sb.waitFor(SB.chassis, (r) => r.name === opts.nodeName, startup);
     await configureNodePort({ ovs: clients.ovs, rtnl, native }, {
       name: NODE_PORT, address: `${nodeJoinIp}/${join.prefix}`, joinGateway: joinGw, podCidrs: opts.subnets,
-      mtu: opts.mtu, disableTxChecksum: datapathType === 'netdev',
+      mtu, disableTxChecksum: datapathType === 'netdev',
     }, startup);
 
     const subnets = new SubnetRegistry(DEFAULT_SWITCH);
@@ -140,21 +171,19 @@ export async function startNode(opts: DaemonOptions, log: Logger): Promise<Runni
     const reserved = subnets.rebuildFromNb(clients.nb);
 
     const metrics = new Metrics();
-    const node: NodeSettings = { name: opts.nodeName, bridge: BRIDGE, mtu: opts.mtu, datapathType };
+    const node: NodeSettings = { name: opts.nodeName, bridge: BRIDGE, mtu, datapathType };
     const readiness = (): Readiness => {
       if (!clients.ovs.connected) return { ready: false, reason: 'not connected to the Open_vSwitch database' };
       if (!clients.nb.connected) return { ready: false, reason: 'not connected to the OVN northbound database' };
       if (!stack.healthy()) return { ready: false, reason: 'an OVS/OVN process is down (restarting)' };
       return { ready: true };
     };
-    let cluster: ClusterNode | undefined;
     let objects: ObjectStore & { close(): unknown };
-    if (clusterStarting) {
-      cluster = await clusterStarting;
+    if (cluster) {
       objects = cluster.store;
       // Chassis ids are node names: stable across a lost state directory, so a node that comes
       // back replaces its own remote chassis everywhere instead of leaving a stale one.
-      await cluster.joinZones(clients.sb, { chassisId: opts.nodeName, encapIp: chassis.encapIp, zone: opts.nodeName });
+      await cluster.joinZones(clients, { chassisId: opts.nodeName, encapIp: chassis.encapIp, zone: opts.nodeName, transitIp: nodeJoinIp }, JOIN_SWITCH);
     } else {
       objects = await openObjectStore(opts, log);
       cleanups.push(() => objects.close());
@@ -233,8 +262,9 @@ export async function startNode(opts: DaemonOptions, log: Logger): Promise<Runni
     }
     const handOver = async (): Promise<void> => {
       stack.release();
-      // Everything but the stack (and the taps) is the daemon's own and goes with it.
+      // Everything but the stack (and the taps, and the underlay bridge) is the daemon's own and goes with it.
       cleanups.splice(cleanups.indexOf(removeTaps), 2);
+      if (releaseUnderlay) cleanups.splice(cleanups.indexOf(releaseUnderlay), 1);
       await stop();
     };
     return { deps, stop, handOver };

@@ -38,6 +38,8 @@ export interface PodObj {
     /** Host-network pods have no attachment of ours and are not policy members. */
     hostNetwork?: boolean;
   };
+  /** Kubernetes API only: the pod ran to completion (phase Succeeded or Failed), its sandbox is gone. */
+  status?: { finished?: boolean };
 }
 
 export type SubnetAclAction = 'allow' | 'allow-related' | 'allow-stateless' | 'drop' | 'reject';

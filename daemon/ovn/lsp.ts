@@ -15,6 +15,8 @@ export interface LspSpec {
   attachment: Attachment;
   /** port_security entries ("MAC IP... VIP..."), empty when port security is off. */
   portSecurity: string[];
+  /** The port's key on a switch spanning nodes (cluster/tunnel-keys.ts); unset: northd picks one. */
+  tunnelKey?: number;
   /** More operations for the same transaction, given the new port's named-uuid. */
   extraOps?: (lspRef: string) => Operation[];
 }
@@ -45,7 +47,7 @@ export function assertAddressLine(line: string, column: string): void {
 }
 
 /** The new row's UUID; OvsdbOutcomeUnknownError when it may or may not have committed. */
-export async function createLsp(nb: OvsdbClient, { attachment, portSecurity, extraOps }: LspSpec): Promise<string> {
+export async function createLsp(nb: OvsdbClient, { attachment, portSecurity, tunnelKey, extraOps }: LspSpec): Promise<string> {
   assertAddressLine(addressLine(attachment), 'addresses');
   for (const line of portSecurity) assertAddressLine(line, 'port_security');
   const ops: Operation[] = [];
@@ -63,6 +65,7 @@ export async function createLsp(nb: OvsdbClient, { attachment, portSecurity, ext
         name: attachment.lspName,
         addresses: ovsSet([line]),
         port_security: ovsSet(portSecurity),
+        options: ovsMap(tunnelKey === undefined ? {} : { 'requested-tnl-key': String(tunnelKey) }),
         external_ids: ovsMap(toLspExternalIds(attachment)),
       },
     },

@@ -6,6 +6,7 @@ import type { OvsdbClient } from '../ovsdb/client';
 import type { Operation } from '../ovsdb/types';
 import { asArray, namedUuid, ovsMap, ovsSet, uuid } from '../ovsdb/values';
 import { NB } from '../ovs/schema';
+import { portTunnelKey } from '../cluster/tunnel-keys';
 
 export const ROUTER = 'ovn-cluster';
 
@@ -16,9 +17,11 @@ export interface SwitchSpec {
   /** Router-port addresses, one per CIDR (the subnet gateways). */
   gateways: string[];
   routerPortMac: string;
+  /** Datapath key shared by every zone (tunnel-keys.ts); unset: northd picks a local one. */
+  tunnelKey?: number;
 }
 
-export interface NodePortSpec { switchName: string; lspName: string; mac: string; ips: string[] }
+export interface NodePortSpec { switchName: string; lspName: string; mac: string; ips: string[]; tunnelKey?: number | undefined }
 
 function gatewayNetworks(s: SwitchSpec): string[] {
   return s.cidrs.map((c, i) => `${s.gateways[i]}/${c.split('/')[1]}`);
@@ -58,6 +61,11 @@ export function switchOps(nb: OvsdbClient, s: SwitchSpec, routerRef: ReturnType<
   const ids = ovsMap({ 'ovnode:owner': 'ovnode', 'ovnode:cidrs': s.cidrs.join(','), 'ovnode:gateways': s.gateways.join(','), ...extraIds });
   const ls = [...nb.rows(NB.ls).values()].find((r) => r.name === s.name);
   const lrp = [...nb.rows(NB.lrp).values()].find((r) => r.name === lrpName);
+  const otherConfig = ovsMap(s.tunnelKey === undefined ? {} : { 'requested-tnl-key': String(s.tunnelKey) });
+  // The router port is the gateway's key in every zone: a routed packet from another node names
+  // it as its logical inport, and each zone resolves that to its own copy of the router.
+  const routerPortKey = portTunnelKey(s.cidrs, s.gateways);
+  const routerPortOptions = ovsMap({ 'router-port': lrpName, ...(routerPortKey === undefined ? {} : { 'requested-tnl-key': String(routerPortKey) }) });
   const ops: Operation[] = [];
   if (lrp) {
     ops.push({ op: 'update', table: NB.lrp, where: [['_uuid', '==', uuid(lrp._uuid)]], row: { networks, mac: s.routerPortMac } });
@@ -69,27 +77,36 @@ export function switchOps(nb: OvsdbClient, s: SwitchSpec, routerRef: ReturnType<
   }
   if (ls) {
     ops.push({ op: 'update', table: NB.ls, where: [['_uuid', '==', uuid(ls._uuid)]], row: { external_ids: ids } });
-    const hasRouterPort = asArray<string>(ls.ports).some((p) => nb.rows(NB.lsp).get(p)?.name === `${s.name}-${ROUTER}`);
-    if (hasRouterPort) return ops;
+    // Only the key is ours in other_config: whatever else is there stays.
+    ops.push({
+      op: 'mutate', table: NB.ls, where: [['_uuid', '==', uuid(ls._uuid)]],
+      mutations: [['other_config', 'delete', ovsSet(['requested-tnl-key'])], ['other_config', 'insert', otherConfig]],
+    });
+    const routerPort = asArray<string>(ls.ports).map((p) => nb.rows(NB.lsp).get(p)).find((r) => r?.name === `${s.name}-${ROUTER}`);
+    if (routerPort) {
+      ops.push({ op: 'update', table: NB.lsp, where: [['_uuid', '==', uuid(routerPort._uuid)]], row: { options: routerPortOptions } });
+      return ops;
+    }
   }
   ops.push({
     op: 'insert', table: NB.lsp, 'uuid-name': `rp${i}`,
-    row: { name: `${s.name}-${ROUTER}`, type: 'router', addresses: ovsSet(['router']), options: ovsMap({ 'router-port': lrpName }) },
+    row: { name: `${s.name}-${ROUTER}`, type: 'router', addresses: ovsSet(['router']), options: routerPortOptions },
   });
   if (ls) {
     ops.push({ op: 'mutate', table: NB.ls, where: [['_uuid', '==', uuid(ls._uuid)]], mutations: [['ports', 'insert', ovsSet([namedUuid(`rp${i}`)])]] });
   } else {
-    ops.push({ op: 'insert', table: NB.ls, row: { name: s.name, ports: namedUuid(`rp${i}`), external_ids: ids } });
+    ops.push({ op: 'insert', table: NB.ls, row: { name: s.name, ports: namedUuid(`rp${i}`), external_ids: ids, other_config: otherConfig } });
   }
   return ops;
 }
 
 function nodePortOps(nb: OvsdbClient, p: NodePortSpec): Operation[] {
   const line = ovsSet([[p.mac, ...p.ips].join(' ')]);
+  const options = ovsMap(p.tunnelKey === undefined ? {} : { 'requested-tnl-key': String(p.tunnelKey) });
   const lsp = [...nb.rows(NB.lsp).values()].find((r) => r.name === p.lspName);
-  if (lsp) return [{ op: 'update', table: NB.lsp, where: [['_uuid', '==', uuid(lsp._uuid)]], row: { addresses: line, port_security: line } }];
+  if (lsp) return [{ op: 'update', table: NB.lsp, where: [['_uuid', '==', uuid(lsp._uuid)]], row: { addresses: line, port_security: line, options } }];
   return [
-    { op: 'insert', table: NB.lsp, 'uuid-name': 'nodelsp', row: { name: p.lspName, addresses: line, port_security: line, external_ids: ovsMap({ 'ovnode:owner': 'ovnode-node' }) } },
+    { op: 'insert', table: NB.lsp, 'uuid-name': 'nodelsp', row: { name: p.lspName, addresses: line, port_security: line, options, external_ids: ovsMap({ 'ovnode:owner': 'ovnode-node' }) } },
     { op: 'mutate', table: NB.ls, where: [['name', '==', p.switchName]], mutations: [['ports', 'insert', ovsSet([namedUuid('nodelsp')])]] },
   ];
 }

@@ -17,4 +17,4 @@ export const NB = {
   lrp: 'Logical_Router_Port',
 } as const;
 
-export const SB = { db: 'OVN_Southbound', global: 'SB_Global', chassis: 'Chassis' } as const;
+export const SB = { db: 'OVN_Southbound', global: 'SB_Global', chassis: 'Chassis', pb: 'Port_Binding' } as const;

@@ -9,6 +9,7 @@ import { SubnetRegistry, VIP_OWNER_PREFIX } from '../ipam/registry';
 import type { SubnetSpec } from '../ipam/pool';
 import type { ObjectStore, PodObj } from '../objects/types';
 import { removeSwitchOps, routerRef, switchOps } from '../ovn/topology';
+import { switchTunnelKeys } from '../cluster/tunnel-keys';
 import type { OvsdbClient } from '../ovsdb/client';
 import type { Operation } from '../ovsdb/types';
 import { namedUuid, ovsSet, type Atom } from '../ovsdb/values';
@@ -109,9 +110,11 @@ export class PolicyEngine {
       const remotePods = this.deps.nodeName ? remotePodPorts(store, this.deps.nodeName) : [];
       const desired = computeDesired({ store, pods, remotePods, peerIndex: this.peerIndex, translations: this.translations, builtin: this.deps.builtin, joinCidr: this.deps.joinCidr, nodeIps: this.deps.nodeIps });
       this.lastDesired = desired;
+      const keys = switchTunnelKeys(desired.switches.map((s) => s.name));
+      for (const s of desired.switches) s.tunnelKey = keys.get(s.name);
       const router = routerRef(nb);
       const plan = planReconcile(nb, desired, {
-        switchOps: (s, i) => (router ? switchOps(nb, { name: s.name, cidrs: s.cidrs, gateways: s.gateways, routerPortMac: macForIp(s.gateways.find((g) => !g.includes(':')) ?? s.gateways[0]) }, router, 1000 + i, { 'ovnode:subnet': 'true' }) : []),
+        switchOps: (s, i) => (router ? switchOps(nb, { name: s.name, cidrs: s.cidrs, gateways: s.gateways, tunnelKey: s.tunnelKey, routerPortMac: macForIp(s.gateways.find((g) => !g.includes(':')) ?? s.gateways[0]) }, router, 1000 + i, { 'ovnode:subnet': 'true' }) : []),
         removeSwitchOps: (name) => removeSwitchOps(nb, name),
       });
       const version = 'version' in store ? (store as { version: number }).version : this.applied;

@@ -38,6 +38,8 @@ export interface DesiredSwitch {
   name: string;
   cidrs: string[];
   gateways: string[];
+  /** Datapath key shared by every zone (cluster/tunnel-keys.ts). */
+  tunnelKey?: number;
   acls: DesiredAcl[];
   qos: DesiredQos[];
 }

@@ -56,7 +56,7 @@ export function remotePodPorts(store: ObjectStore, nodeName: string): PodPort[] 
   for (const pod of store.list('Pod')) {
     const { nodeName: on, hostNetwork } = pod.spec;
     const ann = pod.metadata.annotations;
-    if (!on || on === nodeName || hostNetwork || ann[ANNOTATION.allocated] !== 'true') continue;
+    if (!on || on === nodeName || hostNetwork || pod.status?.finished || ann[ANNOTATION.allocated] !== 'true') continue;
     const ips = (ann[ANNOTATION.ipAddress] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
     if (ips.length === 0) continue;
     const ns = pod.metadata.namespace;

@@ -61,7 +61,9 @@ function planSwitches(p: Planner, desired: DesiredState, switches: SwitchPlanner
   desired.switches.forEach((s, i) => {
     const ls = existing.get(s.name);
     const ids = asMap(ls?.external_ids);
-    if (!ls || ids['ovnode:cidrs'] !== s.cidrs.join(',') || ids['ovnode:gateways'] !== s.gateways.join(',')) {
+    const key = s.tunnelKey === undefined ? undefined : String(s.tunnelKey);
+    if (!ls || ids['ovnode:cidrs'] !== s.cidrs.join(',') || ids['ovnode:gateways'] !== s.gateways.join(',')
+      || asMap(ls.other_config)['requested-tnl-key'] !== key) {
       p.ops.push(...switches.switchOps(s, i));
       p.count('switches');
     }
@@ -74,8 +76,9 @@ function planSwitches(p: Planner, desired: DesiredState, switches: SwitchPlanner
   const wanted = new Set(desired.switches.map((s) => s.name));
   for (const [name, ls] of existing) {
     if (wanted.has(name) || asMap(ls.external_ids)['ovnode:subnet'] !== 'true') continue;
-    const podPorts = asArray<string>(ls.ports).filter((u) => p.get(NB.lsp, u)?.type !== 'router');
-    if (podPorts.length > 0) continue; // pods still use it: keep it until they are gone
+    // Router and remote ports (other nodes' pods) go with the switch.
+    const podPorts = asArray<string>(ls.ports).filter((u) => { const t = p.get(NB.lsp, u)?.type; return t !== 'router' && t !== 'remote'; });
+    if (podPorts.length > 0) continue; // pods of this node still use it: keep it until they are gone
     p.ops.push(...switches.removeSwitchOps(name));
     p.count('switchesRemoved');
   }

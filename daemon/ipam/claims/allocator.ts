@@ -18,6 +18,7 @@ import { IpamError, TryAgainLaterError } from '../../../common/errors';
 import { contains, formatIp, parseCidr, parseIp, type Family } from '../cidr';
 import { parsePortHolder, type AllocateOptions, type PoolAllocator, type SubnetPool, type ValueRange } from '../pool';
 import { BlockGeometry, DEFAULT_BLOCK_PREFIX, type Block } from './blocks';
+import { MAX_PORT_KEY } from '../../cluster/tunnel-keys';
 import { addressClaimName, blockClaimName } from './names';
 import type { ClaimEvent, ClaimStore } from './store';
 import { phaseOf, type IPClaim, type IPClaimStatus, type NodeRef } from './types';
@@ -310,7 +311,10 @@ export class SubnetClaims implements PoolAllocator {
     let fs = this.fams.get(f);
     if (fs && fs.geo.subnet.text === cidr.text) return fs;
     // New, or the Subnet's range changed: blocks are those of the new range.
-    fs = { geo: new BlockGeometry(cidr, this.cfg.blockPrefix[f]), owned: new Map(), taken: new Map(), fullSeen: false };
+    // The family whose offsets key the switch's ports across nodes gives out only keyed addresses.
+    const keyFamily: Family = this.pool.cidr(4) ? 4 : 6;
+    const keyed = f === keyFamily ? BigInt(MAX_PORT_KEY) + 1n : undefined;
+    fs = { geo: new BlockGeometry(cidr, this.cfg.blockPrefix[f], keyed), owned: new Map(), taken: new Map(), fullSeen: false };
     this.fams.set(f, fs);
     this.indexOdd();
     if (this.active) for (const c of this.claims.values()) if (c.spec.kind === 'block' && c.spec.node === this.me) this.adopt(c);

@@ -22,7 +22,11 @@ export class BlockGeometry {
   readonly size: bigint;
   readonly count: bigint;
 
-  constructor(readonly subnet: Cidr, blockPrefix: number) {
+  /**
+   * `keyedOffsets`: only blocks lying wholly below this offset are used (a switch spanning nodes
+   * keys its ports by address offset, 1..32767: cluster/tunnel-keys.ts).
+   */
+  constructor(readonly subnet: Cidr, blockPrefix: number, keyedOffsets?: bigint) {
     this.family = subnet.family;
     const bits = this.family === 4 ? 32 : 128;
     if (!Number.isInteger(blockPrefix) || blockPrefix < 0 || blockPrefix > bits) {
@@ -30,7 +34,9 @@ export class BlockGeometry {
     }
     this.prefix = Math.max(blockPrefix, subnet.prefix);
     this.size = 1n << BigInt(bits - this.prefix);
-    this.count = 1n << BigInt(this.prefix - subnet.prefix);
+    const all = 1n << BigInt(this.prefix - subnet.prefix);
+    const keyed = keyedOffsets === undefined ? all : keyedOffsets / this.size;
+    this.count = keyed < 1n ? 1n : keyed < all ? keyed : all;
   }
 
   block(index: bigint): Block {

@@ -79,7 +79,7 @@ export function podPort(p: PodObj, ips: string[], opts: { lsp?: string; ls?: str
 
 /** The NB tables and columns the daemon monitors and writes (ovn-nb(5) names and shapes). */
 export const NB_SCHEMA = schemaOf('OVN_Northbound', {
-  Logical_Switch: { name: 'string', ports: 'set:uuid', acls: 'set:uuid', qos_rules: 'set:uuid', external_ids: 'map' },
+  Logical_Switch: { name: 'string', ports: 'set:uuid', acls: 'set:uuid', qos_rules: 'set:uuid', external_ids: 'map', other_config: 'map' },
   Logical_Switch_Port: { name: 'string', type: 'string', addresses: 'set:string', port_security: 'set:string', options: 'map', external_ids: 'map' },
   Logical_Router: { name: 'string', ports: 'set:uuid', external_ids: 'map' },
   Logical_Router_Port: { name: 'string', mac: 'string', networks: 'set:string', external_ids: 'map' },
