@@ -13,7 +13,8 @@ export const OVS_MONITOR: MonitorTables = {
 export const NB_MONITOR: MonitorTables = {
   [NB.ls]: { columns: ['name', 'ports', 'acls', 'qos_rules', 'external_ids', 'other_config'] },
   [NB.lsp]: { columns: ['name', 'type', 'addresses', 'port_security', 'options', 'external_ids'] },
-  [NB.lr]: { columns: ['name', 'ports'] },
+  [NB.lr]: { columns: ['name', 'ports', 'static_routes'] },
+  [NB.lrsr]: { columns: ['ip_prefix', 'nexthop', 'external_ids'] },
   [NB.lrp]: { columns: ['name', 'mac', 'networks'] },
   ACL: { columns: ['direction', 'priority', 'match', 'action', 'external_ids'] },
   Port_Group: { columns: ['name', 'ports', 'acls', 'external_ids'] },

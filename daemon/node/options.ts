@@ -22,6 +22,8 @@ export interface DaemonOptions {
   encapIp?: string;
   /** The interface whose IPv4 address Geneve tunnels end on (the overlay network's). */
   encapInterface?: string;
+  /** Cluster mode: the Service CIDRs (kube-apiserver --service-cluster-ip-range), routed from the node into OVN. */
+  serviceCidrs: string[];
   logLevel: string;
   /** Directory of Kubernetes-shaped manifests to watch (embedded mode). */
   manifests?: string;
@@ -44,6 +46,7 @@ export interface RawOptions {
   nodeName?: string;
   encapIp?: string;
   encapInterface?: string;
+  serviceCidr?: string;
   logLevel: string;
   reconcileInterval?: string;
   kubernetes?: boolean;
@@ -52,6 +55,9 @@ export interface RawOptions {
   cniConfDir?: string;
   cniExecutable?: string;
 }
+
+/** kube-apiserver's default --service-cluster-ip-range. */
+export const DEFAULT_SERVICE_CIDR = '10.96.0.0/12';
 
 /** Pod MTU when neither --mtu nor an encap interface says otherwise (a 1500-byte underlay less Geneve). */
 export const DEFAULT_POD_MTU = 1400;
@@ -87,6 +93,7 @@ export function parseOptions(raw: RawOptions): DaemonOptions {
     // On a cluster the DaemonSet passes the node's name through the downward API.
     nodeName: raw.nodeName ?? (raw.kubernetes ? process.env.NODE_NAME : undefined) ?? hostname(),
     logLevel: raw.logLevel,
+    serviceCidrs: [],
   };
   if (mtu !== undefined) opts.mtu = mtu;
   if (raw.encapIp) opts.encapIp = raw.encapIp;
@@ -107,6 +114,11 @@ export function parseOptions(raw: RawOptions): DaemonOptions {
     if (raw.cniConfDir !== undefined) k.cniConfDir = raw.cniConfDir;
     if (raw.cniExecutable !== undefined) k.cniExecutable = raw.cniExecutable;
     opts.kubernetes = k;
+    // On a cluster the DaemonSet passes it from the optional ConfigMap ovnode-config.
+    const services = raw.serviceCidr ?? (process.env.OVNODE_SERVICE_CIDR || DEFAULT_SERVICE_CIDR);
+    opts.serviceCidrs = services.split(',').map((c) => c.trim()).filter(Boolean).map((c) => {
+      try { return parseCidr(c).text; } catch (e) { throw new InvalidConfigError(`--service-cidr: ${(e as Error).message}`); }
+    });
   } else if (raw.cniBinDir !== undefined || raw.cniConfDir !== undefined) {
     throw new InvalidConfigError('--cni-bin-dir/--cni-conf-dir install the plugin for a Kubernetes node: they need --kubernetes');
   }

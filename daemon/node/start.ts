@@ -3,7 +3,7 @@
 // socket and metrics. Start-up may exec OVS tools; the request path never does.
 
 import { InvalidConfigError } from '../../common/errors';
-import { closeSync, existsSync, openSync } from 'node:fs';
+import { closeSync, existsSync, openSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { networkInterfaces } from 'node:os';
 import type { Logger } from 'pino';
@@ -16,7 +16,8 @@ import { macForIp } from '../ipam/mac';
 import { SubnetRegistry } from '../ipam/registry';
 import { openRtnl } from '../kernel/rtnl';
 import { Metrics } from '../metrics';
-import { ensureTopology, type SwitchSpec } from '../ovn/topology';
+import { egressRouteOps, ensureTopology, type SwitchSpec } from '../ovn/topology';
+import { NodeNat } from './node-nat';
 import { configureChassis, ensureBridge } from '../ovs/bridge';
 import { SB } from '../ovs/schema';
 import { OvsdbClient } from '../ovsdb/client';
@@ -79,6 +80,7 @@ export async function startNode(opts: DaemonOptions, log: Logger): Promise<Runni
     for (const name of NODE_TAP_DEVICES) await rtnl.deleteLink(name);
   };
   let releaseUnderlay: (() => Promise<void>) | undefined;
+  const nodeNat = new NodeNat({ log });
   // A stack the daemon does not own is left as it is: its stop and its taps are the owner's.
   const cleanups: Array<() => Promise<unknown> | unknown> = [() => closeSync(nodeNetnsFd), () => rtnl.close(), removeTaps, () => stack.stop()];
   const stop = async (): Promise<void> => {
@@ -155,8 +157,15 @@ export async function startNode(opts: DaemonOptions, log: Logger): Promise<Runni
     joinSwitch.tunnelKey = builtinKeys.get(JOIN_SWITCH);
     await ensureTopology(clients.nb, [podSwitch, joinSwitch], {
       switchName: JOIN_SWITCH, lspName: `node-${opts.nodeName}`, mac: macForIp(nodeJoinIp), ips: [nodeJoinIp],
-      tunnelKey: portTunnelKey([join.text], [nodeJoinIp]),
+      tunnelKey: portTunnelKey([join.text], [nodeJoinIp]), forwards: cluster !== undefined,
     });
+    if (cluster) {
+      // Egress leaves through this node: its router's default route, the kernel's forwarding and SNAT.
+      const egress = egressRouteOps(clients.nb, nodeJoinIp);
+      if (egress.length > 0) await clients.nb.transact([...egress, { op: 'comment', comment: 'ovnode: egress route' }]);
+      writeFileSync('/proc/sys/net/ipv4/ip_forward', '1');
+      await nodeNat.apply({ podInterface: NODE_PORT, nodePorts: [] });
+    }
 
     const startup = AbortSignal.timeout(STARTUP_TIMEOUT_MS);
     await clients.sb.waitFor(SB.chassis, (r) => r.name === opts.nodeName, startup);
@@ -221,7 +230,8 @@ export async function startNode(opts: DaemonOptions, log: Logger): Promise<Runni
     await policy.start();
     // The node reaches pods of every Subnet (kubelet probes), not only of the default one.
     const routes = new SubnetRoutes({ rtnl, device: NODE_PORT, joinGateway: joinGw, joinCidr: join.text, log });
-    const subnetCidrs = (): string[] => [...opts.subnets, ...objects.list('Subnet').flatMap((sn) => subnetShape(sn).cidrs)];
+    // Service CIDRs too: the node (hostNetwork pods, NodePort's DNAT) reaches ClusterIPs through OVN.
+    const subnetCidrs = (): string[] => [...opts.subnets, ...opts.serviceCidrs, ...objects.list('Subnet').flatMap((sn) => subnetShape(sn).cidrs)];
     let routedKey = subnetCidrs().join(',');
     await routes.sync(subnetCidrs());
     // Most store changes are pods: only a different CIDR list costs a route dump.

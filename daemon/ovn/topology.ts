@@ -4,7 +4,7 @@
 
 import type { OvsdbClient } from '../ovsdb/client';
 import type { Operation } from '../ovsdb/types';
-import { asArray, namedUuid, ovsMap, ovsSet, uuid } from '../ovsdb/values';
+import { asArray, asMap, namedUuid, ovsMap, ovsSet, uuid } from '../ovsdb/values';
 import { NB } from '../ovs/schema';
 import { portTunnelKey } from '../cluster/tunnel-keys';
 
@@ -21,7 +21,18 @@ export interface SwitchSpec {
   tunnelKey?: number;
 }
 
-export interface NodePortSpec { switchName: string; lspName: string; mac: string; ips: string[]; tunnelKey?: number | undefined }
+export interface NodePortSpec {
+  switchName: string;
+  lspName: string;
+  mac: string;
+  ips: string[];
+  tunnelKey?: number | undefined;
+  /**
+   * The node forwards for its pods (egress, NodePort): packets through ovn0 carry other
+   * addresses than its own, so its port security pins the MAC only.
+   */
+  forwards?: boolean;
+}
 
 function gatewayNetworks(s: SwitchSpec): string[] {
   return s.cidrs.map((c, i) => `${s.gateways[i]}/${c.split('/')[1]}`);
@@ -102,11 +113,35 @@ export function switchOps(nb: OvsdbClient, s: SwitchSpec, routerRef: ReturnType<
 
 function nodePortOps(nb: OvsdbClient, p: NodePortSpec): Operation[] {
   const line = ovsSet([[p.mac, ...p.ips].join(' ')]);
+  const security = p.forwards ? ovsSet([p.mac]) : line;
   const options = ovsMap(p.tunnelKey === undefined ? {} : { 'requested-tnl-key': String(p.tunnelKey) });
   const lsp = [...nb.rows(NB.lsp).values()].find((r) => r.name === p.lspName);
-  if (lsp) return [{ op: 'update', table: NB.lsp, where: [['_uuid', '==', uuid(lsp._uuid)]], row: { addresses: line, port_security: line, options } }];
+  if (lsp) return [{ op: 'update', table: NB.lsp, where: [['_uuid', '==', uuid(lsp._uuid)]], row: { addresses: line, port_security: security, options } }];
   return [
-    { op: 'insert', table: NB.lsp, 'uuid-name': 'nodelsp', row: { name: p.lspName, addresses: line, port_security: line, options, external_ids: ovsMap({ 'ovnode:owner': 'ovnode-node' }) } },
+    { op: 'insert', table: NB.lsp, 'uuid-name': 'nodelsp', row: { name: p.lspName, addresses: line, port_security: security, options, external_ids: ovsMap({ 'ovnode:owner': 'ovnode-node' }) } },
     { op: 'mutate', table: NB.ls, where: [['name', '==', p.switchName]], mutations: [['ports', 'insert', ovsSet([namedUuid('nodelsp')])]] },
   ];
+}
+
+export const EGRESS_ROUTE_OWNER = 'egress';
+
+/**
+ * This zone's way out of the cluster: a default route to its own node's join address. Each zone
+ * has its own (routes are not shared), so pods leave through the node they run on.
+ */
+export function egressRouteOps(nb: OvsdbClient, nodeJoinIp: string): Operation[] {
+  const router = [...nb.rows(NB.lr).values()].find((r) => r.name === ROUTER);
+  if (!router) return [];
+  const routes = nb.rows(NB.lrsr);
+  const ours = asArray<string>(router.static_routes).map((u) => routes.get(u))
+    .filter((r) => r !== undefined && asMap(r.external_ids)['ovnode:owner'] === EGRESS_ROUTE_OWNER);
+  if (ours.length === 1 && ours[0]?.nexthop === nodeJoinIp && ours[0]?.ip_prefix === '0.0.0.0/0') return [];
+  const ops: Operation[] = ours.map((r) => ({
+    op: 'mutate', table: NB.lr, where: [['_uuid', '==', uuid(router._uuid)]], mutations: [['static_routes', 'delete', ovsSet([uuid((r as { _uuid: string })._uuid)])]],
+  }) as Operation);
+  ops.push(
+    { op: 'insert', table: NB.lrsr, 'uuid-name': 'egress', row: { ip_prefix: '0.0.0.0/0', nexthop: nodeJoinIp, external_ids: ovsMap({ 'ovnode:owner': EGRESS_ROUTE_OWNER }) } },
+    { op: 'mutate', table: NB.lr, where: [['_uuid', '==', uuid(router._uuid)]], mutations: [['static_routes', 'insert', ovsSet([namedUuid('egress')])]] },
+  );
+  return ops;
 }

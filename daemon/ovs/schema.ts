@@ -15,6 +15,7 @@ export const NB = {
   lsp: 'Logical_Switch_Port',
   lr: 'Logical_Router',
   lrp: 'Logical_Router_Port',
+  lrsr: 'Logical_Router_Static_Route',
 } as const;
 
 export const SB = { db: 'OVN_Southbound', global: 'SB_Global', chassis: 'Chassis', pb: 'Port_Binding' } as const;

@@ -134,8 +134,9 @@ async function tcpFromPort(from: Peer, targets: Target[], srcPort: number, tries
   for (const t of targets) {
     let detail = '';
     let ok = false;
+    // nc waits 2 s: a loaded 2-core machine (the whole lab on it) can take over a second to set up a first flow.
     for (let i = 0, busy = 0; i < tries && !ok; i++) {
-      const r = await run(['nsenter', `--net=${netns}`, 'nc', '-n', '-w', '1', '-p', String(srcPort), t.ip, String(HTTP_PORT)],
+      const r = await run(['nsenter', `--net=${netns}`, 'nc', '-n', '-w', '2', '-p', String(srcPort), t.ip, String(HTTP_PORT)],
         { input: 'GET /index.html HTTP/1.0\r\n\r\n', timeoutMs: 10_000 });
       // The previous connection's socket may still hold the port for a moment (LAST_ACK): not a try.
       if (/Address already in use/.test(r.stderr) && busy++ < 50) { i -= 1; await new Promise((res) => setTimeout(res, 100)); continue; }

@@ -18,8 +18,9 @@ export async function deployOvnode(): Promise<{ fresh: boolean }> {
   if (fresh) {
     const lab = readLab();
     await kubectlOk(['-n', SYSTEM_NS, 'create', 'configmap', 'ovnode-apiserver', `--from-literal=host=${lab.apiserver.host}`, `--from-literal=port=${lab.apiserver.port}`]);
-    // Geneve on the lab's overlay network (eth1), apart from the API traffic on eth0.
-    await kubectlOk(['-n', SYSTEM_NS, 'create', 'configmap', 'ovnode-config', `--from-literal=encap-interface=${lab.overlay.interface}`]);
+    // Geneve on the lab's overlay network (eth1), apart from the API traffic on eth0; the lab's Service CIDR.
+    await kubectlOk(['-n', SYSTEM_NS, 'create', 'configmap', 'ovnode-config', `--from-literal=encap-interface=${lab.overlay.interface}`,
+      `--from-literal=service-cidr=${lab.serviceCidr}`]);
     await kubectlOk(['apply', '-f', join(REPO, 'deploy')], { timeoutMs: 120_000 });
   }
   for (const ds of ['ovnode-ovs', 'ovnode']) await waitDaemonSetReady(ds);

@@ -139,6 +139,7 @@ describe('DaemonSet ovnode (ovnoded)', () => {
       KUBERNETES_SERVICE_HOST: { configMapKeyRef: { name: 'ovnode-apiserver', key: 'host' } },
       KUBERNETES_SERVICE_PORT: { configMapKeyRef: { name: 'ovnode-apiserver', key: 'port' } },
       OVNODE_ENCAP_INTERFACE: { configMapKeyRef: { name: 'ovnode-config', key: 'encap-interface', optional: true } },
+      OVNODE_SERVICE_CIDR: { configMapKeyRef: { name: 'ovnode-config', key: 'service-cidr', optional: true } },
     });
     expect(c.envFrom).toBeUndefined();
   });

@@ -10,6 +10,8 @@ const EXPECTED: Record<string, string[]> = {
   '/nodes': ['get', 'list', 'watch', 'patch'],
   '/nodes/status': ['patch'],
   'networking.k8s.io/networkpolicies': ['get', 'list', 'watch'],
+  '/services': ['get', 'list', 'watch'],
+  'discovery.k8s.io/endpointslices': ['get', 'list', 'watch'],
   'kubeovn.io/subnets': ['get', 'list', 'watch'],
   'kubeovn.io/security-groups': ['get', 'list', 'watch'],
   'kubeovn.io/vips': ['get', 'list', 'watch'],

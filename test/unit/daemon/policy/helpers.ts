@@ -81,7 +81,8 @@ export function podPort(p: PodObj, ips: string[], opts: { lsp?: string; ls?: str
 export const NB_SCHEMA = schemaOf('OVN_Northbound', {
   Logical_Switch: { name: 'string', ports: 'set:uuid', acls: 'set:uuid', qos_rules: 'set:uuid', external_ids: 'map', other_config: 'map' },
   Logical_Switch_Port: { name: 'string', type: 'string', addresses: 'set:string', port_security: 'set:string', options: 'map', external_ids: 'map' },
-  Logical_Router: { name: 'string', ports: 'set:uuid', external_ids: 'map' },
+  Logical_Router: { name: 'string', ports: 'set:uuid', static_routes: 'set:uuid', external_ids: 'map' },
+  Logical_Router_Static_Route: { ip_prefix: 'string', nexthop: 'string', external_ids: 'map' },
   Logical_Router_Port: { name: 'string', mac: 'string', networks: 'set:string', external_ids: 'map' },
   ACL: { direction: 'string', priority: 'integer', match: 'string', action: 'string', external_ids: 'map' },
   Port_Group: { name: 'string', ports: 'set:uuid', acls: 'set:uuid', external_ids: 'map' },
