@@ -38,6 +38,13 @@ export interface ClusterSettings {
   daemonSocket: string;
 }
 
+export interface JoinOptions {
+  /** The join switch, where the peers' node ports go. */
+  joinSwitch: string;
+  /** Other nodes' pod addresses that left this zone: their conntrack state is flushed here. */
+  onAddressesGone?: (ips: string[]) => void;
+}
+
 export interface ClusterNode {
   api: HttpKubeApi;
   store: KubeStore;
@@ -54,7 +61,7 @@ export interface ClusterNode {
    * the other nodes' chassis in the local SB and their pods as remote ports on the shared
    * switches of the local NB. Call once the chassis is configured.
    */
-  joinZones(dbs: { nb: OvsdbClient; sb: OvsdbClient }, contract: NodeContract, joinSwitch: string): Promise<void>;
+  joinZones(dbs: { nb: OvsdbClient; sb: OvsdbClient }, contract: NodeContract, opts: JoinOptions): Promise<void>;
   /** The daemon serves: install the plugin, then the conflist, then tell the API. */
   serving(): Promise<void>;
   close(): Promise<void>;
@@ -97,11 +104,14 @@ export async function startCluster(s: ClusterSettings, log: Logger, signal: Abor
     subnets.useClaims(ipam);
     await ipam.start();
   };
-  const joinZones = async ({ nb, sb }: { nb: OvsdbClient; sb: OvsdbClient }, contract: NodeContract, joinSwitch: string): Promise<void> => {
+  const joinZones = async ({ nb, sb }: { nb: OvsdbClient; sb: OvsdbClient }, contract: NodeContract, join: JoinOptions): Promise<void> => {
     nodeStatus.enqueue('contract', async () => { await publishNodeContract(api, s.nodeName, contract); return true; });
     remote = new RemoteChassis({ sb, localChassis: contract.chassisId, log });
     await remote.sync(peers.peers());
-    remotePorts = new RemotePorts({ nb, sb, store, localNode: s.nodeName, joinSwitch, peers: () => peers.peers(), log });
+    remotePorts = new RemotePorts({
+      nb, sb, store, localNode: s.nodeName, joinSwitch: join.joinSwitch, peers: () => peers.peers(), log,
+      ...(join.onAddressesGone ? { onAddressesGone: join.onAddressesGone } : {}),
+    });
     await remotePorts.start();
   };
   const serving = async (): Promise<void> => {

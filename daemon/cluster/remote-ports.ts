@@ -111,7 +111,7 @@ function sameRow(row: Row, p: RemotePort): boolean {
 }
 
 /** NB operations that make this zone's remote ports exactly `desired`. */
-export function planRemotePorts(nb: Pick<OvsdbClient, 'rows'>, desired: readonly RemotePort[], skip: Skip = () => {}): Operation[] {
+export function planRemotePorts(nb: Pick<OvsdbClient, 'rows'>, desired: readonly RemotePort[], skip: Skip = () => {}, gone: string[] = []): Operation[] {
   const lsps = nb.rows(NB.lsp);
   const switchOf = new Map<string, Row>();
   for (const ls of nb.rows(NB.ls).values()) for (const u of asArray<string>(ls.ports)) switchOf.set(u, ls);
@@ -129,7 +129,11 @@ export function planRemotePorts(nb: Pick<OvsdbClient, 'rows'>, desired: readonly
   }
   const ops: Operation[] = [];
   const wanted = new Set<string>();
+  // Addresses a remote port no longer has here: their conntrack state goes (a reused address must
+  // not inherit a flow of the pod that had it).
+  const addressesOf = (row: Row): string[] => asArray<string>(row.addresses).flatMap((l) => l.split(' ').slice(1));
   const unlink = (row: Row): void => {
+    gone.push(...addressesOf(row));
     const ls = switchOf.get(row._uuid);
     if (ls) ops.push({ op: 'mutate', table: NB.ls, where: [['_uuid', '==', uuid(ls._uuid)]], mutations: [['ports', 'delete', ovsSet([uuid(row._uuid)])]] });
     ops.push({ op: 'delete', table: NB.lsp, where: [['_uuid', '==', uuid(row._uuid)]] });
@@ -141,7 +145,11 @@ export function planRemotePorts(nb: Pick<OvsdbClient, 'rows'>, desired: readonly
     const row = ours.get(p.lspName);
     const onSwitch = row ? switchOf.get(row._uuid)?.name === p.logicalSwitch : false;
     if (row && onSwitch) {
-      if (!sameRow(row, p)) ops.push({ op: 'update', table: NB.lsp, where: [['_uuid', '==', uuid(row._uuid)]], row: portRow(p) });
+      if (!sameRow(row, p)) {
+        const now = new Set(p.address.split(' ').slice(1));
+        gone.push(...addressesOf(row).filter((ip) => !now.has(ip) || !asArray<string>(row.addresses)[0]?.startsWith(`${p.address.split(' ')[0]} `)));
+        ops.push({ op: 'update', table: NB.lsp, where: [['_uuid', '==', uuid(row._uuid)]], row: portRow(p) });
+      }
       continue;
     }
     if (row) unlink(row);
@@ -180,6 +188,8 @@ export interface RemotePortsOptions {
   localNode: string;
   joinSwitch?: string;
   peers: () => readonly PeerNode[];
+  /** Addresses other nodes' pods no longer hold here (gone, or now another pod's): flush their conntrack state. */
+  onAddressesGone?: (ips: string[]) => void;
   log: Logger;
 }
 
@@ -227,10 +237,12 @@ export class RemotePorts {
     };
     const { store, localNode, joinSwitch } = this.opts;
     const desired = desiredRemotePorts({ store, localNode, peers: this.opts.peers(), nb, ...(joinSwitch === undefined ? {} : { joinSwitch }) }, skip);
-    const nbOps = planRemotePorts(nb, desired, skip);
+    const gone: string[] = [];
+    const nbOps = planRemotePorts(nb, desired, skip, gone);
     if (nbOps.length > 0) {
       await nb.transact([...nbOps, { op: 'comment', comment: 'ovnode: remote ports' }]);
-      log.info({ step: 'remote-ports', ports: desired.length, ops: nbOps.length }, 'remote ports written');
+      log.info({ step: 'remote-ports', ports: desired.length, ops: nbOps.length, gone: gone.length }, 'remote ports written');
+      if (gone.length > 0) this.opts.onAddressesGone?.([...new Set(gone)]);
     }
     const sbOps = planRemoteBindings(sb, desired);
     if (sbOps.length > 0) {

@@ -188,11 +188,18 @@ export async function startNode(opts: DaemonOptions, log: Logger): Promise<Runni
       return { ready: true };
     };
     let objects: ObjectStore & { close(): unknown };
+    // The flusher exists once the deps do (below); remote ports may report before that.
+    let conntrack: Deps['conntrack'];
+    const conntrackOf = (): Deps['conntrack'] => conntrack;
     if (cluster) {
       objects = cluster.store;
       // Chassis ids are node names: stable across a lost state directory, so a node that comes
       // back replaces its own remote chassis everywhere instead of leaving a stale one.
-      await cluster.joinZones(clients, { chassisId: opts.nodeName, encapIp: chassis.encapIp, zone: opts.nodeName, transitIp: nodeJoinIp }, JOIN_SWITCH);
+      await cluster.joinZones(clients, { chassisId: opts.nodeName, encapIp: chassis.encapIp, zone: opts.nodeName, transitIp: nodeJoinIp }, {
+        joinSwitch: JOIN_SWITCH,
+        // A remote pod's address may come back on another pod: its flows here go first.
+        onAddressesGone: (ips) => void conntrackOf()?.released(ips),
+      });
     } else {
       objects = await openObjectStore(opts, log);
       cleanups.push(() => objects.close());
@@ -218,6 +225,7 @@ export async function startNode(opts: DaemonOptions, log: Logger): Promise<Runni
         try { hooks.attached(a, poolNetwork(subnets.get(a.logicalSwitch), a.ips)); } catch { /* not a pod subnet */ }
       }
     }
+    conntrack = deps.conntrack;
     metrics.attachmentCount = () => ovsAttachments(clients.ovs).length;
     metrics.conntrackPendingCount = () => deps.conntrack?.pendingCount ?? 0;
     metrics.reconnectSources = {

@@ -283,6 +283,28 @@ describe('planRemotePorts', () => {
     expect(lspByName(fake, 'local-a.default')).toBeDefined();
   });
 
+  it('reports the addresses a remote port gave up (pod gone, address or MAC now another pod\'s), for their conntrack flush', async () => {
+    const { fake } = await zone();
+    const store = storeOf(pod('web-1', { ip: '10.16.0.5', mac: '0a:58:0a:10:00:05' }), pod('web-2', { ip: '10.16.0.7', mac: '0a:58:0a:10:00:07' }));
+    pass(fake, store);
+    const goneAfter = (): string[] => {
+      const gone: string[] = [];
+      const nb = viewOf(fake);
+      const ops = planRemotePorts(nb, desiredRemotePorts({ store, localNode: LOCAL, peers: PEERS, nb }), vi.fn(), gone);
+      if (ops.length > 0) applyOk(fake, ops);
+      return gone.sort();
+    };
+    expect(goneAfter()).toEqual([]);
+    store.apply(pod('web-1', { ip: '10.16.0.6', mac: '0a:58:0a:10:00:05' }));
+    expect(goneAfter()).toEqual(['10.16.0.5']);
+    // Same address, another MAC: a new pod has it, the old one's flows must go.
+    store.apply(pod('web-1', { ip: '10.16.0.6', mac: '0a:58:0a:10:00:99' }));
+    expect(goneAfter()).toEqual(['10.16.0.6']);
+    store.remove('Pod', 'web-2', 'default');
+    expect(goneAfter()).toEqual(['10.16.0.7']);
+    expect(goneAfter()).toEqual([]);
+  });
+
   it('moves a port to the pod\'s new switch in one transaction', async () => {
     const { fake } = await zone();
     const store = storeOf(pod('web-1', { ip: '10.16.0.5' }));
