@@ -24,6 +24,7 @@ import { publishNodeContract, type NodeContract } from './node-contract';
 import { PeerNodes } from './peer-nodes';
 import { RemoteChassis } from './remote-chassis';
 import { RemotePorts } from './remote-ports';
+import { ServicesController } from '../services/controller';
 import type { OvsdbClient } from '../ovsdb/client';
 import { PodAnnotationWriter } from './pod-annotations';
 import { RetryQueue } from './retry-queue';
@@ -43,6 +44,8 @@ export interface JoinOptions {
   joinSwitch: string;
   /** Other nodes' pod addresses that left this zone: their conntrack state is flushed here. */
   onAddressesGone?: (ips: string[]) => void;
+  /** Remote ports were written (security groups list them in their port groups). */
+  onPortsWritten?: () => void;
 }
 
 export interface ClusterNode {
@@ -62,6 +65,8 @@ export interface ClusterNode {
    * switches of the local NB. Call once the chassis is configured.
    */
   joinZones(dbs: { nb: OvsdbClient; sb: OvsdbClient }, contract: NodeContract, opts: JoinOptions): Promise<void>;
+  /** Services as OVN load balancers in this node's NB (no kube-proxy); call once the topology exists. */
+  startServices(nb: OvsdbClient, nodeAddresses: () => string[], signal: AbortSignal): Promise<ServicesController>;
   /** The daemon serves: install the plugin, then the conflist, then tell the API. */
   serving(): Promise<void>;
   close(): Promise<void>;
@@ -80,6 +85,7 @@ export async function startCluster(s: ClusterSettings, log: Logger, signal: Abor
   const claims = new WatchedClaims(api, log);
   let remote: RemoteChassis | undefined;
   let remotePorts: RemotePorts | undefined;
+  let services: ServicesController | undefined;
   const peers = new PeerNodes({ api, log, onPeers: (list) => { void remote?.sync(list); void remotePorts?.sync(); } });
   let ipam: ClusterIpam | undefined;
   try {
@@ -111,8 +117,14 @@ export async function startCluster(s: ClusterSettings, log: Logger, signal: Abor
     remotePorts = new RemotePorts({
       nb, sb, store, localNode: s.nodeName, joinSwitch: join.joinSwitch, peers: () => peers.peers(), log,
       ...(join.onAddressesGone ? { onAddressesGone: join.onAddressesGone } : {}),
+      ...(join.onPortsWritten ? { onPortsWritten: join.onPortsWritten } : {}),
     });
     await remotePorts.start();
+  };
+  const startServices = async (nb: OvsdbClient, nodeAddresses: () => string[], startSignal: AbortSignal): Promise<ServicesController> => {
+    services = new ServicesController({ api, nb, nodeAddresses, log });
+    await services.start(startSignal);
+    return services;
   };
   const serving = async (): Promise<void> => {
     if (s.cniBinDir && s.cniConfDir) {
@@ -126,13 +138,13 @@ export async function startCluster(s: ClusterSettings, log: Logger, signal: Abor
     nodeStatus.enqueue('network-available', async () => { await markNetworkAvailable(api, s.nodeName); return true; });
   };
   return {
-    api, store, hooks: new KubeClusterHooks(store, writer), serving, useClaims, joinZones, claimJoinAddress: claimJoin,
+    api, store, hooks: new KubeClusterHooks(store, writer), serving, useClaims, joinZones, claimJoinAddress: claimJoin, startServices,
     close: async () => {
       writer.close();
       remotePorts?.stop();
       nodeStatus.close();
       ipam?.stop();
-      await Promise.all([store.close(), claims.stop(), peers.stop()]);
+      await Promise.all([store.close(), claims.stop(), peers.stop(), services?.stop()]);
       api.close();
     },
   };

@@ -190,6 +190,8 @@ export interface RemotePortsOptions {
   peers: () => readonly PeerNode[];
   /** Addresses other nodes' pods no longer hold here (gone, or now another pod's): flush their conntrack state. */
   onAddressesGone?: (ips: string[]) => void;
+  /** Ports were written: port groups that list them can now hold them. */
+  onPortsWritten?: () => void;
   log: Logger;
 }
 
@@ -243,6 +245,7 @@ export class RemotePorts {
       await nb.transact([...nbOps, { op: 'comment', comment: 'ovnode: remote ports' }]);
       log.info({ step: 'remote-ports', ports: desired.length, ops: nbOps.length, gone: gone.length }, 'remote ports written');
       if (gone.length > 0) this.opts.onAddressesGone?.([...new Set(gone)]);
+      this.opts.onPortsWritten?.();
     }
     const sbOps = planRemoteBindings(sb, desired);
     if (sbOps.length > 0) {

@@ -15,15 +15,11 @@
 import { execFile } from 'node:child_process';
 import type { Logger } from 'pino';
 import { LatestSync } from './latest-sync';
+import type { NodePortRule } from '../services/types';
 
 export const NAT_TABLE = 'ovnode';
 
-export interface NodePortRule {
-  protocol: 'tcp' | 'udp' | 'sctp';
-  nodePort: number;
-  clusterIp: string;
-  port: number;
-}
+export type { NodePortRule } from '../services/types';
 
 export interface NodeNatSpec {
   /** The node port into OVN (ovn0). */

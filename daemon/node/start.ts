@@ -17,7 +17,8 @@ import { SubnetRegistry } from '../ipam/registry';
 import { openRtnl } from '../kernel/rtnl';
 import { Metrics } from '../metrics';
 import { egressRouteOps, ensureTopology, type SwitchSpec } from '../ovn/topology';
-import { NodeNat } from './node-nat';
+import { NodeNat, type NodePortRule } from './node-nat';
+import { servicesNbMonitor } from '../services/nb-monitor';
 import { configureChassis, ensureBridge } from '../ovs/bridge';
 import { SB } from '../ovs/schema';
 import { OvsdbClient } from '../ovsdb/client';
@@ -105,7 +106,7 @@ export async function startNode(opts: DaemonOptions, log: Logger): Promise<Runni
     };
     for (const c of Object.values(clients)) cleanups.push(() => c.close());
     await Promise.all(Object.values(clients).map((c) => c.connect()));
-    await Promise.all([clients.ovs.monitor(OVS_MONITOR), clients.nb.monitor(NB_MONITOR), clients.sb.monitor(SB_MONITOR)]);
+    await Promise.all([clients.ovs.monitor(OVS_MONITOR), clients.nb.monitor(servicesNbMonitor(NB_MONITOR)), clients.sb.monitor(SB_MONITOR)]);
 
     // Pod MTU follows the overlay network's, the same on every node of a uniform underlay.
     const overlayLink = opts.encapInterface ? await rtnl.getLink(opts.encapInterface) : undefined;
@@ -191,6 +192,8 @@ export async function startNode(opts: DaemonOptions, log: Logger): Promise<Runni
     // The flusher exists once the deps do (below); remote ports may report before that.
     let conntrack: Deps['conntrack'];
     const conntrackOf = (): Deps['conntrack'] => conntrack;
+    let policyEngine: PolicyEngine | undefined;
+    const policyOf = (): PolicyEngine | undefined => policyEngine;
     if (cluster) {
       objects = cluster.store;
       // Chassis ids are node names: stable across a lost state directory, so a node that comes
@@ -199,6 +202,7 @@ export async function startNode(opts: DaemonOptions, log: Logger): Promise<Runni
         joinSwitch: JOIN_SWITCH,
         // A remote pod's address may come back on another pod: its flows here go first.
         onAddressesGone: (ips) => void conntrackOf()?.released(ips),
+        onPortsWritten: () => policyOf()?.scheduleSoon('remote ports'),
       });
     } else {
       objects = await openObjectStore(opts, log);
@@ -226,6 +230,14 @@ export async function startNode(opts: DaemonOptions, log: Logger): Promise<Runni
       }
     }
     conntrack = deps.conntrack;
+    policyEngine = policy;
+    if (cluster) {
+      // NodePorts: the kernel DNATs node-port traffic to the ClusterIP, OVN balances it (node-nat.ts).
+      const services = await cluster.startServices(clients.nb, () => [], AbortSignal.timeout(STARTUP_TIMEOUT_MS));
+      const programNodePorts = (rules: readonly NodePortRule[]): void => void nodeNat.sync({ podInterface: NODE_PORT, nodePorts: rules });
+      programNodePorts(services.nodePortRules());
+      services.onNodePorts(programNodePorts);
+    }
     metrics.attachmentCount = () => ovsAttachments(clients.ovs).length;
     metrics.conntrackPendingCount = () => deps.conntrack?.pendingCount ?? 0;
     metrics.reconnectSources = {

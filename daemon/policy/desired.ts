@@ -34,7 +34,8 @@ export function computeDesired(input: DesiredInput): DesiredState {
   const switches = translateSubnets({ store, builtin: input.builtin, joinCidr: input.joinCidr, qosBySwitch });
   const families: Array<4 | 6> = pods.some((p) => p.ips.some((ip) => ip.includes(':'))) ? [4, 6] : [4];
   const np = translateNetworkPolicies({ store, pods, peers: [...pods, ...(input.remotePods ?? [])], nodeIps: input.nodeIps, families, ...(input.peerIndex ? { peerIndex: input.peerIndex } : {}), ...(input.translations ? { translations: input.translations } : {}) });
-  const sg = translateSecurityGroups(store, pods);
+  // Remote members too: their remote ports put their addresses in the groups' address sets.
+  const sg = translateSecurityGroups(store, [...pods, ...(input.remotePods ?? [])]);
   return {
     switches,
     portGroups: [...np.portGroups, ...sg.portGroups],

@@ -42,7 +42,9 @@ export function podPorts(nb: OvsdbClient, store: ObjectStore): PodPort[] {
 /**
  * Pods of other nodes, as policy peers: their addresses come from the annotations their node
  * wrote back (`allocated=true`), so a selector that picks them admits them wherever they run.
- * They have no port here (lspName empty): they never join this node's port groups.
+ * Their lspName is the remote port this zone holds for them (cluster/remote-ports.ts): security
+ * groups list it in their port groups, so northd's per-group address sets carry every member's
+ * addresses cluster-wide (ACLs on remote ports never run here: their pipelines run on their node).
  */
 export function remotePodPorts(store: ObjectStore, nodeName: string): PodPort[] {
   const out: PodPort[] = [];
@@ -61,7 +63,7 @@ export function remotePodPorts(store: ObjectStore, nodeName: string): PodPort[] 
     if (ips.length === 0) continue;
     const ns = pod.metadata.namespace;
     out.push({
-      lspName: '', name: pod.metadata.name, namespace: ns, logicalSwitch: ann[ANNOTATION.logicalSwitch] ?? '',
+      lspName: `${pod.metadata.name}.${ns}`, name: pod.metadata.name, namespace: ns, logicalSwitch: ann[ANNOTATION.logicalSwitch] ?? '',
       mac: ann[ANNOTATION.macAddress] ?? '', ips, labels: pod.metadata.labels, namespaceLabels: labelsOf(ns), pod,
     });
   }

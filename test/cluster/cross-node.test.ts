@@ -6,10 +6,10 @@
 // with the tunnel keys their own nodes gave them; every node's join (transit) address is its own;
 // pod MTU follows the overlay interface. Real kubelets, containerd, ovnode deployed by kubectl.
 
-import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NODE_ANNOTATION } from '../../daemon/cluster/node-contract';
-import { apply, kubectl, kubectlJson, nodeExec, readLab, run, uniqueName, waitForPodReady, type KubeObject } from './harness/lab';
+import { apply, kubectl, kubectlJson, nodeExec, readLab, uniqueName, waitForPodReady, type KubeObject } from './harness/lab';
+import { Outside, OUTSIDE_PORT } from './harness/outside';
 import { expectMatrix, podAddress, uniform, type Peer } from './harness/matrix';
 import { createNamespace, deleteNamespace, deployOvnode, nbctl, podExec, testPod } from './harness/ovnode';
 
@@ -52,46 +52,10 @@ beforeAll(async () => {
   console.log(`cross-node pods ready in ${Date.now() - t0} ms: ${pods.map((p) => `${p.alias}@${p.node}=${p.ip}`).join(' ')}`);
 }, 600_000);
 
-/**
- * "The outside": a network namespace of this run on the lab's underlay (where the nodes' eth0
- * are), with a TCP server that answers each connection with the address it came from. Never a
- * real external address: only namespaces the test made exchange packets.
- */
-const OUTSIDE_NS = uniqueName('outside');
-const OUTSIDE_PORT = 9099;
-let outsideIp = '';
-let outsideServer: ChildProcess | undefined;
-
-async function startOutside(): Promise<void> {
-  const prefix = LAB.underlay.cidr.split('/')[1];
-  outsideIp = LAB.underlay.cidr.replace(/\.0\/\d+$/, `.${200 + Math.floor(Math.random() * 50)}`);
-  const host = `x${OUTSIDE_NS.slice(-8)}`.slice(0, 15);
-  for (const argv of [
-    ['ip', 'netns', 'add', OUTSIDE_NS],
-    ['ip', '-n', LAB.underlay.netns, 'link', 'add', host, 'type', 'veth', 'peer', 'name', 'eth0', 'netns', OUTSIDE_NS],
-    ['ip', '-n', LAB.underlay.netns, 'link', 'set', host, 'master', LAB.underlay.bridge, 'up'],
-    ['ip', '-n', OUTSIDE_NS, 'addr', 'add', `${outsideIp}/${prefix}`, 'dev', 'eth0'],
-    ['ip', '-n', OUTSIDE_NS, 'link', 'set', 'eth0', 'up'],
-    ['ip', '-n', OUTSIDE_NS, 'link', 'set', 'lo', 'up'],
-  ]) {
-    const r = await run(argv);
-    if (r.code !== 0) throw new Error(`${argv.join(' ')}: ${r.stderr}`);
-  }
-  const server = `require('net').createServer((s) => { s.on('error', () => {}); s.end(s.remoteAddress + '\\n'); }).listen(${OUTSIDE_PORT}, '0.0.0.0', () => console.log('listening'));`;
-  outsideServer = spawn('ip', ['netns', 'exec', OUTSIDE_NS, process.execPath, '-e', server], { stdio: ['ignore', 'pipe', 'inherit'] });
-  await new Promise<void>((resolve, reject) => {
-    outsideServer?.stdout?.once('data', () => resolve());
-    outsideServer?.once('exit', (code) => reject(new Error(`the outside server exited (${code})`)));
-  });
-}
-
-async function stopOutside(): Promise<void> {
-  if (outsideServer?.pid !== undefined && outsideServer.exitCode === null) outsideServer.kill('SIGKILL');
-  await run(['ip', 'netns', 'del', OUTSIDE_NS]); // its veth goes with it
-}
+const outside = new Outside();
 
 afterAll(async () => {
-  await stopOutside();
+  await outside.stop();
   await deleteNamespace(NS);
   await kubectl(['delete', 'subnet', SUBNET, '--ignore-not-found', '--wait=true'], { timeoutMs: 60_000 });
 });
@@ -159,11 +123,11 @@ describe('pods on different nodes (real lab cluster, one OVN zone per node)', ()
   });
 
   it('a pod reaches a server outside the cluster through its own node, which SNATs to its own address', async () => {
-    await startOutside();
+    await outside.start();
     for (const p of pods) {
-      const r = await podExec(NS, p.pod, ['sh', '-c', `nc -w 3 ${outsideIp} ${OUTSIDE_PORT} </dev/null`]);
+      const r = await podExec(NS, p.pod, ['sh', '-c', `nc -w 3 ${outside.ip} ${OUTSIDE_PORT} </dev/null`]);
       const node = LAB.nodes.find((n) => n.name === p.node);
-      expect(r.stdout.trim(), `${p.alias}@${p.node} -> ${outsideIp}: ${r.stderr}`).toBe(node?.ip);
+      expect(r.stdout.trim(), `${p.alias}@${p.node} -> ${outside.ip}: ${r.stderr}`).toBe(node?.ip);
     }
   });
 });

@@ -36,9 +36,17 @@ describe('interconnect: zones join through their Node objects (real lab cluster)
         const encap = (await sbctl(here.name, ['--bare', '--columns=ip', 'find', 'Encap', `chassis_name=${other.name}`])).trim();
         expect(encap, `${here.name}: encap of ${other.name}`).toBe(other.overlayIp);
       }
-      // ovn-controller names its tunnel ports after the remote chassis; wait for them as an OVSDB condition.
+      // ovn-controller's tunnel port to each peer (its name is ovn-controller's choice: ovn-<id>-0,
+      // or ovn0-<id>-0 once it has run with a chassis index): a geneve interface ending there.
       for (const other of nodes.filter((n) => n !== here)) {
-        await vsctl(here.name, ['--timeout=30', 'wait-until', 'Interface', `ovn-${other.name.slice(0, 6)}-0`, 'type=geneve', `options:remote_ip=${other.overlayIp}`]);
+        const t0 = Date.now();
+        let names = '';
+        while (Date.now() - t0 < 30_000) {
+          names = (await vsctl(here.name, ['--bare', '--columns=name', 'find', 'Interface', 'type=geneve', `options:remote_ip=${other.overlayIp}`])).trim();
+          if (names !== '') break;
+          await new Promise((r) => setTimeout(r, 250));
+        }
+        expect(names, `${here.name}: a Geneve tunnel to ${other.name} (${other.overlayIp})`).toMatch(new RegExp(`^ovn\\d*-${other.name.slice(0, 6)}-`));
       }
     }
   });

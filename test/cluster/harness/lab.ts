@@ -1,14 +1,15 @@
-// The Kubernetes lab (scripts/lab/up.sh) as seen by cluster tests: what build/lab/lab.json says,
-// kubectl with the lab's admin kubeconfig and its own 1.20 kubectl, commands inside a node's
-// network + mount namespaces, node and apiserver restarts, and waits that follow the API's watch
-// stream (`kubectl wait`, `kubectl get -w`) instead of polling.
+// The Kubernetes lab (scripts/lab/up.sh) as seen by cluster tests: what build/lab/lab.json says
+// (or OVNODE_LAB_DIR's, a benchmark's own lab), kubectl with the lab's admin kubeconfig and its
+// own 1.20 kubectl, commands inside a node's network + mount namespaces, node and apiserver
+// restarts, and waits that follow the API's watch stream (`kubectl wait`, `kubectl get -w`)
+// instead of polling.
 //
 // One cluster serves every cluster test file (global-setup.ts brings it up and down), so tests
 // name their objects uniquely (uniqueName()) and delete what they create.
 
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 
 /** The checkout: found upwards from here, whether this runs from test/ or compiled into dist/test/ (benchmarks). */
 function findRepo(from: string): string {
@@ -19,8 +20,17 @@ function findRepo(from: string): string {
 }
 
 export const REPO = findRepo(__dirname);
-export const LAB_DIR = join(REPO, 'build', 'lab');
-export const LAB_JSON = join(LAB_DIR, 'lab.json');
+/**
+ * The lab's directory: OVNODE_LAB_DIR when set (a benchmark's own lab beside the tests', as
+ * scripts/lab/lib/common.sh reads it), else build/lab. Read at each call, so a benchmark that sets
+ * the variable after importing this module still gets its own lab.
+ */
+export function labDir(): string {
+  return resolve(process.env.OVNODE_LAB_DIR || join(REPO, 'build', 'lab'));
+}
+export function labJsonPath(): string {
+  return join(labDir(), 'lab.json');
+}
 export const LAB_SCRIPTS = join(REPO, 'scripts', 'lab');
 export const IMAGES_DIR = join(REPO, 'build', 'images');
 /** The lab's images (scripts/lab/images.sh); pods must use imagePullPolicy: Never. */
@@ -80,18 +90,19 @@ export interface LabInfo {
 
 /** lab.json, read afresh (node and apiserver restarts change the pids). */
 export function readLab(): LabInfo {
+  const path = labJsonPath();
   let text: string;
   try {
-    text = readFileSync(LAB_JSON, 'utf8');
+    text = readFileSync(path, 'utf8');
   } catch {
-    throw new Error(`${LAB_JSON} not found: the lab is not up (scripts/lab/up.sh, or run through the vitest project "cluster")`);
+    throw new Error(`${path} not found: the lab is not up (scripts/lab/up.sh, or run through the vitest project "cluster")`);
   }
   return JSON.parse(text) as LabInfo;
 }
 
 export function labNode(name: string): LabNode {
   const n = readLab().nodes.find((x) => x.name === name);
-  if (!n) throw new Error(`no node ${name} in ${LAB_JSON}`);
+  if (!n) throw new Error(`no node ${name} in ${labJsonPath()}`);
   return n;
 }
 

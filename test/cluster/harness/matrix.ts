@@ -14,12 +14,13 @@
 // the host's netcat-openbsd (scripts/install-deps.sh) run inside the pod's network namespace
 // (nsenter, found by the namespace's inode), one after another per source.
 
-import { readdirSync, readFileSync, readlinkSync } from 'node:fs';
 import { expect } from 'vitest';
 import { checkMatrix, onlyColumns, type ExpectedMatrix, type Proto, type Reach } from '../../integration/harness/matrix';
-import { kubectl, kubectlJson, run, type KubeObject } from './lab';
+import { kubectl, run } from './lab';
+import { podNetnsPath } from './pods';
 
 export { checkMatrix, matrix, onlyColumns, uniform, withCells, type ExpectedMatrix, type Proto, type Reach } from '../../integration/harness/matrix';
+export { podAddress, podNetnsPath } from './pods';
 
 /** Where a probe goes: a pod or another address (a gateway). */
 export interface Target { alias: string; ip: string }
@@ -102,29 +103,6 @@ export async function measureReachability(sources: Peer[], targets: Target[], op
     return out;
   }));
   return perSource.flat();
-}
-
-/**
- * A host path to the pod's network namespace: /proc/<pid>/ns/net of its oldest process (the
- * sandbox's pause; short-lived processes, such as other probes' execs, come and go meanwhile).
- */
-export async function podNetnsPath(p: Peer): Promise<string> {
-  const r = await kubectl(['exec', '-n', p.namespace, p.pod, '--', 'readlink', '/proc/self/ns/net']);
-  const id = r.stdout.trim();
-  if (r.code !== 0 || !/^net:\[\d+\]$/.test(id)) throw new Error(`network namespace of ${p.namespace}/${p.pod}: ${r.stderr.trim() || id}`);
-  let oldest: { pid: string; start: number } | undefined;
-  for (const pid of readdirSync('/proc')) {
-    if (!/^\d+$/.test(pid)) continue;
-    try {
-      if (readlinkSync(`/proc/${pid}/ns/net`) !== id) continue;
-      // Field 22 of stat, counted after the ")" that ends the command name.
-      const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-      const start = Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[19]);
-      if (!oldest || start < oldest.start) oldest = { pid, start };
-    } catch { /* gone, or a kernel thread */ }
-  }
-  if (!oldest) throw new Error(`no process in ${id} of ${p.namespace}/${p.pod} seen from the host`);
-  return `/proc/${oldest.pid}/ns/net`;
 }
 
 /** HTTP GETs from `from` to every target, each from local port `srcPort`, one after another. */
@@ -255,12 +233,4 @@ export async function waitForReach(from: Peer, to: Target, proto: Proto, ok: boo
     }
     await new Promise((r) => setTimeout(r, 200));
   }
-}
-
-/** A pod's address as ovnode wrote it back (annotation ovn.kubernetes.io/ip_address). */
-export async function podAddress(namespace: string, pod: string): Promise<string> {
-  const obj = await kubectlJson<KubeObject>(['-n', namespace, 'get', 'pod', pod]);
-  const ip = obj.metadata?.annotations?.['ovn.kubernetes.io/ip_address'] as string | undefined;
-  if (!ip) throw new Error(`pod ${namespace}/${pod} has no ovn.kubernetes.io/ip_address annotation`);
-  return ip;
 }

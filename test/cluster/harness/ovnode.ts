@@ -2,42 +2,16 @@
 // pods of the tools image pinned to a node, and looking at a node's OVS/OVN through its own
 // sockets (the per-node state directory is /var/lib/ovnode in the node's mount namespace).
 
-import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
-import { apply, kubectl, kubectlJson, kubectlOk, nodeExec, readLab, REPO, TOOLS_IMAGE, uniqueName, waitForObject, type KubeObject, type RunResult } from './lab';
+import { kubectl, kubectlJson, nodeExec, readLab, uniqueName, type KubeObject, type RunResult } from './lab';
+import { createNamespace, deployOvnode, SYSTEM_NS } from './pods';
 
-export const SYSTEM_NS = 'kube-system';
+// Deploying ovnode and the test pods live in ./pods (no vitest there: benchmarks use them too).
+export { createNamespace, deployOvnode, SYSTEM_NS, testPod, waitDaemonSetReady, type TestPodSpec } from './pods';
+
 const NB_DB = 'unix:/var/lib/ovnode/ovn/nb.sock';
 const OVS_DB = 'unix:/var/lib/ovnode/ovs/db.sock';
 const SB_DB = 'unix:/var/lib/ovnode/ovn/sb.sock';
-
-/** Deploys ovnode unless it already runs; resolves once both DaemonSets are rolled out on every node. */
-export async function deployOvnode(): Promise<{ fresh: boolean }> {
-  const existing = await kubectl(['-n', SYSTEM_NS, 'get', 'ds', 'ovnode', '-o', 'name']);
-  const fresh = existing.code !== 0;
-  if (fresh) {
-    const lab = readLab();
-    await kubectlOk(['-n', SYSTEM_NS, 'create', 'configmap', 'ovnode-apiserver', `--from-literal=host=${lab.apiserver.host}`, `--from-literal=port=${lab.apiserver.port}`]);
-    // Geneve on the lab's overlay network (eth1), apart from the API traffic on eth0; the lab's Service CIDR.
-    await kubectlOk(['-n', SYSTEM_NS, 'create', 'configmap', 'ovnode-config', `--from-literal=encap-interface=${lab.overlay.interface}`,
-      `--from-literal=service-cidr=${lab.serviceCidr}`]);
-    await kubectlOk(['apply', '-f', join(REPO, 'deploy')], { timeoutMs: 120_000 });
-  }
-  for (const ds of ['ovnode-ovs', 'ovnode']) await waitDaemonSetReady(ds);
-  return { fresh };
-}
-
-/**
- * Every scheduled pod of the DaemonSet is up to date and Ready (a watch; `rollout status` refuses
- * OnDelete DaemonSets).
- */
-export async function waitDaemonSetReady(name: string, timeoutMs = 300_000): Promise<void> {
-  await waitForObject('daemonsets', (o) => {
-    const st = o.status ?? {};
-    return o.metadata?.name === name && st.observedGeneration >= o.metadata.generation && st.desiredNumberScheduled > 0
-      && st.numberReady === st.desiredNumberScheduled && (st.updatedNumberScheduled ?? 0) === st.desiredNumberScheduled;
-  }, { namespace: SYSTEM_NS, fieldSelector: `metadata.name=${name}`, timeoutMs, description: `DaemonSet ${name} ready on every node` });
-}
 
 /** The pod of a DaemonSet (`app` label) on a node. */
 export async function daemonPod(app: 'ovnode' | 'ovnode-ovs', node: string): Promise<KubeObject> {
@@ -62,36 +36,6 @@ export async function vsctl(node: string, args: string[]): Promise<string> {
 function mustRun(r: RunResult, what: string): string {
   if (r.code !== 0) throw new Error(`${what} failed (${r.code}): ${r.stderr.trim()}`);
   return r.stdout;
-}
-
-export interface TestPodSpec {
-  name: string;
-  namespace: string;
-  node: string;
-  labels?: Record<string, string>;
-  annotations?: Record<string, string>;
-}
-
-/** A pod of the tools image on `node`: an HTTP server on 8080 and a TCP echo on 9000. */
-export function testPod(s: TestPodSpec): KubeObject {
-  return {
-    apiVersion: 'v1', kind: 'Pod',
-    metadata: { name: s.name, namespace: s.namespace, labels: { 'ovnode-test': 'true', ...(s.labels ?? {}) }, annotations: s.annotations ?? {} },
-    spec: {
-      nodeName: s.node,
-      terminationGracePeriodSeconds: 1,
-      containers: [{
-        name: 'tools', image: TOOLS_IMAGE, imagePullPolicy: 'Never',
-        command: ['/bin/sh', '-c', "trap 'exit 0' TERM; echo ok > /tmp/index.html; httpd -f -p 8080 -h /tmp & nc -ll -p 9000 -e /bin/cat & wait"],
-        ports: [{ name: 'http', containerPort: 8080 }],
-        readinessProbe: { tcpSocket: { port: 8080 }, periodSeconds: 1 },
-      }],
-    },
-  };
-}
-
-export async function createNamespace(name: string, labels: Record<string, string> = {}): Promise<void> {
-  await apply({ apiVersion: 'v1', kind: 'Namespace', metadata: { name, labels } });
 }
 
 /**

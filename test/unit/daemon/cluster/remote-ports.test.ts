@@ -14,6 +14,7 @@ import type { Operation } from '../../../../daemon/ovsdb/types';
 import { asArray, asMap, namedUuid, ovsMap, ovsSet, uuid, type Row } from '../../../../daemon/ovsdb/values';
 import { ANNOTATION } from '../../../../daemon/policy/port-settings';
 import { FakeOvsdbServer, loadSchema, NB_SCHEMA_PATH } from '../../../fakes/fake-ovsdb-server';
+import { applyOk, closedAfterEach, viewOf, type View } from '../../../fakes/fake-ovsdb-view';
 
 const NB_SCHEMA = loadSchema(NB_SCHEMA_PATH);
 const SB_SCHEMA = loadSchema(NB_SCHEMA_PATH.replace('ovn-nb', 'ovn-sb'));
@@ -59,21 +60,8 @@ function storeOf(...pods: PodObj[]): MemoryStore {
 
 // ---- NB / SB fakes ----
 
-type View = Pick<OvsdbClient, 'rows'>;
 
-/** What the planners read: decoded rows by UUID, as OvsdbClient.rows() returns them from its cache. */
-const viewOf = (fake: FakeOvsdbServer): View => ({ rows: (t: string) => new Map(fake.rows(t).map((r) => [r._uuid, r])) });
-
-const fakes: FakeOvsdbServer[] = [];
-afterEach(async () => {
-  for (const f of fakes.splice(0)) await f.close();
-});
-
-function applyOk(fake: FakeOvsdbServer, ops: Operation[]): void {
-  const results = fake.apply(ops);
-  expect(results.filter((r) => typeof r === 'object' && r !== null && 'error' in r)).toEqual([]);
-  expect(results).toHaveLength(ops.length);
-}
+const fakes = closedAfterEach();
 
 function switchRow(name: string, cidrs?: string): Operation {
   const ids: Record<string, string> = { 'ovnode:owner': 'ovnode' };

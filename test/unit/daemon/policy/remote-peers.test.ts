@@ -18,7 +18,7 @@ const record = (ip: string): Record<string, string> => ({
 });
 
 describe('remote pods as NetworkPolicy peers', () => {
-  it('admits the addresses of selected pods on other nodes and never puts them in port groups', () => {
+  it('admits the addresses of selected pods on other nodes and never puts them in NetworkPolicy port groups', () => {
     const store = new MemoryStore();
     store.apply({ kind: 'Namespace', metadata: { name: 'ns1', namespace: '', labels: {}, annotations: {} } });
     store.apply(pod('web', 'n1', { app: 'web' }));
@@ -36,13 +36,15 @@ describe('remote pods as NetworkPolicy peers', () => {
     });
     const remote = remotePodPorts(store, 'n1');
     expect(remote.map((p) => p.name).sort()).toEqual(['client-dual', 'client-far']);
-    expect(remote.every((p) => p.lspName === '')).toBe(true);
+    // Named as the remote ports this zone holds for them (cluster/remote-ports.ts).
+    expect(remote.map((p) => p.lspName).sort()).toEqual(['client-dual.ns1', 'client-far.ns1']);
     const local: PodPort[] = [{ lspName: 'web.ns1', name: 'web', namespace: 'ns1', logicalSwitch: 'ovn-default', mac: '0a:00:00:00:00:02', ips: ['10.16.0.2'], labels: { app: 'web' }, namespaceLabels: {} }];
     const out = translateNetworkPolicies({ store, pods: local, peers: [...local, ...remote], nodeIps: ['100.64.0.2'], families: [4, 6] });
     const sets = Object.fromEntries(out.addressSets.map((s) => [s.name.endsWith('6') ? 'v6' : 'v4', s.addresses]));
     expect(sets.v4).toEqual(['10.16.1.7', '10.16.2.9']);
     expect(sets.v6).toEqual(['fd00::9']);
-    expect(out.portGroups.flatMap((g) => g.ports)).not.toContain('');
+    // A policy's port groups are the pods it selects here: remote pods are enforced on their own node.
+    expect(new Set(out.portGroups.flatMap((g) => g.ports))).toEqual(new Set(['web.ns1']));
     // Without the peers list (embedded mode) the same policy admits no remote address.
     const embedded = translateNetworkPolicies({ store, pods: local, nodeIps: ['100.64.0.2'], families: [4] });
     expect(embedded.addressSets.flatMap((s) => s.addresses)).toEqual([]);
