@@ -7,7 +7,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { apply, JsonStreamSplitter, kubectlOk, LAB_SCRIPTS, readLab, REPO, TOOLS_IMAGE, type KubeObject } from '../test/cluster/harness/lab';
-import { deployOvnode } from '../test/cluster/harness/ovnode';
+import { deployOvnode } from '../test/cluster/harness/pods';
 
 const PODS = Number(process.env.BENCH_PODS ?? 50);
 

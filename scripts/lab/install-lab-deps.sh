@@ -11,12 +11,15 @@
 #       lab.json, nsenter/unshare/flock, netns, sysctl, kubelet's chains inside the node netns
 #   netcat-openbsd                                           the cluster tests' probes that need a
 #       fixed source port (busybox nc ignores -p when it connects)
+#   iperf3                                                   npm run bench:cross-node (run in pods'
+#       network namespaces with nsenter: the tools image has none; its debconf question whether to
+#       start a system-wide server defaults to no)
 set -euo pipefail
 
 PKGS=(golang-go dpkg-dev golang-github-modern-go-reflect2-dev
       gcc libc6-dev busybox-static
       etcd-server containerd runc containernetworking-plugins
-      openssl socat jq util-linux iproute2 procps iptables netcat-openbsd)
+      openssl socat jq util-linux iproute2 procps iptables netcat-openbsd iperf3)
 
 missing=()
 for p in "${PKGS[@]}"; do
