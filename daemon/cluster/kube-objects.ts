@@ -80,7 +80,11 @@ export function projectObject(kind: Kind, raw: unknown): SlimObject | undefined 
       if (raw.spec.hostNetwork === true) object.spec.hostNetwork = true;
       // Its addresses are free for reuse: no other node may keep routing or admitting them to it.
       const phase = isObj(raw.status) ? raw.status.phase : undefined;
-      if (phase === 'Succeeded' || phase === 'Failed') object.status = { finished: true };
+      const status: NonNullable<typeof object.status> = {};
+      if (phase === 'Succeeded' || phase === 'Failed') status.finished = true;
+      if (typeof meta.deletionTimestamp === 'string') status.deleting = true;
+      if (typeof meta.creationTimestamp === 'string') status.createdAt = meta.creationTimestamp;
+      if (Object.keys(status).length > 0) object.status = status;
     }
   }
   const slim: SlimObject = { kind, key: objectKey(kind, name, namespace), name, namespace, resourceVersion, result };

@@ -58,7 +58,15 @@ export function desiredRemotePorts(input: RemotePortInputs, skip: Skip = () => {
   }
   const out: RemotePort[] = [];
   const taken = new Set<string>();
-  for (const p of remotePodPorts(input.store as ObjectStore, input.localNode)) {
+  // Two pods with one address: the owner node released it from a pod being deleted (its API
+  // object outlives its sandbox) and gave it to a new one. The live, newer pod gets the port.
+  const rank = (p: { pod?: { status?: { deleting?: boolean; createdAt?: string } } }): string =>
+    `${p.pod?.status?.deleting ? '1' : '0'}${invert(p.pod?.status?.createdAt ?? '')}`;
+  const candidates = remotePodPorts(input.store as ObjectStore, input.localNode)
+    .map((p) => ({ p, r: rank(p) }))
+    .sort((a, b) => (a.r < b.r ? -1 : a.r > b.r ? 1 : 0))
+    .map((x) => x.p);
+  for (const p of candidates) {
     const pod = `${p.namespace}/${p.name}`;
     const node = p.pod?.spec.nodeName ?? '';
     const chassis = chassisOf.get(node);
@@ -89,6 +97,11 @@ export function desiredRemotePorts(input: RemotePortInputs, skip: Skip = () => {
     });
   }
   return out;
+}
+
+/** A string that sorts in the reverse order of `s` (newest timestamp first). */
+function invert(s: string): string {
+  return [...s].map((c) => String.fromCharCode(0xffff - c.charCodeAt(0))).join('');
 }
 
 function portRow(p: RemotePort): WireRow {

@@ -38,8 +38,15 @@ export interface PodObj {
     /** Host-network pods have no attachment of ours and are not policy members. */
     hostNetwork?: boolean;
   };
-  /** Kubernetes API only: the pod ran to completion (phase Succeeded or Failed), its sandbox is gone. */
-  status?: { finished?: boolean };
+  /** Kubernetes API only. */
+  status?: {
+    /** The pod ran to completion (phase Succeeded or Failed): its sandbox is gone. */
+    finished?: boolean;
+    /** metadata.deletionTimestamp is set: its sandbox is going, its address soon another pod's. */
+    deleting?: boolean;
+    /** metadata.creationTimestamp (RFC 3339, so later sorts later). */
+    createdAt?: string;
+  };
 }
 
 export type SubnetAclAction = 'allow' | 'allow-related' | 'allow-stateless' | 'drop' | 'reject';

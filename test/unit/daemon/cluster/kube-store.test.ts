@@ -56,6 +56,8 @@ describe('KubeStore (fake API server)', () => {
       kind: 'Pod',
       metadata: { name: 'web', namespace: 'ns1', uid: server.get('pods', 'ns1', 'web')?.metadata.uid, labels: { app: 'web' }, annotations: {} },
       spec: { nodeName: 'n1', containers: [{ name: 'c', ports: [{ name: 'http', containerPort: 80, protocol: 'TCP' }] }] },
+      // Which of two pods with one address is the live one (cluster/remote-ports.ts).
+      status: { createdAt: server.get('pods', 'ns1', 'web')?.metadata.creationTimestamp },
     });
     expect(store.get('Namespace', 'ns1')?.metadata.labels).toEqual({ team: 'a' });
     expect(store.list('Subnet').map((s) => s.metadata.name)).toEqual(['sub1']);

@@ -333,6 +333,21 @@ describe('planRemotePorts', () => {
     expect(asMap(lspByName(fake, 'b-new.default')?.options)).toEqual({ 'requested-chassis': 'ch-node3', 'requested-tnl-key': '7' });
   });
 
+  it('gives a reused address to the live pod, not to one being deleted, and to the newer of two live ones', async () => {
+    const { fake } = await zone();
+    const old = pod('a-old', { ip: '10.16.0.7' });
+    old.status = { deleting: true, createdAt: '2026-12-02T10:00:00Z' };
+    const young = pod('b-new', { node: 'node3', ip: '10.16.0.7' });
+    young.status = { createdAt: '2026-12-02T09:00:00Z' };
+    const store = storeOf(old, young);
+    pass(fake, store);
+    expect(portsOf(fake, 'ovn-default')).toEqual(['b-new.default', 'ovn-default-ovn-cluster']);
+    // Neither is being deleted: the one created later has the address now.
+    store.apply({ ...old, status: { createdAt: '2026-12-02T10:00:00Z' } });
+    pass(fake, store);
+    expect(portsOf(fake, 'ovn-default')).toEqual(['a-old.default', 'ovn-default-ovn-cluster']);
+  });
+
   it('keeps a remote port off a key a local port still requests on that switch, not on others', async () => {
     const { fake } = await zone([
       ...localPortOps('local-a.default', 'ovn-default', { key: 9 }),
