@@ -1,12 +1,12 @@
-// ovnode on the lab cluster: deploying it as an operator would (kubectl apply -f deploy/), test
-// pods of the tools image pinned to a node, and looking at a node's OVS/OVN through its own
-// sockets (the per-node state directory is /var/lib/ovnode in the node's mount namespace).
+// ovnode on the lab cluster for the tests: a namespace per test file with ovnode deployed, probes
+// from pods, and looking at a node's OVS/OVN through its own sockets (the per-node state directory
+// is /var/lib/ovnode in the node's mount namespace). Deploying ovnode and the test pods are in
+// ./pods (no vitest there, so benchmarks use them too) and re-exported here.
 
 import { afterAll, beforeAll } from 'vitest';
 import { kubectl, kubectlJson, nodeExec, readLab, uniqueName, type KubeObject, type RunResult } from './lab';
 import { createNamespace, deployOvnode, SYSTEM_NS } from './pods';
 
-// Deploying ovnode and the test pods live in ./pods (no vitest there: benchmarks use them too).
 export { createNamespace, deployOvnode, SYSTEM_NS, testPod, waitDaemonSetReady, type TestPodSpec } from './pods';
 
 const NB_DB = 'unix:/var/lib/ovnode/ovn/nb.sock';
@@ -88,7 +88,8 @@ export async function deleteNamespace(name: string, timeoutMs = 120_000): Promis
   const end = Date.now() + timeoutMs;
   for (;;) {
     const left = (await Promise.all(nodes.map(async (node) => {
-      const r = await nodeExec(node, ['ovn-nbctl', `--db=${NB_DB}`, '--bare', '--columns=name', 'find', 'Logical_Switch_Port']);
+      // The node's own ports (type ""): other nodes' pods stay as remote ports until their API objects go.
+      const r = await nodeExec(node, ['ovn-nbctl', `--db=${NB_DB}`, '--bare', '--columns=name', 'find', 'Logical_Switch_Port', 'type=""']);
       return r.code === 0 ? r.stdout.split('\n').filter((l) => l.trim().endsWith(`.${name}`)).map((l) => `${node}:${l.trim()}`) : [`${node}: ovn-nbctl failed: ${r.stderr.trim()}`];
     }))).flat();
     if (left.length === 0) break;
