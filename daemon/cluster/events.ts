@@ -35,7 +35,8 @@ export class EventRecorder {
   async record(subject: EventSubject, note: EventNote): Promise<void> {
     const namespace = subject.namespace || 'default';
     // One event object per (subject, reason, message): the same refusal seen again bumps its count.
-    const digest = createHash('sha256').update(`${subject.kind}/${subject.namespace}/${subject.name}/${note.reason}/${note.message}`).digest('hex').slice(0, 16);
+    // The uid is part of the name: an object deleted and created again under its name gets Events of its own (kubectl describe shows only those of its uid).
+    const digest = createHash('sha256').update(`${subject.kind}/${subject.namespace}/${subject.name}/${subject.uid ?? ''}/${note.reason}/${note.message}`).digest('hex').slice(0, 16);
     const name = `${subject.name.slice(0, 200)}.${digest}`;
     const now = new Date().toISOString();
     const count = (this.counts.get(name) ?? 0) + 1;

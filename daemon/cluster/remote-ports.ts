@@ -244,7 +244,8 @@ export class RemotePorts {
   async #apply(): Promise<void> {
     const { nb, sb, log } = this.opts;
     const skip: Skip = (pod, why) => {
-      const key = `${pod}|${why}`;
+      // A node that has not joined holds back all its pods: one line per node, not per pod.
+      const key = why.startsWith('node ') ? why : `${pod}|${why}`;
       if (this.#reported.has(key)) return;
       if (this.#reported.size > 10_000) this.#reported.clear();
       this.#reported.add(key);

@@ -2,7 +2,8 @@
 // refuses seed 004's NetworkPolicy example 3 as published (kubectl says why); a Subnet the
 // schema admits but ovnode cannot honour gets an Event saying why; an apiserver restart while a
 // policy changes leaves the datapath matching the API; a node whose kubelet, containerd and every
-// pod process (ovnode's included) are killed comes back with its pods networked and no leftovers.
+// pod process (ovnode's included) are killed comes back with its pods networked and no leftovers,
+// while pods on the other nodes keep talking, and rejoins them.
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -72,10 +73,17 @@ describe('refusals, an apiserver restart and a node crash (real lab cluster)', (
   });
 
   it('a node whose kubelet, containerd and pod processes are killed comes back with its pods networked and nothing left over', async () => {
-    await apply({ apiVersion: 'v1', kind: 'List', items: ['k1', 'k2'].map((n) => testPod({ name: n, namespace: NS, node: 'node1', labels: { app: n } })) });
-    await Promise.all(['k1', 'k2'].map((n) => waitForPodReady(NS, n, 120_000)));
+    // k1, k2 on the node that goes down; w2, w3 on two others, which must not notice.
+    const placed: Array<[string, string]> = [['k1', 'node1'], ['k2', 'node1'], ['w2', 'node2'], ['w3', 'node3']];
+    await apply({ apiVersion: 'v1', kind: 'List', items: placed.map(([n, node]) => testPod({ name: n, namespace: NS, node, labels: { app: n } })) });
+    await Promise.all(placed.map(([n]) => waitForPodReady(NS, n, 120_000)));
     const before = { k1: await ipOf('k1'), k2: await ipOf('k2') };
+    const w3 = await ipOf('w3');
+    expect(await httpFrom(NS, 'w2', w3)).toBe('ok');
     await stopNode('node1', { allProcesses: true });
+    // The other nodes' pods keep talking across their tunnel while node1 is down.
+    expect(await pingFrom(NS, 'w2', w3)).toBe(true);
+    expect(await httpFrom(NS, 'w2', w3)).toBe('ok');
     await startNode('node1');
     await waitForNodeReady('node1', 180_000);
     await waitDaemonSetReady('ovnode-ovs', 300_000);
@@ -85,6 +93,9 @@ describe('refusals, an apiserver restart and a node crash (real lab cluster)', (
     expect({ k1: await ipOf('k1'), k2: await ipOf('k2') }).toEqual(before);
     await until(async () => pingFrom(NS, 'k1', before.k2, 1), 'k1 -> k2 after the node came back', 60_000);
     expect(await httpFrom(NS, 'k2', before.k1)).toBe('ok');
+    // ... and rejoined the others: across the tunnels both ways.
+    await until(async () => (await httpFrom(NS, 'k1', w3)) === 'ok', 'k1 (node1) -> w3 (node3) after the node came back', 60_000);
+    expect(await httpFrom(NS, 'w2', before.k2)).toBe('ok');
     // Nothing leaks: node1 has exactly one LSP, one OVS port and one veth per pod it networks
     // (the sandboxes that died with the node are gone), once the reconcile loop had its turn.
     const daemon = await daemonPod('ovnode', 'node1');
