@@ -1,5 +1,5 @@
-// Seed 003 (the OVN-Kubernetes talk) on the real lab cluster, pods on node1 in the default
-// subnet, the seed's two NetworkPolicies applied with `kubectl apply -f` and removed with
+// Seed 003 (the OVN-Kubernetes talk) on the real lab cluster, pods spread over the nodes in the
+// default subnet, the seed's two NetworkPolicies applied with `kubectl apply -f` and removed with
 // `kubectl delete -f`:
 //
 // - "Namespaces Isolation" (test/fixtures/seeds/namespace-isolation.yaml): a pod alpine-worker
@@ -24,11 +24,10 @@
 import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedFixture } from '../integration/harness/cluster';
-import { apply, kubectlOk, uniqueName, waitForPodReady, type KubeObject } from './harness/lab';
+import { apply, kubectlOk, readLab, uniqueName, waitForPodReady, type KubeObject } from './harness/lab';
 import { matrix, MatrixSequence, podAddress, uniform, type Peer } from './harness/matrix';
 import { createNamespace, deleteNamespace, deployOvnode, testPod } from './harness/ovnode';
 
-const NODE = 'node1';
 const AW = uniqueName('alpine-worker');
 const MY = uniqueName('my-namespace');
 const NGINX = uniqueName('nginx-namespace');
@@ -72,10 +71,12 @@ beforeAll(async () => {
   await deployOvnode();
   // As in the seed, no namespace carries a `namespace` label.
   await Promise.all([AW, MY, NGINX].map((ns) => createNamespace(ns)));
-  await apply({ apiVersion: 'v1', kind: 'List', items: PODS.map((p) => testPod({ name: p.pod, namespace: p.namespace, node: NODE, labels: p.labels })) });
+  // Spread over the nodes: every pair of pods that must (or must not) talk crosses a tunnel somewhere.
+  const nodes = readLab().nodes.map((n) => n.name);
+  await apply({ apiVersion: 'v1', kind: 'List', items: PODS.map((p, i) => testPod({ name: p.pod, namespace: p.namespace, node: nodes[i % nodes.length] as string, labels: p.labels })) });
   await Promise.all(PODS.map((p) => waitForPodReady(p.namespace, p.pod, 180_000)));
   peers = await Promise.all(PODS.map(async (p) => ({ alias: p.alias, namespace: p.namespace, pod: p.pod, ip: await podAddress(p.namespace, p.pod) })));
-  console.log(`seed 003 on ${NODE}: ${peers.map((p) => `${p.alias}=${p.namespace}/${p.pod}@${p.ip}`).join(' ')} (ready in ${Date.now() - t0} ms)`);
+  console.log(`seed 003 across the nodes: ${peers.map((p) => `${p.alias}=${p.namespace}/${p.pod}@${p.ip}`).join(' ')} (ready in ${Date.now() - t0} ms)`);
 }, 600_000);
 
 afterAll(async () => {

@@ -1,8 +1,10 @@
 // Seed 004 ("Kube-OVN Virtual Machine Isolation") on the real lab cluster: the four published
 // NetworkPolicy examples and the four published Subnet ACL examples (test/fixtures/seeds/np-*.yaml,
 // subnet-acl-*.yaml), applied with `kubectl apply` one after the other, and the reachability
-// matrix each one gives between five "VMs" (pods of the tools image on node1, at the seed's
-// addresses .2 to .6 of the Subnet vswitch1), measured with real packets: ICMP (also to the
+// matrix each one gives between five "VMs" (pods of the tools image spread over the lab's nodes,
+// VM1 on node1, VM2 on node2, VM3 on node3, VM4 on node1, ..., at the seed's addresses .2 to .6 of
+// the Subnet vswitch1: static addresses in blocks other nodes may own, arbitrated through address
+// claims), measured with real packets: ICMP (also to the
 // gateway .1) and TCP over every ordered pair. The matrices are those of the embedded tests
 // (test/integration/seed-004-network-policy.test.ts and seed-004-subnet-acls.test.ts, where the
 // derivation of each table from the seed's sentences is written down).
@@ -27,11 +29,13 @@ import { seedFixture } from '../integration/harness/cluster';
 import {
   ACL_EXAMPLE_1, ACL_EXAMPLE_2, ACL_EXAMPLE_3, ACL_EXAMPLE_4_TCP_FROM_9501, NP_EXAMPLE_1, NP_EXAMPLE_2, NP_EXAMPLE_3, NP_EXAMPLE_4,
 } from '../integration/harness/seed-004-expected';
-import { apply, kubectl, kubectlJson, kubectlOk, uniqueName, waitForPodReady, type KubeObject } from './harness/lab';
+import { apply, kubectl, kubectlJson, kubectlOk, readLab, uniqueName, waitForPodReady, type KubeObject } from './harness/lab';
 import { expectMatrix, matrix, MatrixSequence, podAddress, uniform, type ExpectedMatrix, type Peer, type Target } from './harness/matrix';
 import { createNamespace, deleteNamespace, deployOvnode, nbctl, testPod } from './harness/ovnode';
 
+/** Where node-local checks look (every node holds the same switch and ACLs). */
 const NODE = 'node1';
+const nodeOf = (i: number): string => { const nodes = readLab().nodes.map((n) => n.name); return nodes[i % nodes.length] as string; };
 const NS = uniqueName('seed4');
 const SUBNET = uniqueName('vswitch1');
 const VMS = ['VM1', 'VM2', 'VM3', 'VM4', 'VM5'];
@@ -103,7 +107,9 @@ async function until(check: () => Promise<boolean>, what: string, timeoutMs = 30
   }
 }
 
-const switchOnNode = async (): Promise<boolean> => (await nbctl(NODE, ['--bare', '--columns=name', 'find', 'Logical_Switch', `name=${SUBNET}`])).trim() === SUBNET;
+const switchOn = async (node: string): Promise<boolean> => (await nbctl(node, ['--bare', '--columns=name', 'find', 'Logical_Switch', `name=${SUBNET}`])).trim() === SUBNET;
+const switchOnNode = async (): Promise<boolean> => (await Promise.all(readLab().nodes.map((n) => switchOn(n.name)))).every(Boolean);
+const switchOnNoNode = async (): Promise<boolean> => !(await Promise.all(readLab().nodes.map((n) => switchOn(n.name)))).some(Boolean);
 
 // ---------------------------------------------------------------- measuring
 
@@ -121,9 +127,9 @@ async function changeAndExpect(what: string, change: () => Promise<void>, expect
  * readiness is checked from inside the pod: ovnoded routes only the default subnet from the node
  * (daemon/node/node-port.ts), so kubelet's own TCP probe cannot reach a pod of another Subnet.
  */
-function vmPod(vm: string, ip: string): KubeObject {
+function vmPod(vm: string, ip: string, node: string): KubeObject {
   const pod = testPod({
-    name: vm.toLowerCase(), namespace: NS, node: NODE,
+    name: vm.toLowerCase(), namespace: NS, node,
     labels: { 'vm.kubevirt.io/name': vm },
     annotations: { 'ovn.kubernetes.io/logical_switch': SUBNET, 'ovn.kubernetes.io/ip_address': ip },
   });
@@ -142,15 +148,15 @@ beforeAll(async () => {
   steps = new MatrixSequence(() => vms, () => vms, { icmpOnly: [gateway] });
   await createNamespace(NS);
   await apply(subnetWithoutAcls());
-  // The VMs' static addresses are in vswitch1: node1's daemon must know the Subnet before their ADDs.
-  await until(switchOnNode, `logical switch ${SUBNET} on ${NODE}`);
+  // The VMs' static addresses are in vswitch1: every node's daemon must know the Subnet before their ADDs.
+  await until(switchOnNode, `logical switch ${SUBNET} on every node`);
   await apply({
     apiVersion: 'v1', kind: 'List',
-    items: VMS.map((vm, i) => vmPod(vm, addr(i + 2))),
+    items: VMS.map((vm, i) => vmPod(vm, addr(i + 2), nodeOf(i))),
   });
   await Promise.all(VMS.map((vm) => waitForPodReady(NS, vm.toLowerCase(), 180_000)));
   vms = await Promise.all(VMS.map(async (vm) => ({ alias: vm, namespace: NS, pod: vm.toLowerCase(), ip: await podAddress(NS, vm.toLowerCase()) })));
-  console.log(`seed 004 on ${NODE}: Subnet ${SUBNET} 172.20.${octet}.0/24, namespace ${NS}: ${vms.map((v) => `${v.alias}=${v.ip}`).join(' ')} (ready in ${Date.now() - t0} ms)`);
+  console.log(`seed 004 across ${readLab().nodes.length} nodes: Subnet ${SUBNET} 172.20.${octet}.0/24, namespace ${NS}: ${vms.map((v) => `${v.alias}=${v.ip}`).join(' ')} (ready in ${Date.now() - t0} ms)`);
 }, 600_000);
 
 afterAll(async () => {
@@ -160,7 +166,7 @@ afterAll(async () => {
   await kubectl(['delete', 'subnet', SUBNET, '--ignore-not-found', '--wait=true', '--timeout=60s'], { timeoutMs: 90_000 });
   // ovnode leaves a deleted Subnet's address claims in the API (daemon/ipam/claims/cluster.ts
   // detach()): once the switch is gone from the node, this run's claims go too.
-  await until(async () => !(await switchOnNode()), `logical switch ${SUBNET} removed from ${NODE}`).catch((e: Error) => console.warn(e.message));
+  await until(switchOnNoNode, `logical switch ${SUBNET} removed from every node`).catch((e: Error) => console.warn(e.message));
   const claims = await kubectlJson<{ items: KubeObject[] }>(['get', 'ipclaims']).catch(() => ({ items: [] as KubeObject[] }));
   const mine = claims.items.filter((c) => c.spec?.subnet === SUBNET).map((c) => c.metadata.name as string);
   if (mine.length > 0) await kubectl(['delete', 'ipclaims', ...mine, '--ignore-not-found']);
