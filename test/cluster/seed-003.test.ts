@@ -10,10 +10,10 @@
 //   the namespace lets the pod in and removing the label shuts it out again; the reverse
 //   direction (my-namespace -> alpine-worker) is never restricted.
 // - "Namespace-ClusterIP Isolation" (ns-svc-isolation.yaml): the app=nginx pods of
-//   nginx-namespace accept only namespaces labelled `namespace: alpine-worker`. The seed reaches
-//   them through a ClusterIP Service, which ovnode provides only with the cluster-wide datapath
-//   (next issue): here the clients reach the nginx pods' own addresses (HTTP on 8080, as the
-//   seed's wget, and ICMP). A pod of nginx-namespace without app=nginx stays open.
+//   nginx-namespace accept only namespaces labelled `namespace: alpine-worker`. As in the seed,
+//   the clients reach them through a ClusterIP Service (an OVN load balancer on every node; HTTP
+//   on 8080, as the seed's wget), and also at the pods' own addresses (the matrices, ICMP and
+//   TCP). A pod of nginx-namespace without app=nginx stays open.
 //
 // The namespaces get this run's names (alpine-worker-<run>, ...): the policies' namespace and
 // the label value they select are set to them; nothing else of the fixtures changes. Each change
@@ -24,9 +24,9 @@
 import YAML from 'yaml';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { seedFixture } from '../integration/harness/cluster';
-import { apply, kubectlOk, readLab, uniqueName, waitForPodReady, type KubeObject } from './harness/lab';
-import { matrix, MatrixSequence, podAddress, uniform, type Peer } from './harness/matrix';
-import { createNamespace, deleteNamespace, deployOvnode, testPod } from './harness/ovnode';
+import { apply, kubectlJson, kubectlOk, readLab, uniqueName, waitForPodReady, type KubeObject } from './harness/lab';
+import { HTTP_PORT, matrix, MatrixSequence, podAddress, uniform, type Peer } from './harness/matrix';
+import { createNamespace, deleteNamespace, deployOvnode, httpFrom, testPod } from './harness/ovnode';
 
 const AW = uniqueName('alpine-worker');
 const MY = uniqueName('my-namespace');
@@ -61,6 +61,19 @@ function seedPolicy(file: string, seedNs: string, ns: string): string {
   return YAML.stringify(doc);
 }
 
+let clusterIp = '';
+
+/** Whether each client's HTTP through the Service's ClusterIP gets an answer (from an nginx pod), as expected. */
+async function expectThroughService(expected: Record<'aw' | 'my', boolean>): Promise<void> {
+  for (const [alias, ok] of Object.entries(expected)) {
+    const p = peer(alias)[0] as Peer;
+    // Established before the change or not, each request is a new connection: the policy decides.
+    let got = '';
+    for (let i = 0; i < 3 && (got === 'ok') !== ok; i++) got = await httpFrom(p.namespace, p.pod, clusterIp);
+    expect(got === 'ok', `${alias} -> Service nginx ${clusterIp}:${HTTP_PORT}`).toBe(ok);
+  }
+}
+
 const kubectlApply = (text: string) => async (): Promise<void> => { await kubectlOk(['apply', '-f', '-'], { input: text }); };
 const kubectlDelete = (text: string) => async (): Promise<void> => { await kubectlOk(['delete', '-f', '-'], { input: text }); };
 const labelAlpineWorker = async (): Promise<void> => { await kubectlOk(['label', 'namespace', AW, `namespace=${AW}`]); };
@@ -76,7 +89,13 @@ beforeAll(async () => {
   await apply({ apiVersion: 'v1', kind: 'List', items: PODS.map((p, i) => testPod({ name: p.pod, namespace: p.namespace, node: nodes[i % nodes.length] as string, labels: p.labels })) });
   await Promise.all(PODS.map((p) => waitForPodReady(p.namespace, p.pod, 180_000)));
   peers = await Promise.all(PODS.map(async (p) => ({ alias: p.alias, namespace: p.namespace, pod: p.pod, ip: await podAddress(p.namespace, p.pod) })));
-  console.log(`seed 003 across the nodes: ${peers.map((p) => `${p.alias}=${p.namespace}/${p.pod}@${p.ip}`).join(' ')} (ready in ${Date.now() - t0} ms)`);
+  // The seed's clients reach the nginx pods through a ClusterIP Service: one over app=nginx.
+  await apply({
+    apiVersion: 'v1', kind: 'Service', metadata: { name: 'nginx', namespace: NGINX },
+    spec: { selector: { app: 'nginx' }, ports: [{ name: 'http', port: HTTP_PORT, targetPort: HTTP_PORT, protocol: 'TCP' }] },
+  });
+  clusterIp = (await kubectlJson<KubeObject>(['-n', NGINX, 'get', 'service', 'nginx'])).spec.clusterIP as string;
+  console.log(`seed 003 across the nodes: Service nginx ${clusterIp}, ${peers.map((p) => `${p.alias}=${p.namespace}/${p.pod}@${p.ip}`).join(' ')} (ready in ${Date.now() - t0} ms)`);
 }, 600_000);
 
 afterAll(async () => {
@@ -131,20 +150,25 @@ describe('seed 003 on the lab cluster: "Namespace-ClusterIP Isolation" (ns-svc-i
     my   no  no  ok
   `);
 
-  it('without a policy both clients reach the nginx pods and the other pod', async () => {
+  it('without a policy both clients reach the nginx pods and the other pod, and the Service', async () => {
     await steps.expect('no policy', { icmp: OPEN });
+    await expectThroughService({ aw: true, my: true });
   });
 
   it('kubectl apply: app=nginx pods admit only namespaces labelled namespace=alpine-worker, and none is', async () => {
     await steps.change('ns-svc-isolation.yaml applied', kubectlApply(policy()), { icmp: NGINX_CLOSED });
+    await expectThroughService({ aw: false, my: false });
   });
 
   it('labelling the alpine-worker namespace admits its pod, not my-namespace\'s', async () => {
     await steps.change('alpine-worker namespace labelled', labelAlpineWorker, { icmp: ALPINE_ADMITTED });
+    await expectThroughService({ aw: true, my: false });
     await steps.change('label removed', unlabelAlpineWorker, { icmp: NGINX_CLOSED });
+    await expectThroughService({ aw: false, my: false });
   });
 
   it('kubectl delete: the nginx pods are open again', async () => {
     await steps.change('ns-svc-isolation.yaml deleted', kubectlDelete(policy()), { icmp: OPEN });
+    await expectThroughService({ aw: true, my: true });
   });
 });
