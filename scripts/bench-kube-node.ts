@@ -15,51 +15,20 @@
 // controller-manager is stopped there: its pod garbage collector deletes pods bound to nodes that
 // do not exist, which is what these pods are. Needs root.
 
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { createInterface } from 'node:readline';
 import { OvsdbClient } from '../daemon/ovsdb/client';
 import { asNetworkPolicyPeer } from '../daemon/policy/names';
-import { loadKubeConnection } from '../daemon/sources/kube/config';
-import { HttpKubeApi } from '../daemon/sources/kube/http-api';
-import { LAB_SCRIPTS, REPO, type LabInfo } from '../test/cluster/harness/lab';
+import type { HttpKubeApi } from '../daemon/sources/kube/http-api';
+import type { LabInfo } from '../test/cluster/harness/lab';
+import {
+  allocatedPodAnnotations, create, createNamespaces, daemonArgs, downBenchLab, fmt, memoryMiB, nodeProcess, ovnSocket, parseArgs, pct, pool,
+  startStack, stopProcess, upBenchLab, waitLine, type NodeProcess,
+} from './bench-kube-common';
 
 interface Args { pods: number; policies: number; samples: number; keep: boolean }
 
-function parseArgs(argv: string[]): Args {
-  const args: Args = { pods: 5000, policies: 500, samples: 40, keep: false };
-  for (let i = 0; i < argv.length; i++) {
-    const a = argv[i];
-    const num = (): number => {
-      const n = Number(argv[++i]);
-      if (!Number.isInteger(n) || n < 1) throw new Error(`${a} needs a positive integer`);
-      return n;
-    };
-    if (a === '--pods') args.pods = num();
-    else if (a === '--policies') args.policies = num();
-    else if (a === '--samples') args.samples = num();
-    else if (a === '--keep') args.keep = true;
-    else throw new Error(`unknown argument ${a}`);
-  }
-  return args;
-}
-
-const LAB_DIR = join(REPO, 'build', 'lab-bench');
-const LAB_ENV = { OVNODE_LAB_DIR: LAB_DIR, NODES: '1', CNI: 'none' };
 const NAMESPACES = 50;
 const GHOST_NODES = 20;
-const NODE = 'node1';
-
-function script(path: string, env: NodeJS.ProcessEnv = {}): void {
-  const r = spawnSync('bash', [path], { cwd: REPO, env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'inherit'] });
-  if (r.status !== 0) throw new Error(`${path} failed (${r.status ?? r.signal})`);
-}
-
-function kubectl(lab: LabInfo, args: string[]): void {
-  const r = spawnSync(lab.kubectl, ['--kubeconfig', lab.kubeconfig, ...args], { stdio: ['ignore', 'ignore', 'inherit'], timeout: 120_000 });
-  if (r.status !== 0) throw new Error(`kubectl ${args.join(' ')} failed (${r.status ?? r.signal})`);
-}
 
 // --- the objects --------------------------------------------------------------------------------
 
@@ -68,21 +37,13 @@ const podIp = (i: number): string => { const n = i + 10; return `10.16.${(n >> 8
 const role = (r: number): string => `r${r % 7}`;
 
 function podObject(i: number): object {
-  const n = i + 10;
   return {
     apiVersion: 'v1', kind: 'Pod',
     metadata: {
       name: `p-${i}`, namespace: nsName(i % NAMESPACES),
       labels: { app: `a${Math.floor(i / NAMESPACES) % 10}`, role: role(i), tier: i % 3 === 0 ? 'web' : 'backend' },
       // As another node's daemon wrote them back: this node sees an allocated remote pod.
-      annotations: {
-        'ovn.kubernetes.io/allocated': 'true',
-        'ovn.kubernetes.io/ip_address': podIp(i),
-        'ovn.kubernetes.io/mac_address': `0a:58:0a:10:${((n >> 8) & 255).toString(16).padStart(2, '0')}:${(n & 255).toString(16).padStart(2, '0')}`,
-        'ovn.kubernetes.io/cidr': '10.16.0.0/16',
-        'ovn.kubernetes.io/gateway': '10.16.0.1',
-        'ovn.kubernetes.io/logical_switch': 'ovn-default',
-      },
+      annotations: allocatedPodAnnotations(i + 10),
     },
     spec: {
       nodeName: `ghost-${i % GHOST_NODES}`,
@@ -106,24 +67,9 @@ function policyObject(k: number, j: number): object {
   };
 }
 
-async function pool<T>(items: T[], width: number, fn: (item: T) => Promise<void>): Promise<void> {
-  let next = 0;
-  await Promise.all(Array.from({ length: width }, async () => {
-    while (next < items.length) await fn(items[next++] as T);
-  }));
-}
-
-async function create(api: HttpKubeApi, path: string, body: object): Promise<void> {
-  const res = await api.request<{ message?: string }>({ method: 'POST', path, body });
-  if (res.status !== 201 && res.status !== 409) throw new Error(`POST ${path}: HTTP ${res.status} ${res.body.message ?? ''}`);
-}
-
 async function populate(api: HttpKubeApi, args: Args): Promise<number> {
   const t0 = performance.now();
-  const ks = Array.from({ length: NAMESPACES }, (_, k) => k);
-  await pool(ks, 8, (k) => create(api, '/api/v1/namespaces', { apiVersion: 'v1', kind: 'Namespace', metadata: { name: nsName(k), labels: { team: `t${k % 5}` } } }));
-  // The controller-manager that would create them is stopped; pod admission needs the account.
-  await pool(ks, 8, (k) => create(api, `/api/v1/namespaces/${nsName(k)}/serviceaccounts`, { apiVersion: 'v1', kind: 'ServiceAccount', metadata: { name: 'default' } }));
+  await createNamespaces(api, Array.from({ length: NAMESPACES }, (_, k) => nsName(k)), (n) => ({ team: `t${Number(n.slice(3)) % 5}` }));
   const nps = Array.from({ length: args.policies }, (_, x) => ({ k: x % NAMESPACES, j: Math.floor(x / NAMESPACES) }));
   await pool(nps, 16, ({ k, j }) => create(api, `/apis/networking.k8s.io/v1/namespaces/${nsName(k)}/networkpolicies`, policyObject(k, j)));
   const pods = Array.from({ length: args.pods }, (_, i) => i);
@@ -132,49 +78,6 @@ async function populate(api: HttpKubeApi, args: Args): Promise<number> {
 }
 
 // --- the daemon -----------------------------------------------------------------------------------
-
-interface LogLine { msg: string; time: string | number; [k: string]: unknown }
-
-/** A process in node1's network and mount namespaces (nsenter execs it: the pid is the program's). */
-function nodeProcess(lab: LabInfo, argv: string[], logFile: string): { child: ChildProcess; lines: (fn: (l: LogLine) => void) => void } {
-  const node = lab.nodes.find((n) => n.name === NODE);
-  if (!node?.mountNs) throw new Error(`lab has no ${NODE} with a mount namespace`);
-  // The launcher the image runs, with its V8 settings (scripts/build.sh).
-  const child = spawn('nsenter', [`--net=${node.netnsPath}`, `--mount=${node.mountNs}`, '--', join(REPO, 'dist', 'bin', 'ovnoded'), ...argv], { stdio: ['ignore', 'pipe', 'pipe'] });
-  const out: string[] = [];
-  const listeners: Array<(l: LogLine) => void> = [];
-  createInterface({ input: child.stdout as NodeJS.ReadableStream }).on('line', (line) => {
-    out.push(line);
-    if (!line.startsWith('{')) return;
-    try { const l = JSON.parse(line) as LogLine; for (const fn of listeners) fn(l); } catch { /* not a log line */ }
-  });
-  (child.stderr as NodeJS.ReadableStream).on('data', (d: Buffer) => out.push(d.toString()));
-  child.on('exit', () => writeFileSync(logFile, out.join('\n')));
-  return { child, lines: (fn) => listeners.push(fn) };
-}
-
-function waitLine(p: ReturnType<typeof nodeProcess>, msg: string, timeoutMs: number): Promise<LogLine> {
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`no "${msg}" within ${timeoutMs} ms`)), timeoutMs);
-    p.child.once('exit', (code) => { clearTimeout(timer); reject(new Error(`exited (${code}) before "${msg}"`)); });
-    p.lines((l) => { if (l.msg === msg) { clearTimeout(timer); resolve(l); } });
-  });
-}
-
-function memoryMiB(pid: number): { rss: number; hwm: number } {
-  const status = readFileSync(`/proc/${pid}/status`, 'utf8');
-  const kb = (key: string): number => Number(new RegExp(`^${key}:\\s+(\\d+) kB`, 'm').exec(status)?.[1] ?? NaN);
-  return { rss: kb('VmRSS') / 1024, hwm: kb('VmHWM') / 1024 };
-}
-
-function stopProcess(child: ChildProcess, signal: NodeJS.Signals = 'SIGTERM'): Promise<void> {
-  if (child.exitCode !== null || child.signalCode !== null) return Promise.resolve();
-  return new Promise((resolve) => {
-    const kill = setTimeout(() => child.kill('SIGKILL'), 20_000);
-    child.once('exit', () => { clearTimeout(kill); resolve(); });
-    child.kill(signal);
-  });
-}
 
 interface RunResult {
   label: string;
@@ -189,8 +92,7 @@ interface RunContext { lab: LabInfo; api: HttpKubeApi; nb: OvsdbClient; kubeconf
 
 async function runDaemon(ctx: RunContext, label: string, samples: number): Promise<RunResult> {
   const t0 = Date.now();
-  const p = nodeProcess(ctx.lab, ['run', '--kubernetes', '--kubeconfig', ctx.kubeconfig, '--stack', 'external', '--node-name', NODE,
-    '--state-dir', '/var/lib/ovnode', '--socket', '/run/ovnode/ovnoded.sock', '--reconcile-interval', '600'], join(ctx.logDir, `daemon-${label.replace(/\W+/g, '-')}.log`));
+  const p = nodeProcess(ctx.lab, daemonArgs(ctx.kubeconfig), join(ctx.logDir, `daemon-${label.replace(/\W+/g, '-')}.log`));
   let startNbOps = 0;
   p.lines((l) => { if (l.msg === 'policy applied' && l.reason === 'start') startNbOps = Number(l.ops); });
   try {
@@ -230,35 +132,14 @@ function members(v: unknown): string[] {
 
 // --- main ---------------------------------------------------------------------------------------------
 
-const pct = (xs: number[], p: number): number => {
-  const s = [...xs].sort((a, b) => a - b);
-  return s[Math.min(s.length - 1, Math.floor((p / 100) * s.length))] ?? NaN;
-};
-
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2));
-  for (const s of ['install-lab-deps.sh', 'build-kubernetes.sh', 'images.sh']) script(join(LAB_SCRIPTS, s));
-  script(join(LAB_SCRIPTS, 'up.sh'), { ...LAB_ENV, LAB_FRESH: '1' });
-  const stack: { p?: ReturnType<typeof nodeProcess> } = {};
+  const args: Args = parseArgs(process.argv.slice(2), { pods: 5000, policies: 500, samples: 40 });
+  const stack: { p?: NodeProcess } = {};
   let nb: OvsdbClient | undefined;
   try {
-    const lab = JSON.parse(readFileSync(join(LAB_DIR, 'lab.json'), 'utf8')) as LabInfo & { controlPlane: { pids: { controllerManager: number | null } } };
-    const cm = lab.controlPlane.pids.controllerManager;
-    if (cm) process.kill(cm, 'SIGKILL');
-    const logDir = join(LAB_DIR, 'bench');
-    mkdirSync(logDir, { recursive: true });
-    // The daemon runs in node1's netns: it reaches the apiserver at its underlay address.
-    const kubeconfig = join(logDir, 'daemon.kubeconfig');
-    writeFileSync(kubeconfig, readFileSync(lab.kubeconfig, 'utf8').replace(/server: .*/, `server: ${lab.apiserver.url}`));
-    const api = new HttpKubeApi(await loadKubeConnection({ kubeconfig: lab.kubeconfig }));
-    // The CRDs the daemon watches (Subnet, SecurityGroup, Vip, IPClaim), as deploy/ installs them.
-    kubectl(lab, ['apply', '-f', join(REPO, 'deploy', '00-crds.yaml')]);
-    kubectl(lab, ['wait', '--for', 'condition=established', '--timeout', '60s', 'crd', '--all']);
-
-    stack.p = nodeProcess(lab, ['stack', '--state-dir', '/var/lib/ovnode'], join(logDir, 'stack.log'));
-    await waitLine(stack.p, 'stack ready', 60_000);
-    const node = lab.nodes.find((n) => n.name === NODE) as LabInfo['nodes'][number];
-    nb = new OvsdbClient({ socketPath: join(node.dir, 'fs', 'var-lib-ovnode', 'ovn', 'nb.sock'), database: 'OVN_Northbound' });
+    const { lab, api, kubeconfig, logDir } = await upBenchLab();
+    stack.p = await startStack({ lab, api, kubeconfig, logDir });
+    nb = new OvsdbClient({ socketPath: ovnSocket(lab, 'nb'), database: 'OVN_Northbound' });
     await nb.connect(AbortSignal.timeout(30_000));
     await nb.monitor({ Address_Set: { columns: ['name', 'addresses'] } });
     const ctx: RunContext = { lab, api, nb, kubeconfig, logDir };
@@ -270,7 +151,7 @@ async function main(): Promise<void> {
     results.push(await runDaemon(ctx, 'first start', 0));
     results.push(await runDaemon(ctx, 'restart', args.samples));
 
-    const f = (n: number | undefined, d = 0): string => (n === undefined || Number.isNaN(n) ? '-' : n.toFixed(d));
+    const f = fmt;
     console.log(`\none node's ovnoded, ${args.pods} remote pods and ${args.policies} NetworkPolicies in the API (kube-apiserver 1.20.2)\n`);
     console.log('| run                  | start->ready ms | NB ops at start | RSS ready MiB | RSS after MiB | peak MiB | label->NB p50 ms | p90 ms |');
     console.log('|----------------------|-----------------|-----------------|---------------|---------------|----------|------------------|--------|');
@@ -286,7 +167,7 @@ async function main(): Promise<void> {
   } finally {
     await nb?.close();
     if (stack.p) await stopProcess(stack.p.child);
-    if (!args.keep) script(join(LAB_SCRIPTS, 'down.sh'), LAB_ENV);
+    if (!args.keep) downBenchLab();
   }
 }
 

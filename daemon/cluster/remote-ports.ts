@@ -17,7 +17,7 @@ import { asArray, asMap, namedUuid, ovsMap, ovsSet, uuid, type Row } from '../ov
 import { NB, SB } from '../ovs/schema';
 import { LatestSync } from '../node/latest-sync';
 import { remotePodPorts } from '../policy/pods';
-import { portTunnelKey } from './tunnel-keys';
+import { keyCidr, portKeyIn, portTunnelKey } from './tunnel-keys';
 import { macForIp } from '../ipam/mac';
 import type { PeerNode } from './node-contract';
 import { REMOTE_NODE_KEY } from './remote-chassis';
@@ -60,20 +60,16 @@ export function desiredRemotePorts(input: RemotePortInputs, skip: Skip = () => {
   const taken = new Set<string>();
   // Two pods with one address: the owner node released it from a pod being deleted (its API
   // object outlives its sandbox) and gave it to a new one. The live, newer pod gets the port.
-  const rank = (p: { pod?: { status?: { deleting?: boolean; createdAt?: string } } }): string =>
-    `${p.pod?.status?.deleting ? '1' : '0'}${invert(p.pod?.status?.createdAt ?? '')}`;
-  const candidates = remotePodPorts(input.store as ObjectStore, input.localNode)
-    .map((p) => ({ p, r: rank(p) }))
-    .sort((a, b) => (a.r < b.r ? -1 : a.r > b.r ? 1 : 0))
-    .map((x) => x.p);
+  const candidates = remotePodPorts(input.store as ObjectStore, input.localNode).sort(liveAndNewerFirst);
+  // The key CIDR of each switch, parsed once per pass rather than once per pod.
+  const keyCidrs = new Map([...switches].map(([name, cidrs]) => [name, keyCidr(cidrs)] as const));
   for (const p of candidates) {
     const pod = `${p.namespace}/${p.name}`;
     const node = p.pod?.spec.nodeName ?? '';
     const chassis = chassisOf.get(node);
     if (chassis === undefined) { skip(pod, `node ${node} has not joined (no ovnode contract on its Node)`); continue; }
-    const cidrs = switches.get(p.logicalSwitch);
-    if (!cidrs) { skip(pod, `logical switch ${p.logicalSwitch} does not exist here`); continue; }
-    const tunnelKey = portTunnelKey(cidrs, p.ips);
+    if (!keyCidrs.has(p.logicalSwitch)) { skip(pod, `logical switch ${p.logicalSwitch} does not exist here`); continue; }
+    const tunnelKey = portKeyIn(keyCidrs.get(p.logicalSwitch), p.ips);
     if (tunnelKey === undefined) { skip(pod, `address ${p.ips.join(',')} is outside the first 32767 addresses of ${p.logicalSwitch}, which are all a spanning switch can key`); continue; }
     if (!p.mac) { skip(pod, 'no mac_address annotation'); continue; }
     const slot = `${p.logicalSwitch}#${tunnelKey}`;
@@ -99,9 +95,16 @@ export function desiredRemotePorts(input: RemotePortInputs, skip: Skip = () => {
   return out;
 }
 
-/** A string that sorts in the reverse order of `s` (newest timestamp first). */
-function invert(s: string): string {
-  return [...s].map((c) => String.fromCharCode(0xffff - c.charCodeAt(0))).join('');
+type Ranked = { pod?: { status?: { deleting?: boolean; createdAt?: string } } };
+
+/** Pods not being deleted first, then the newest (RFC 3339 times compare as strings). */
+function liveAndNewerFirst(a: Ranked, b: Ranked): number {
+  const da = a.pod?.status?.deleting ? 1 : 0;
+  const db = b.pod?.status?.deleting ? 1 : 0;
+  if (da !== db) return da - db;
+  const ca = a.pod?.status?.createdAt ?? '';
+  const cb = b.pod?.status?.createdAt ?? '';
+  return ca === cb ? 0 : ca < cb ? 1 : -1;
 }
 
 function portRow(p: RemotePort): WireRow {
@@ -222,10 +225,16 @@ export class RemotePorts {
   /** Follows the store, the NB's switches and the SB's bindings from now on. */
   start(): Promise<void> {
     this.#unsubscribe.push(this.opts.store.onChange(() => void this.sync()));
-    const onNb = (table: string): void => { if (table === NB.ls) void this.sync(); };
-    // A new remote binding (northd created it) or one whose chassis someone changed.
-    const onSb = (table: string, _u: string, _old: Row | undefined, row: Row | undefined): void => {
-      if ((table === SB.pb && row?.type === 'remote') || table === SB.chassis) void this.sync();
+    // A switch that appears, goes or changes its CIDRs; not the ports this controller adds to it.
+    const onNb = (table: string, _u: string, old: Row | undefined, row: Row | undefined): void => {
+      if (table !== NB.ls) return;
+      if (!old || !row || asMap(old.external_ids)['ovnode:cidrs'] !== asMap(row.external_ids)['ovnode:cidrs']) void this.sync();
+    };
+    // A remote binding northd created, or one left (or put back) without a chassis; a chassis that
+    // appears or goes. Not the chassis this controller just set.
+    const onSb = (table: string, _u: string, old: Row | undefined, row: Row | undefined): void => {
+      if (table === SB.pb && row?.type === 'remote' && (!old || asArray<string>(row.chassis).length === 0)) void this.sync();
+      else if (table === SB.chassis && (!old || !row)) void this.sync();
     };
     this.opts.nb.on('change', onNb);
     this.opts.sb.on('change', onSb);

@@ -1,0 +1,267 @@
+// bench:cluster — one node's ovnoded in a cluster of simulated peers: N Node objects carrying
+// ovnode's contract annotations as a joined peer publishes them (chassis, encap IP, zone, transit
+// address) and pods bound to them with the annotations their node writes back (address, MAC,
+// switch on ovn-default). No kubelet or daemon runs for them: the API alone says they exist, which
+// is all a node reads of its peers. The measured node makes them remote chassis in its SB and
+// remote Logical_Switch_Ports in its NB. Measures, in one invocation:
+//   - start to ready (spawn -> "ovnoded ready") on a first start (no remote rows yet) and on a
+//     restart (all there), with the NB operations of the start (policy + remote ports, up to
+//     ready and in the 2 s after it) and the SB ones (remote chassis, and the remote ports'
+//     bindings, seen on an SB monitor); then spawn -> every remote port bound to its chassis in
+//     the SB (northd creates the bindings, the daemon sets their chassis), waited for before the
+//     next run so that the restart starts from a finished first start;
+//   - RSS when ready and after the samples (VmRSS; VmHWM for the peak);
+//   - a new pod on a peer reflected here: POST of the pod (bound, annotated) -> its remote LSP in
+//     the local NB (OVSDB monitor, no polling);
+//   - the rows this costs: Logical_Switch_Ports (remote, local), SB Chassis, per simulated node.
+// The reference row is the same daemon against the same API with none of these objects.
+//
+//   npm run bench:cluster [-- --nodes 50 --pods 5000 --samples 40 --keep]
+//
+// BENCH_LOG_LEVEL=debug runs the daemon at that log level; its logs and the samples' wall-clock
+// times (samples.log) stay in build/lab-bench/bench/. BENCH_CPU_PROF=<dir> writes each daemon's
+// CPU profile there (bench-kube-common.ts).
+//
+// No ADD column: the bench node runs no CNI path of its own here (CNI=none lab, no kubelet-driven
+// sandboxes), and an ADD needs a pod netns inside node1's mount namespace that nothing here
+// creates; bench (bench-cni.ts) measures ADD on its own.
+//
+// Runs on a lab of its own (build/lab-bench, 1 node, no CNI) beside the tests' lab, with the
+// controller-manager stopped (bench-kube-common.ts). Needs root.
+
+import { appendFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { contractAnnotations } from '../daemon/cluster/node-contract';
+import { MAX_PORT_KEY } from '../daemon/cluster/tunnel-keys';
+import { OvsdbClient } from '../daemon/ovsdb/client';
+import { asArray, type Row } from '../daemon/ovsdb/values';
+import type { HttpKubeApi } from '../daemon/sources/kube/http-api';
+import type { LabInfo } from '../test/cluster/harness/lab';
+import {
+  allocatedPodAnnotations, create, createNamespaces, daemonArgs, downBenchLab, fmt, memoryMiB, nodeProcess, ovnSocket, parseArgs, pct, pool,
+  startStack, stopProcess, upBenchLab, waitLine, type NodeProcess,
+} from './bench-kube-common';
+
+interface Args { nodes: number; pods: number; samples: number; keep: boolean }
+
+const NAMESPACES = 10;
+/** Pods' addresses start at this offset in 10.16.0.0/16, clear of the blocks node1 claims first. */
+const POD_BASE = 8192;
+/** Peers' transit addresses: this offset in the join network 100.64.0.0/16, clear of node1's. */
+const TRANSIT_BASE = 20000;
+/** Settling time after ready in which late start writes still count as the start's. */
+const SETTLE_MS = 2000;
+
+const nsName = (k: number): string => `bc-${k}`;
+const simNode = (k: number): string => `sim-${k}`;
+const dotted = (a: number, b: number, offset: number): string => `${a}.${b}.${(offset >> 8) & 255}.${offset & 255}`;
+
+function nodeObject(k: number): object {
+  const name = simNode(k);
+  return {
+    apiVersion: 'v1', kind: 'Node',
+    metadata: {
+      name, labels: { 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux' },
+      // As the peer's own daemon publishes them; encap addresses in the benchmarking range
+      // 198.18.0.0/15, which nothing routes: ovn-controller builds tunnels that carry nothing.
+      annotations: contractAnnotations({ chassisId: name, encapIp: dotted(198, 18, k + 1), zone: name, transitIp: dotted(100, 64, TRANSIT_BASE + k) }),
+    },
+  };
+}
+
+/** Pod i (the samples continue the numbering, so every address is distinct and keyed). */
+function podObject(name: string, i: number, nodes: number): object {
+  return {
+    apiVersion: 'v1', kind: 'Pod',
+    metadata: { name, namespace: nsName(i % NAMESPACES), labels: { app: `a${i % 10}` }, annotations: allocatedPodAnnotations(POD_BASE + i) },
+    spec: {
+      nodeName: simNode(i % nodes),
+      automountServiceAccountToken: false,
+      containers: [{ name: 'app', image: 'lab/tools:1', resources: { requests: { cpu: '10m', memory: '16Mi' } } }],
+    },
+  };
+}
+
+const podsPath = (i: number): string => `/api/v1/namespaces/${nsName(i % NAMESPACES)}/pods`;
+
+async function populate(api: HttpKubeApi, args: Args): Promise<number> {
+  const t0 = performance.now();
+  await createNamespaces(api, Array.from({ length: NAMESPACES }, (_, k) => nsName(k)));
+  await pool(Array.from({ length: args.nodes }, (_, k) => k), 8, (k) => create(api, '/api/v1/nodes', nodeObject(k)));
+  await pool(Array.from({ length: args.pods }, (_, i) => i), 24, (i) => create(api, podsPath(i), podObject(`p-${i}`, i, args.nodes)));
+  return performance.now() - t0;
+}
+
+// --- runs ----------------------------------------------------------------------------------------------
+
+interface Rows { lsp: number; remote: number; local: number; chassis: number; bound: number }
+
+interface RunResult {
+  label: string;
+  startMs: number;
+  /** NB operations up to ready, and in the SETTLE_MS after it. */
+  nbOps: number;
+  nbOpsLate: number;
+  sbOps: number;
+  /** Spawn -> every remote LSP of the NB bound to a chassis in the SB. */
+  boundMs: number;
+  ready: { rss: number; hwm: number };
+  after?: { rss: number; hwm: number };
+  rows: Rows;
+  appearMs: number[];
+}
+
+interface RunContext { lab: LabInfo; api: HttpKubeApi; nb: OvsdbClient; sb: OvsdbClient; kubeconfig: string; logDir: string; args: Args; nextSample: number }
+
+async function runDaemon(ctx: RunContext, label: string, samples: number): Promise<RunResult> {
+  const t0 = Date.now();
+  const level = process.env.BENCH_LOG_LEVEL;
+  const p = nodeProcess(ctx.lab, [...daemonArgs(ctx.kubeconfig), ...(level ? ['--log-level', level] : [])], join(ctx.logDir, `daemon-${label.replace(/\W+/g, '-')}.log`));
+  const ops = { nb: 0, late: 0, sb: 0 };
+  let isReady = false;
+  p.lines((l) => {
+    const n = Number(l.ops ?? 0);
+    const nbWrite = (l.msg === 'policy applied' && l.reason === 'start') || l.msg === 'remote ports written';
+    if (nbWrite) { if (isReady) ops.late += n; else ops.nb += n; }
+    if (l.msg === 'remote chassis written') ops.sb += n;
+  });
+  // Binding writes are logged at debug only: counted where they land.
+  const onSb = (table: string, _u: string, old: Row | undefined, row: Row | undefined): void => {
+    if (table === 'Port_Binding' && row?.type === 'remote' && chassisOf(row) !== undefined && chassisOf(row) !== (old && chassisOf(old))) ops.sb++;
+  };
+  ctx.sb.on('change', onSb);
+  try {
+    const ready = await waitLine(p, 'ovnoded ready', 120_000);
+    isReady = true;
+    const pid = p.child.pid as number;
+    const readyMem = memoryMiB(pid);
+    const sbOpsAtReady = ops.sb;
+    await allBound(ctx, 120_000);
+    const boundMs = Date.now() - t0;
+    await new Promise((r) => setTimeout(r, SETTLE_MS));
+    const result: RunResult = {
+      label, startMs: new Date(ready.time).getTime() - t0, nbOps: ops.nb, nbOpsLate: ops.late, sbOps: sbOpsAtReady, boundMs, ready: readyMem,
+      rows: await countRows(ctx), appearMs: [],
+    };
+    for (let s = 0; s < samples; s++) result.appearMs.push(await remotePodAppears(ctx));
+    if (samples > 0) result.after = memoryMiB(pid);
+    return result;
+  } finally {
+    ctx.sb.off('change', onSb);
+    await stopProcess(p.child);
+  }
+}
+
+const chassisOf = (row: Row): string | undefined => asArray<string>(row.chassis)[0];
+
+/** Resolves once every remote LSP of the NB has a bound SB binding (checked on each SB or NB change). */
+function allBound(ctx: RunContext, timeoutMs: number): Promise<void> {
+  const done = (): boolean => {
+    const want = new Set([...ctx.nb.rows('Logical_Switch_Port').values()].filter((r) => r.type === 'remote').map((r) => r.name as string));
+    for (const pb of ctx.sb.rows('Port_Binding').values()) if (pb.type === 'remote' && chassisOf(pb) !== undefined) want.delete(pb.logical_port as string);
+    return want.size === 0;
+  };
+  return new Promise((resolve, reject) => {
+    const finish = (e?: Error): void => {
+      clearTimeout(timer);
+      ctx.sb.off('change', check);
+      ctx.nb.off('change', check);
+      if (e) reject(e); else resolve();
+    };
+    const check = (): void => { if (done()) finish(); };
+    const timer = setTimeout(() => finish(new Error(`remote ports not all bound within ${timeoutMs} ms`)), timeoutMs);
+    ctx.sb.on('change', check);
+    ctx.nb.on('change', check);
+    check();
+  });
+}
+
+/** A new pod on a peer: POST (bound and annotated, as its node leaves it) -> its remote LSP in this NB. */
+async function remotePodAppears(ctx: RunContext): Promise<number> {
+  const i = ctx.args.pods + ctx.nextSample;
+  const name = `s-${ctx.nextSample++}`;
+  const lsp = `${name}.${nsName(i % NAMESPACES)}`;
+  const arrived = ctx.nb.waitFor('Logical_Switch_Port', (row) => row.name === lsp && row.type === 'remote', AbortSignal.timeout(30_000));
+  const t0 = performance.now();
+  const res = await ctx.api.request<{ message?: string }>({ method: 'POST', path: podsPath(i), body: podObject(name, i, ctx.args.nodes) });
+  if (res.status !== 201) throw new Error(`POST pod ${name}: HTTP ${res.status} ${res.body.message ?? ''}`);
+  await arrived;
+  const ms = performance.now() - t0;
+  // Wall-clock times, to put beside the daemon's log lines.
+  appendFileSync(join(ctx.logDir, 'samples.log'), `${JSON.stringify({ pod: lsp, posted: new Date(Date.now() - ms).toISOString(), ms: +ms.toFixed(1) })}\n`);
+  await new Promise((r) => setTimeout(r, 100));
+  return ms;
+}
+
+async function countRows(ctx: RunContext): Promise<Rows> {
+  const lsps = [...ctx.nb.rows('Logical_Switch_Port').values()];
+  const remote = lsps.filter((r) => r.type === 'remote').length;
+  const chassis = await ctx.sb.select('Chassis', [], ['name']);
+  const bound = [...ctx.sb.rows('Port_Binding').values()].filter((r) => r.type === 'remote' && chassisOf(r) !== undefined).length;
+  return { lsp: lsps.length, remote, local: lsps.length - remote, chassis: chassis.length, bound };
+}
+
+// --- main ---------------------------------------------------------------------------------------------
+
+async function main(): Promise<void> {
+  const args: Args = parseArgs(process.argv.slice(2), { nodes: 50, pods: 5000, samples: 40 });
+  if (POD_BASE + args.pods + args.samples > MAX_PORT_KEY) throw new Error(`--pods + --samples must stay under ${MAX_PORT_KEY - POD_BASE} (tunnel keys of ovn-default)`);
+  if (args.nodes > 250) throw new Error('--nodes must be <= 250');
+  const stack: { p?: NodeProcess } = {};
+  let nb: OvsdbClient | undefined;
+  let sb: OvsdbClient | undefined;
+  try {
+    const { lab, api, kubeconfig, logDir } = await upBenchLab();
+    stack.p = await startStack({ lab, api, kubeconfig, logDir });
+    nb = new OvsdbClient({ socketPath: ovnSocket(lab, 'nb'), database: 'OVN_Northbound' });
+    sb = new OvsdbClient({ socketPath: ovnSocket(lab, 'sb'), database: 'OVN_Southbound' });
+    await Promise.all([nb.connect(AbortSignal.timeout(30_000)), sb.connect(AbortSignal.timeout(30_000))]);
+    await nb.monitor({ Logical_Switch_Port: { columns: ['name', 'type'] } });
+    await sb.monitor({ Port_Binding: { columns: ['logical_port', 'type', 'chassis'] } });
+    const ctx: RunContext = { lab, api, nb, sb, kubeconfig, logDir, args, nextSample: 0 };
+
+    const results: RunResult[] = [];
+    results.push(await runDaemon(ctx, 'reference: empty API', 0));
+    const populateMs = await populate(api, args);
+    console.error(`bench: ${args.nodes} peer nodes and ${args.pods} pods on them created in ${(populateMs / 1000).toFixed(1)} s`);
+    results.push(await runDaemon(ctx, 'first start', 0));
+    results.push(await runDaemon(ctx, 'restart', args.samples));
+
+    const f = fmt;
+    console.log(`\none node's ovnoded with ${args.nodes} simulated peer nodes and ${args.pods} pods on them in the API (kube-apiserver 1.20.2)\n`);
+    console.log('| run                  | start->ready ms | NB ops at start (after ready) | SB ops to ready | all bound ms | RSS ready MiB | RSS after MiB | peak MiB | pod->NB p50 ms | p90 ms |');
+    console.log('|----------------------|-----------------|-------------------------------|-----------------|--------------|---------------|---------------|----------|----------------|--------|');
+    for (const r of results) {
+      const ops = `${r.nbOps} (${r.nbOpsLate})`;
+      console.log(`| ${r.label.padEnd(20)} | ${f(r.startMs).padStart(15)} | ${ops.padStart(29)} | ${String(r.sbOps).padStart(15)} | ${f(r.boundMs).padStart(12)} | ${f(r.ready.rss).padStart(13)} | ${f(r.after?.rss).padStart(13)} | ${f(r.after?.hwm ?? r.ready.hwm).padStart(8)} | ${f(r.appearMs.length ? pct(r.appearMs, 50) : undefined, 1).padStart(14)} | ${f(r.appearMs.length ? pct(r.appearMs, 90) : undefined, 1).padStart(6)} |`);
+    }
+    console.log('\n| run                  | NB LSPs | remote | local | SB Chassis | remote bindings bound | remote LSPs / peer node | chassis / node |');
+    console.log('|----------------------|---------|--------|-------|------------|-----------------------|-------------------------|----------------|');
+    for (const r of results) {
+      const peers = r.label.startsWith('reference') ? 0 : args.nodes;
+      const perNode = (n: number, d: number): string => (peers === 0 ? '-' : f(n / d, 1));
+      console.log(`| ${r.label.padEnd(20)} | ${String(r.rows.lsp).padStart(7)} | ${String(r.rows.remote).padStart(6)} | ${String(r.rows.local).padStart(5)} | ${String(r.rows.chassis).padStart(10)} | ${String(r.rows.bound).padStart(21)} | ${perNode(r.rows.remote, peers).padStart(23)} | ${perNode(r.rows.chassis, peers + 1).padStart(14)} |`);
+    }
+    console.log('\nADD p50: not measured here (no CNI path on this lab\'s node and no pod netns in its mount namespace; see the header of scripts/bench-cluster.ts)');
+    const loaded = results.filter((r) => !r.label.startsWith('reference'));
+    const worstStart = Math.max(...loaded.map((r) => r.startMs));
+    const worstRss = Math.max(...loaded.map((r) => r.after?.hwm ?? r.ready.hwm));
+    const restart = results[2] as RunResult;
+    const restartOps = restart.nbOps + restart.nbOpsLate;
+    const p50 = pct(restart.appearMs, 50);
+    console.log(`\ntargets: start->ready <= 3000 ms: ${f(worstStart)} ${worstStart <= 3000 ? 'ok' : 'MISSED'}; ` +
+      `NB ops on restart = 0: ${restartOps} ${restartOps === 0 ? 'ok' : 'MISSED'}; ` +
+      `remote pod->NB p50 <= 50 ms: ${f(p50, 1)} ${p50 <= 50 ? 'ok' : 'MISSED'}; ` +
+      `RSS <= 200 MiB (peak): ${f(worstRss)} ${worstRss <= 200 ? 'ok' : 'MISSED'}`);
+  } finally {
+    await nb?.close();
+    await sb?.close();
+    if (stack.p) await stopProcess(stack.p.child);
+    if (!args.keep) downBenchLab();
+  }
+}
+
+main().catch((e: unknown) => {
+  console.error(e);
+  process.exit(1);
+});
