@@ -16,7 +16,9 @@ import type { Operation, WireRow } from '../ovsdb/types';
 import { asArray, asMap, namedUuid, ovsMap, ovsSet, uuid, type Row } from '../ovsdb/values';
 import { NB, SB } from '../ovs/schema';
 import { LatestSync } from '../node/latest-sync';
-import { remotePodPorts } from '../policy/pods';
+import { ANNOTATION } from '../policy/port-settings';
+import type { PodObj } from '../objects/types';
+import type { Cidr } from '../ipam/cidr';
 import { keyCidr, portKeyIn, portTunnelKey } from './tunnel-keys';
 import { macForIp } from '../ipam/mac';
 import type { PeerNode } from './node-contract';
@@ -58,25 +60,32 @@ export function desiredRemotePorts(input: RemotePortInputs, skip: Skip = () => {
   }
   const out: RemotePort[] = [];
   const taken = new Set<string>();
-  // Two pods with one address: the owner node released it from a pod being deleted (its API
-  // object outlives its sandbox) and gave it to a new one. The live, newer pod gets the port.
-  const candidates = remotePodPorts(input.store as ObjectStore, input.localNode).sort(liveAndNewerFirst);
   // The key CIDR of each switch, parsed once per pass rather than once per pod.
   const keyCidrs = new Map([...switches].map(([name, cidrs]) => [name, keyCidr(cidrs)] as const));
-  for (const p of candidates) {
-    const pod = `${p.namespace}/${p.name}`;
-    const node = p.pod?.spec.nodeName ?? '';
+  // One port per (switch, key). Two pods with one address: the owner node released it from a pod
+  // being deleted (its API object outlives its sandbox) and gave it to a new one; the live, newer
+  // pod gets the port, the first in store order on a tie.
+  const bySlot = new Map<string, { facts: PodFacts; port: RemotePort }>();
+  for (const obj of input.store.list('Pod')) {
+    const facts = podFacts(obj);
+    if (!facts || facts.node === input.localNode) continue;
+    const { pod, node } = facts;
     const chassis = chassisOf.get(node);
     if (chassis === undefined) { skip(pod, `node ${node} has not joined (no ovnode contract on its Node)`); continue; }
-    if (!keyCidrs.has(p.logicalSwitch)) { skip(pod, `logical switch ${p.logicalSwitch} does not exist here`); continue; }
-    const tunnelKey = portKeyIn(keyCidrs.get(p.logicalSwitch), p.ips);
-    if (tunnelKey === undefined) { skip(pod, `address ${p.ips.join(',')} is outside the first 32767 addresses of ${p.logicalSwitch}, which are all a spanning switch can key`); continue; }
-    if (!p.mac) { skip(pod, 'no mac_address annotation'); continue; }
-    const slot = `${p.logicalSwitch}#${tunnelKey}`;
-    if (taken.has(slot)) { skip(pod, `another pod has address ${p.ips.join(',')} on ${p.logicalSwitch} (its node is releasing it)`); continue; }
-    taken.add(slot);
-    out.push({ lspName: `${p.name}.${p.namespace}`, logicalSwitch: p.logicalSwitch, node, chassis, address: [p.mac, ...p.ips].join(' '), tunnelKey, pod });
+    const cidr = keyCidrs.get(facts.logicalSwitch);
+    if (!cidr) { skip(pod, `logical switch ${facts.logicalSwitch} does not exist here`); continue; }
+    const tunnelKey = facts.keyIn(cidr);
+    if (tunnelKey === undefined) { skip(pod, `address ${facts.ips.join(',')} is outside the first 32767 addresses of ${facts.logicalSwitch}, which are all a spanning switch can key`); continue; }
+    if (!facts.mac) { skip(pod, 'no mac_address annotation'); continue; }
+    const slot = `${facts.logicalSwitch}#${tunnelKey}`;
+    const port: RemotePort = { lspName: facts.lspName, logicalSwitch: facts.logicalSwitch, node, chassis, address: facts.address, tunnelKey, pod };
+    const held = bySlot.get(slot);
+    if (!held) { bySlot.set(slot, { facts, port }); continue; }
+    const [winner, loser] = liveAndNewerFirst(facts, held.facts) < 0 ? [{ facts, port }, held] : [held, { facts, port }];
+    bySlot.set(slot, winner);
+    skip(loser.facts.pod, `another pod has address ${loser.facts.ips.join(',')} on ${loser.facts.logicalSwitch} (its node is releasing it)`);
   }
+  for (const [slot, { port }] of bySlot) { taken.add(slot); out.push(port); }
   const joinCidrs = input.joinSwitch === undefined ? undefined : switches.get(input.joinSwitch);
   for (const peer of input.peers) {
     if (peer.transitIp === undefined || peer.node === input.localNode || !joinCidrs || input.joinSwitch === undefined) continue;
@@ -95,16 +104,54 @@ export function desiredRemotePorts(input: RemotePortInputs, skip: Skip = () => {
   return out;
 }
 
-type Ranked = { pod?: { status?: { deleting?: boolean; createdAt?: string } } };
+/** What a remote port needs from a pod, derived once per (immutable) pod object. */
+interface PodFacts {
+  pod: string;
+  lspName: string;
+  node: string;
+  logicalSwitch: string;
+  mac: string;
+  ips: string[];
+  address: string;
+  deleting: boolean;
+  createdAt: string;
+  /** The port key in a switch's key CIDR (the last answer is kept: switches rarely change). */
+  keyIn(cidr: Cidr): number | undefined;
+}
 
-/** Pods not being deleted first, then the newest (RFC 3339 times compare as strings). */
-function liveAndNewerFirst(a: Ranked, b: Ranked): number {
-  const da = a.pod?.status?.deleting ? 1 : 0;
-  const db = b.pod?.status?.deleting ? 1 : 0;
-  if (da !== db) return da - db;
-  const ca = a.pod?.status?.createdAt ?? '';
-  const cb = b.pod?.status?.createdAt ?? '';
-  return ca === cb ? 0 : ca < cb ? 1 : -1;
+// Store objects are frozen and replaced on change, never mutated: their identity is a cache key.
+const factsCache = new WeakMap<PodObj, PodFacts | null>();
+
+/** The pod as another node's allocated pod would be seen; null for what never gets a remote port. */
+function podFacts(obj: PodObj): PodFacts | null {
+  const cached = factsCache.get(obj);
+  if (cached !== undefined) return cached;
+  const ann = obj.metadata.annotations;
+  const node = obj.spec.nodeName ?? '';
+  const ips = (ann[ANNOTATION.ipAddress] ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+  let facts: PodFacts | null = null;
+  if (node && !obj.spec.hostNetwork && !obj.status?.finished && ann[ANNOTATION.allocated] === 'true' && ips.length > 0) {
+    const mac = ann[ANNOTATION.macAddress] ?? '';
+    let lastCidr: Cidr | undefined;
+    let lastKey: number | undefined;
+    facts = {
+      pod: `${obj.metadata.namespace}/${obj.metadata.name}`, lspName: `${obj.metadata.name}.${obj.metadata.namespace}`,
+      node, logicalSwitch: ann[ANNOTATION.logicalSwitch] ?? '', mac, ips, address: [mac, ...ips].join(' '),
+      deleting: obj.status?.deleting === true, createdAt: obj.status?.createdAt ?? '',
+      keyIn: (cidr) => {
+        if (cidr !== lastCidr) { lastCidr = cidr; lastKey = portKeyIn(cidr, ips); }
+        return lastKey;
+      },
+    };
+  }
+  factsCache.set(obj, facts);
+  return facts;
+}
+
+/** Negative when `a` should hold a shared address rather than `b`: not being deleted, then newer. */
+function liveAndNewerFirst(a: Pick<PodFacts, 'deleting' | 'createdAt'>, b: Pick<PodFacts, 'deleting' | 'createdAt'>): number {
+  if (a.deleting !== b.deleting) return a.deleting ? 1 : -1;
+  return a.createdAt === b.createdAt ? 0 : a.createdAt < b.createdAt ? 1 : -1;
 }
 
 function portRow(p: RemotePort): WireRow {
