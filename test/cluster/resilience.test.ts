@@ -4,11 +4,11 @@
 // policy changes leaves the datapath matching the API; a node whose kubelet, containerd and every
 // pod process (ovnode's included) are killed comes back with its pods networked and no leftovers,
 // while pods on the other nodes keep talking, and rejoins them.
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
-import { apply, kubectl, kubectlJson, kubectlOk, type KubeObject, nodeExec, REPO, restartApiserver, startNode, stopNode, waitForEvent, waitForNodeReady, waitForPodReady } from './harness/lab';
-import { daemonPod, httpFrom, nbctl, pingFrom, testPod, useTestNamespace, waitDaemonSetReady } from './harness/ovnode';
+import { apply, kubectl, kubectlJson, kubectlOk, labNode, type KubeObject, nodeExec, REPO, restartApiserver, startNode, stopNode, waitForEvent, waitForNodeReady, waitForPodReady } from './harness/lab';
+import { daemonPod, httpFrom, nbctl, pingFrom, sbctl, testPod, useTestNamespace, waitDaemonSetReady } from './harness/ovnode';
 
 const NS = useTestNamespace('ovr');
 
@@ -105,5 +105,28 @@ describe('refusals, an apiserver restart and a node crash (real lab cluster)', (
       const mine = lsps.filter((l) => l.endsWith(`.${NS}`));
       return mine.length === 2 && links.length === lsps.length;
     }, `node1 holds exactly the pods' LSPs and veths (daemon ${daemon.metadata.name})`, 90_000);
+  });
+
+  it('a node that lost its state directory rejoins as itself: one chassis of it everywhere, its transit address kept, its pods talking across nodes', async () => {
+    const node = 'node2';
+    const transitBefore = (await kubectlJson<KubeObject>(['get', 'node', node])).metadata.annotations['ovnode.io/transit-ip'];
+    await stopNode(node, { allProcesses: true });
+    // Everything OVS/OVN kept for this node goes: databases, checkpoints, the claims cache.
+    const state = join(labNode(node).dir, 'fs', 'var-lib-ovnode');
+    for (const entry of readdirSync(state)) rmSync(join(state, entry), { recursive: true, force: true });
+    await startNode(node);
+    await waitForNodeReady(node, 180_000);
+    await waitDaemonSetReady('ovnode-ovs', 300_000);
+    await waitDaemonSetReady('ovnode', 300_000);
+    await waitForPodReady(NS, 'w2', 180_000);
+    const w2 = await ipOf('w2');
+    const w3 = await ipOf('w3');
+    await until(async () => (await httpFrom(NS, 'w3', w2)) === 'ok', 'w3 (node3) -> w2 (node2) after node2 came back without its state', 90_000);
+    expect(await httpFrom(NS, 'w2', w3)).toBe('ok');
+    expect((await kubectlJson<KubeObject>(['get', 'node', node])).metadata.annotations['ovnode.io/transit-ip'], 'transit address (its claim is in the API)').toBe(transitBefore);
+    for (const other of ['node1', 'node3']) {
+      const names = (await sbctl(other, ['--bare', '--columns=name', 'list', 'Chassis'])).split('\n').map((l) => l.trim()).filter(Boolean).sort();
+      expect(names, `${other}'s SB: one chassis per node, no stale one`).toEqual(['node1', 'node2', 'node3']);
+    }
   });
 });
