@@ -17,9 +17,10 @@ import { asArray, asMap, namedUuid, ovsMap, ovsSet, uuid, type Row } from '../ov
 import { NB, SB } from '../ovs/schema';
 import { LatestSync } from '../node/latest-sync';
 import { ANNOTATION } from '../policy/port-settings';
+import { recordedIps } from '../policy/pods';
 import type { PodObj } from '../objects/types';
 import type { Cidr } from '../ipam/cidr';
-import { keyCidr, portKeyIn, portTunnelKey } from './tunnel-keys';
+import { keyCidr, portKeyIn } from './tunnel-keys';
 import { macForIp } from '../ipam/mac';
 import type { PeerNode } from './node-contract';
 import { REMOTE_NODE_KEY } from './remote-chassis';
@@ -53,15 +54,14 @@ export interface RemotePortInputs {
 /** The remote ports this zone should hold. */
 export function desiredRemotePorts(input: RemotePortInputs, skip: Skip = () => {}): RemotePort[] {
   const chassisOf = new Map(input.peers.filter((p) => p.node !== input.localNode).map((p) => [p.node, p.chassisId]));
-  const switches = new Map<string, string[]>();
+  // The key CIDR of each of ovnode's switches, parsed once per pass rather than once per pod.
+  const keyCidrs = new Map<string, Cidr | undefined>();
   for (const ls of input.nb.rows(NB.ls).values()) {
     const cidrs = asMap(ls.external_ids)['ovnode:cidrs'];
-    if (typeof cidrs === 'string' && cidrs !== '') switches.set(ls.name as string, cidrs.split(','));
+    if (typeof cidrs === 'string' && cidrs !== '') keyCidrs.set(ls.name as string, keyCidr(cidrs.split(',')));
   }
   const out: RemotePort[] = [];
   const taken = new Set<string>();
-  // The key CIDR of each switch, parsed once per pass rather than once per pod.
-  const keyCidrs = new Map([...switches].map(([name, cidrs]) => [name, keyCidr(cidrs)] as const));
   // One port per (switch, key). Two pods with one address: the owner node released it from a pod
   // being deleted (its API object outlives its sandbox) and gave it to a new one; the live, newer
   // pod gets the port, the first in store order on a tie.
@@ -86,11 +86,11 @@ export function desiredRemotePorts(input: RemotePortInputs, skip: Skip = () => {
     skip(loser.facts.pod, `another pod has address ${loser.facts.ips.join(',')} on ${loser.facts.logicalSwitch} (its node is releasing it)`);
   }
   for (const [slot, { port }] of bySlot) { taken.add(slot); out.push(port); }
-  const joinCidrs = input.joinSwitch === undefined ? undefined : switches.get(input.joinSwitch);
+  const joinCidr = input.joinSwitch === undefined ? undefined : keyCidrs.get(input.joinSwitch);
   for (const peer of input.peers) {
-    if (peer.transitIp === undefined || peer.node === input.localNode || !joinCidrs || input.joinSwitch === undefined) continue;
+    if (peer.transitIp === undefined || peer.node === input.localNode || !joinCidr || input.joinSwitch === undefined) continue;
     const who = `node/${peer.node}`;
-    const tunnelKey = portTunnelKey(joinCidrs, [peer.transitIp]);
+    const tunnelKey = portKeyIn(joinCidr, [peer.transitIp]);
     if (tunnelKey === undefined) { skip(who, `transit address ${peer.transitIp} is not a keyed address of ${input.joinSwitch}`); continue; }
     const slot = `${input.joinSwitch}#${tunnelKey}`;
     if (taken.has(slot)) { skip(who, `transit address ${peer.transitIp} is published by another node too`); continue; }
@@ -128,9 +128,9 @@ function podFacts(obj: PodObj): PodFacts | null {
   if (cached !== undefined) return cached;
   const ann = obj.metadata.annotations;
   const node = obj.spec.nodeName ?? '';
-  const ips = (ann[ANNOTATION.ipAddress] ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+  const ips = recordedIps(obj);
   let facts: PodFacts | null = null;
-  if (node && !obj.spec.hostNetwork && !obj.status?.finished && ann[ANNOTATION.allocated] === 'true' && ips.length > 0) {
+  if (ips) {
     const mac = ann[ANNOTATION.macAddress] ?? '';
     let lastCidr: Cidr | undefined;
     let lastKey: number | undefined;

@@ -56,11 +56,9 @@ export function remotePodPorts(store: ObjectStore, nodeName: string): PodPort[] 
     return l;
   };
   for (const pod of store.list('Pod')) {
-    const { nodeName: on, hostNetwork } = pod.spec;
+    const ips = recordedIps(pod);
+    if (!ips || pod.spec.nodeName === nodeName) continue;
     const ann = pod.metadata.annotations;
-    if (!on || on === nodeName || hostNetwork || pod.status?.finished || ann[ANNOTATION.allocated] !== 'true') continue;
-    const ips = (ann[ANNOTATION.ipAddress] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
-    if (ips.length === 0) continue;
     const ns = pod.metadata.namespace;
     out.push({
       lspName: `${pod.metadata.name}.${ns}`, name: pod.metadata.name, namespace: ns, logicalSwitch: ann[ANNOTATION.logicalSwitch] ?? '',
@@ -68,6 +66,17 @@ export function remotePodPorts(store: ObjectStore, nodeName: string): PodPort[] 
     });
   }
   return out;
+}
+
+/**
+ * The addresses a node wrote back for a pod that holds them now (bound to a node, not host
+ * network, not finished, `allocated=true`); undefined for any other pod.
+ */
+export function recordedIps(pod: PodObj): string[] | undefined {
+  const ann = pod.metadata.annotations;
+  if (!pod.spec.nodeName || pod.spec.hostNetwork || pod.status?.finished || ann[ANNOTATION.allocated] !== 'true') return undefined;
+  const ips = (ann[ANNOTATION.ipAddress] ?? '').split(',').map((s) => s.trim()).filter(Boolean);
+  return ips.length > 0 ? ips : undefined;
 }
 
 export const v4 = (ips: string[]): string[] => ips.filter((i) => !i.includes(':'));
