@@ -12,22 +12,23 @@
 //     next run so that the restart starts from a finished first start;
 //   - RSS when ready and after the samples (VmRSS; VmHWM for the peak);
 //   - a new pod on a peer reflected here: POST of the pod (bound, annotated) -> its remote LSP in
-//     the local NB (OVSDB monitor, no polling);
+//     the local NB, and -> its binding bound to the peer's chassis in the SB (OVSDB monitors, no
+//     polling), each sample alone (the next starts once the previous one has settled);
+//   - a Service's endpoints reaching this node, and ADDs on this node through the real kubelet
+//     and containerd (ovnode installed as the node's CNI, as the DaemonSet does): see
+//     bench-cluster-probes.ts; M Services with two endpoints each are part of the load;
 //   - the rows this costs: Logical_Switch_Ports (remote, local), SB Chassis, per simulated node.
-// The reference row is the same daemon against the same API with none of these objects.
+// The reference row is the same daemon against the same API with none of these objects (its
+// probes' Services and pods aside).
 //
-//   npm run bench:cluster [-- --nodes 50 --pods 5000 --samples 40 --keep]
+//   npm run bench:cluster [-- --nodes 50 --pods 5000 --services 200 --samples 40 --adds 10 --keep]
 //
 // BENCH_LOG_LEVEL=debug runs the daemon at that log level; its logs and the samples' wall-clock
 // times (samples.log) stay in build/lab-bench/bench/. BENCH_CPU_PROF=<dir> writes each daemon's
 // CPU profile there (bench-kube-common.ts).
 //
-// No ADD column: the bench node runs no CNI path of its own here (CNI=none lab, no kubelet-driven
-// sandboxes), and an ADD needs a pod netns inside node1's mount namespace that nothing here
-// creates; bench (bench-cni.ts) measures ADD on its own.
-//
-// Runs on a lab of its own (build/lab-bench, 1 node, no CNI) beside the tests' lab, with the
-// controller-manager stopped (bench-kube-common.ts). Needs root.
+// Runs on a lab of its own (build/lab-bench, 1 node, no CNI until the daemon installs its own)
+// beside the tests' lab, with the controller-manager stopped (bench-kube-common.ts). Needs root.
 
 import { appendFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -41,8 +42,9 @@ import {
   allocatedPodAnnotations, create, createNamespaces, daemonArgs, downBenchLab, fmt, memoryMiB, nodeProcess, ovnSocket, parseArgs, pct, pool,
   startStack, stopProcess, upBenchLab, waitLine, type NodeProcess,
 } from './bench-kube-common';
+import { addProbe, createServices, PROBE_NAMESPACE, PROBE_NB_TABLES, PROBE_SB_TABLES, serviceProbe } from './bench-cluster-probes';
 
-interface Args { nodes: number; pods: number; samples: number; keep: boolean }
+interface Args { nodes: number; pods: number; samples: number; services: number; adds: number; keep: boolean }
 
 const NAMESPACES = 10;
 /** Pods' addresses start at this offset in 10.16.0.0/16, clear of the blocks node1 claims first. */
@@ -82,6 +84,7 @@ function podObject(name: string, i: number, nodes: number): object {
   };
 }
 
+const podIp = (i: number): string => allocatedPodAnnotations(POD_BASE + i)['ovn.kubernetes.io/ip_address'] as string;
 const podsPath = (i: number): string => `/api/v1/namespaces/${nsName(i % NAMESPACES)}/pods`;
 
 async function populate(api: HttpKubeApi, args: Args): Promise<number> {
@@ -89,6 +92,7 @@ async function populate(api: HttpKubeApi, args: Args): Promise<number> {
   await createNamespaces(api, Array.from({ length: NAMESPACES }, (_, k) => nsName(k)));
   await pool(Array.from({ length: args.nodes }, (_, k) => k), 8, (k) => create(api, '/api/v1/nodes', nodeObject(k)));
   await pool(Array.from({ length: args.pods }, (_, i) => i), 24, (i) => create(api, podsPath(i), podObject(`p-${i}`, i, args.nodes)));
+  await createServices(api, nsName(0), args.services, (i) => podIp(i % args.pods));
   return performance.now() - t0;
 }
 
@@ -109,14 +113,25 @@ interface RunResult {
   after?: { rss: number; hwm: number };
   rows: Rows;
   appearMs: number[];
+  /** POST -> the remote port bound to its chassis in this SB. */
+  boundSampleMs: number[];
+  serviceNbMs: number[];
+  serviceSbMs: number[];
+  addMs: number[];
 }
+
+/** What a run measures after it is ready. */
+interface Probes { remotePods: number; services: number; adds: number }
 
 interface RunContext { lab: LabInfo; api: HttpKubeApi; nb: OvsdbClient; sb: OvsdbClient; kubeconfig: string; logDir: string; args: Args; nextSample: number }
 
-async function runDaemon(ctx: RunContext, label: string, samples: number): Promise<RunResult> {
+/** The daemon installs ovnode as the node's CNI, as in the DaemonSet: kubelet then runs the ADD probe's pods through it. */
+const CNI_ARGS = ['--cni-bin-dir', '/opt/cni/bin', '--cni-conf-dir', '/etc/cni/net.d'];
+
+async function runDaemon(ctx: RunContext, label: string, probes: Probes): Promise<RunResult> {
   const t0 = Date.now();
   const level = process.env.BENCH_LOG_LEVEL;
-  const p = nodeProcess(ctx.lab, [...daemonArgs(ctx.kubeconfig), ...(level ? ['--log-level', level] : [])], join(ctx.logDir, `daemon-${label.replace(/\W+/g, '-')}.log`));
+  const p = nodeProcess(ctx.lab, [...daemonArgs(ctx.kubeconfig), ...CNI_ARGS, ...(level ? ['--log-level', level] : [])], join(ctx.logDir, `daemon-${label.replace(/\W+/g, '-')}.log`));
   const ops = { nb: 0, late: 0, sb: 0 };
   let isReady = false;
   p.lines((l) => {
@@ -141,10 +156,21 @@ async function runDaemon(ctx: RunContext, label: string, samples: number): Promi
     await new Promise((r) => setTimeout(r, SETTLE_MS));
     const result: RunResult = {
       label, startMs: new Date(ready.time).getTime() - t0, nbOps: ops.nb, nbOpsLate: ops.late, sbOps: sbOpsAtReady, boundMs, ready: readyMem,
-      rows: await countRows(ctx), appearMs: [],
+      rows: await countRows(ctx), appearMs: [], boundSampleMs: [], serviceNbMs: [], serviceSbMs: [], addMs: [],
     };
-    for (let s = 0; s < samples; s++) result.appearMs.push(await remotePodAppears(ctx));
-    if (samples > 0) result.after = memoryMiB(pid);
+    for (let s = 0; s < probes.remotePods; s++) {
+      const { nbMs, boundMs: bound } = await remotePodAppears(ctx);
+      result.appearMs.push(nbMs);
+      result.boundSampleMs.push(bound);
+    }
+    const tag = label.toLowerCase().replace(/[^a-z0-9]+/g, '-').replace(/-+$/, '');
+    for (let s = 0; s < probes.services; s++) {
+      const { nbMs, sbMs } = await serviceProbe({ api: ctx.api, nb: ctx.nb, sb: ctx.sb }, `${tag}-${s}`, podIp(s));
+      result.serviceNbMs.push(nbMs);
+      result.serviceSbMs.push(sbMs);
+    }
+    if (probes.adds > 0) result.addMs = await addProbe(ctx.api, p, tag, probes.adds);
+    if (probes.remotePods + probes.services + probes.adds > 0) result.after = memoryMiB(pid);
     return result;
   } finally {
     ctx.sb.off('change', onSb);
@@ -176,21 +202,27 @@ function allBound(ctx: RunContext, timeoutMs: number): Promise<void> {
   });
 }
 
-/** A new pod on a peer: POST (bound and annotated, as its node leaves it) -> its remote LSP in this NB. */
-async function remotePodAppears(ctx: RunContext): Promise<number> {
+/**
+ * A new pod on a peer: POST (bound and annotated, as its node leaves it) -> its remote LSP in this
+ * NB, and -> its binding bound to the peer's chassis in this SB (from then on ovn-controller
+ * tunnels to it). Measured alone: the next sample starts once this one's consequences (the
+ * policy's deferred run, northd) have settled.
+ */
+async function remotePodAppears(ctx: RunContext): Promise<{ nbMs: number; boundMs: number }> {
   const i = ctx.args.pods + ctx.nextSample;
   const name = `s-${ctx.nextSample++}`;
   const lsp = `${name}.${nsName(i % NAMESPACES)}`;
   const arrived = ctx.nb.waitFor('Logical_Switch_Port', (row) => row.name === lsp && row.type === 'remote', AbortSignal.timeout(30_000));
+  const bound = ctx.sb.waitFor('Port_Binding', (row) => row.logical_port === lsp && chassisOf(row) !== undefined, AbortSignal.timeout(30_000));
   const t0 = performance.now();
   const res = await ctx.api.request<{ message?: string }>({ method: 'POST', path: podsPath(i), body: podObject(name, i, ctx.args.nodes) });
   if (res.status !== 201) throw new Error(`POST pod ${name}: HTTP ${res.status} ${res.body.message ?? ''}`);
-  await arrived;
-  const ms = performance.now() - t0;
+  const nbMs = await arrived.then(() => performance.now() - t0);
+  const boundMs = await bound.then(() => performance.now() - t0);
   // Wall-clock times, to put beside the daemon's log lines.
-  appendFileSync(join(ctx.logDir, 'samples.log'), `${JSON.stringify({ pod: lsp, posted: new Date(Date.now() - ms).toISOString(), ms: +ms.toFixed(1) })}\n`);
-  await new Promise((r) => setTimeout(r, 100));
-  return ms;
+  appendFileSync(join(ctx.logDir, 'samples.log'), `${JSON.stringify({ pod: lsp, posted: new Date(Date.now() - boundMs).toISOString(), ms: +nbMs.toFixed(1), boundMs: +boundMs.toFixed(1) })}\n`);
+  await new Promise((r) => setTimeout(r, 300));
+  return { nbMs, boundMs };
 }
 
 async function countRows(ctx: RunContext): Promise<Rows> {
@@ -204,7 +236,7 @@ async function countRows(ctx: RunContext): Promise<Rows> {
 // --- main ---------------------------------------------------------------------------------------------
 
 async function main(): Promise<void> {
-  const args: Args = parseArgs(process.argv.slice(2), { nodes: 50, pods: 5000, samples: 40 });
+  const args: Args = parseArgs(process.argv.slice(2), { nodes: 50, pods: 5000, samples: 40, services: 200, adds: 10 });
   if (POD_BASE + args.pods + args.samples > MAX_PORT_KEY) throw new Error(`--pods + --samples must stay under ${MAX_PORT_KEY - POD_BASE} (tunnel keys of ovn-default)`);
   if (args.nodes > 250) throw new Error('--nodes must be <= 250');
   const stack: { p?: NodeProcess } = {};
@@ -216,24 +248,33 @@ async function main(): Promise<void> {
     nb = new OvsdbClient({ socketPath: ovnSocket(lab, 'nb'), database: 'OVN_Northbound' });
     sb = new OvsdbClient({ socketPath: ovnSocket(lab, 'sb'), database: 'OVN_Southbound' });
     await Promise.all([nb.connect(AbortSignal.timeout(30_000)), sb.connect(AbortSignal.timeout(30_000))]);
-    await nb.monitor({ Logical_Switch_Port: { columns: ['name', 'type'] } });
-    await sb.monitor({ Port_Binding: { columns: ['logical_port', 'type', 'chassis'] } });
+    await nb.monitor({ Logical_Switch_Port: { columns: ['name', 'type'] }, ...PROBE_NB_TABLES });
+    await sb.monitor({ Port_Binding: { columns: ['logical_port', 'type', 'chassis'] }, ...PROBE_SB_TABLES });
+    await createNamespaces(api, [PROBE_NAMESPACE]);
     const ctx: RunContext = { lab, api, nb, sb, kubeconfig, logDir, args, nextSample: 0 };
+    const serviceSamples = Math.min(args.samples, 20);
 
     const results: RunResult[] = [];
-    results.push(await runDaemon(ctx, 'reference: empty API', 0));
+    results.push(await runDaemon(ctx, 'reference: empty API', { remotePods: 0, services: serviceSamples, adds: args.adds }));
     const populateMs = await populate(api, args);
-    console.error(`bench: ${args.nodes} peer nodes and ${args.pods} pods on them created in ${(populateMs / 1000).toFixed(1)} s`);
-    results.push(await runDaemon(ctx, 'first start', 0));
-    results.push(await runDaemon(ctx, 'restart', args.samples));
+    console.error(`bench: ${args.nodes} peer nodes, ${args.pods} pods on them and ${args.services} Services created in ${(populateMs / 1000).toFixed(1)} s`);
+    results.push(await runDaemon(ctx, 'first start', { remotePods: 0, services: 0, adds: 0 }));
+    results.push(await runDaemon(ctx, 'restart', { remotePods: args.samples, services: serviceSamples, adds: args.adds }));
 
     const f = fmt;
-    console.log(`\none node's ovnoded with ${args.nodes} simulated peer nodes and ${args.pods} pods on them in the API (kube-apiserver 1.20.2)\n`);
-    console.log('| run                  | start->ready ms | NB ops at start (after ready) | SB ops to ready | all bound ms | RSS ready MiB | RSS after MiB | peak MiB | pod->NB p50 ms | p90 ms |');
-    console.log('|----------------------|-----------------|-------------------------------|-----------------|--------------|---------------|---------------|----------|----------------|--------|');
+    const p = (xs: number[], q: number): string => f(xs.length ? pct(xs, q) : undefined, 1);
+    console.log(`\none node's ovnoded with ${args.nodes} simulated peer nodes, ${args.pods} pods on them and ${args.services} Services in the API (kube-apiserver 1.20.2)\n`);
+    console.log('| run                  | start->ready ms | NB ops at start (after ready) | SB ops to ready | all bound ms | RSS ready MiB | RSS after MiB | peak MiB |');
+    console.log('|----------------------|-----------------|-------------------------------|-----------------|--------------|---------------|---------------|----------|');
     for (const r of results) {
       const ops = `${r.nbOps} (${r.nbOpsLate})`;
-      console.log(`| ${r.label.padEnd(20)} | ${f(r.startMs).padStart(15)} | ${ops.padStart(29)} | ${String(r.sbOps).padStart(15)} | ${f(r.boundMs).padStart(12)} | ${f(r.ready.rss).padStart(13)} | ${f(r.after?.rss).padStart(13)} | ${f(r.after?.hwm ?? r.ready.hwm).padStart(8)} | ${f(r.appearMs.length ? pct(r.appearMs, 50) : undefined, 1).padStart(14)} | ${f(r.appearMs.length ? pct(r.appearMs, 90) : undefined, 1).padStart(6)} |`);
+      console.log(`| ${r.label.padEnd(20)} | ${f(r.startMs).padStart(15)} | ${ops.padStart(29)} | ${String(r.sbOps).padStart(15)} | ${f(r.boundMs).padStart(12)} | ${f(r.ready.rss).padStart(13)} | ${f(r.after?.rss).padStart(13)} | ${f(r.after?.hwm ?? r.ready.hwm).padStart(8)} |`);
+    }
+    console.log('\n| run                  | remote pod->NB p50 / p90 ms | ->SB bound p50 / p90 ms | Service->NB p50 / p90 ms | ->SB lflow p50 / p90 ms | ADD p50 / p90 ms (n) |');
+    console.log('|----------------------|-----------------------------|-------------------------|--------------------------|-------------------------|----------------------|');
+    for (const r of results.filter((x) => x.label !== 'first start')) {
+      const pair = (xs: number[]): string => (xs.length ? `${p(xs, 50)} / ${p(xs, 90)}` : '-');
+      console.log(`| ${r.label.padEnd(20)} | ${pair(r.appearMs).padStart(27)} | ${pair(r.boundSampleMs).padStart(23)} | ${pair(r.serviceNbMs).padStart(24)} | ${pair(r.serviceSbMs).padStart(23)} | ${`${pair(r.addMs)} (${r.addMs.length})`.padStart(20)} |`);
     }
     console.log('\n| run                  | NB LSPs | remote | local | SB Chassis | remote bindings bound | remote LSPs / peer node | chassis / node |');
     console.log('|----------------------|---------|--------|-------|------------|-----------------------|-------------------------|----------------|');
@@ -242,16 +283,20 @@ async function main(): Promise<void> {
       const perNode = (n: number, d: number): string => (peers === 0 ? '-' : f(n / d, 1));
       console.log(`| ${r.label.padEnd(20)} | ${String(r.rows.lsp).padStart(7)} | ${String(r.rows.remote).padStart(6)} | ${String(r.rows.local).padStart(5)} | ${String(r.rows.chassis).padStart(10)} | ${String(r.rows.bound).padStart(21)} | ${perNode(r.rows.remote, peers).padStart(23)} | ${perNode(r.rows.chassis, peers + 1).padStart(14)} |`);
     }
-    console.log('\nADD p50: not measured here (no CNI path on this lab\'s node and no pod netns in its mount namespace; see the header of scripts/bench-cluster.ts)');
     const loaded = results.filter((r) => !r.label.startsWith('reference'));
+    const reference = results[0] as RunResult;
     const worstStart = Math.max(...loaded.map((r) => r.startMs));
     const worstRss = Math.max(...loaded.map((r) => r.after?.hwm ?? r.ready.hwm));
     const restart = results[2] as RunResult;
     const restartOps = restart.nbOps + restart.nbOpsLate;
     const p50 = pct(restart.appearMs, 50);
+    const svc50 = pct(restart.serviceNbMs, 50);
+    const addRatio = pct(restart.addMs, 50) / pct(reference.addMs, 50);
     console.log(`\ntargets: start->ready <= 3000 ms: ${f(worstStart)} ${worstStart <= 3000 ? 'ok' : 'MISSED'}; ` +
       `NB ops on restart = 0: ${restartOps} ${restartOps === 0 ? 'ok' : 'MISSED'}; ` +
       `remote pod->NB p50 <= 50 ms: ${f(p50, 1)} ${p50 <= 50 ? 'ok' : 'MISSED'}; ` +
+      `Service->NB p50 <= 100 ms: ${f(svc50, 1)} ${svc50 <= 100 ? 'ok' : 'MISSED'}; ` +
+      `ADD p50 <= 1.1x the empty cluster's: ${f(addRatio, 2)}x ${addRatio <= 1.1 ? 'ok' : 'MISSED'}; ` +
       `RSS <= 200 MiB (peak): ${f(worstRss)} ${worstRss <= 200 ? 'ok' : 'MISSED'}`);
   } finally {
     await nb?.close();

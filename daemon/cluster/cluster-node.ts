@@ -23,7 +23,7 @@ import { markNetworkAvailable } from './node-status';
 import { publishNodeContract, type NodeContract } from './node-contract';
 import { PeerNodes } from './peer-nodes';
 import { RemoteChassis } from './remote-chassis';
-import { RemotePorts } from './remote-ports';
+import { RemotePorts } from './remote-ports-sync';
 import { ServicesController } from '../services/controller';
 import type { OvsdbClient } from '../ovsdb/client';
 import { PodAnnotationWriter } from './pod-annotations';

@@ -8,7 +8,7 @@ import type { Logger } from 'pino';
 import { MemoryStore } from '../objects/memory-store';
 import { describeObject } from '../objects/validate';
 import { SUPPORTED_KINDS } from '../objects/parse';
-import type { Kind, ObjectOf, ObjectStore, PodObj, RejectedObject } from '../objects/types';
+import type { Kind, ObjectChange, ObjectChanges, ObjectOf, ObjectStore, PodObj, RejectedObject } from '../objects/types';
 import type { KubeApi } from '../sources/kube/api';
 import { Reflector, type ReflectorEvent } from '../sources/kube/reflector';
 import type { KubeStreamApi } from '../sources/kube/stream';
@@ -30,7 +30,7 @@ export interface KubeStoreOptions {
   events?: EventRecorder;
 }
 
-export class KubeStore implements ObjectStore, PodLookup {
+export class KubeStore implements ObjectStore, ObjectChanges, PodLookup {
   private readonly memory = new MemoryStore();
   private readonly reflectors = new Map<Kind, Reflector<SlimObject>>();
   private readonly refused = new Map<string, RejectedObject>();
@@ -63,6 +63,7 @@ export class KubeStore implements ObjectStore, PodLookup {
   get<K extends Kind>(kind: K, name: string, namespace?: string): ObjectOf<K> | undefined { return this.memory.get(kind, name, namespace); }
   rejected(): ReadonlyArray<RejectedObject> { return [...this.refused.values()]; }
   onChange(listener: () => void): () => void { return this.memory.onChange(listener); }
+  onObjectChange(listener: (change: ObjectChange) => void): () => void { return this.memory.onObjectChange(listener); }
 
   pod(namespace: string, name: string): PodObj | undefined { return this.memory.get('Pod', name, namespace); }
 

@@ -1,24 +1,22 @@
-// Pods of other nodes on this zone's shared switches: one `remote` Logical_Switch_Port per pod,
-// with the pod's own MAC and addresses (so ARP is answered and routers resolve it as anywhere
-// else), the tunnel key its node gave the pod's port (tunnel-keys.ts), and bound to that node's
-// chassis. northd creates the binding of a remote port but leaves its chassis empty (ovn-ic sets
-// it); this zone sets it, and ovn-controller then tunnels the port's packets to that chassis.
+// Pods of other nodes on this zone's shared switches: which `remote` Logical_Switch_Ports this
+// zone should hold. One per pod, with the pod's own MAC and addresses (so ARP is answered and
+// routers resolve it as anywhere else), the tunnel key its node gave the pod's port
+// (tunnel-keys.ts), and bound to that node's chassis; and one per peer for its node port on the
+// join switch. Inputs are the pods' write-backs (annotations of allocated pods, as the policy
+// reads remote peers), the peers' Node contracts and this NB's switches.
 //
-// Inputs are the pods' write-backs (annotations of allocated pods, as the policy reads remote
-// peers), the peers' Node contracts and this NB's switches. Rows carry the peer's node name in
-// external_ids: only those are changed or removed; a local port of the same name always wins.
-// One NB and one SB transaction per pass; a burst of changes folds into two passes at most.
+// A switch and key (a "slot") holds one port. Two pods with one address: the owner node released
+// it from a pod being deleted (its API object outlives its sandbox) and gave it to a new one; the
+// live, newer pod gets the port, the first in namespace/name order on a tie. SlotTable keeps every
+// candidate of every slot, so one pod's change re-decides only the slots it left and entered
+// (remote-ports-sync.ts works that way; desiredRemotePorts is the whole computation).
 
-import type { Logger } from 'pino';
-import type { ObjectStore } from '../objects/types';
+import type { ObjectStore, PodObj } from '../objects/types';
 import type { OvsdbClient } from '../ovsdb/client';
-import type { Operation, WireRow } from '../ovsdb/types';
-import { asArray, asMap, namedUuid, ovsMap, ovsSet, uuid, type Row } from '../ovsdb/values';
-import { NB, SB } from '../ovs/schema';
-import { LatestSync } from '../node/latest-sync';
+import { asMap } from '../ovsdb/values';
+import { NB } from '../ovs/schema';
 import { ANNOTATION } from '../policy/port-settings';
 import { recordedIps } from '../policy/pods';
-import type { PodObj } from '../objects/types';
 import type { Cidr } from '../ipam/cidr';
 import { keyCidr, portKeyIn } from './tunnel-keys';
 import { macForIp } from '../ipam/mac';
@@ -26,7 +24,7 @@ import type { PeerNode } from './node-contract';
 import { REMOTE_NODE_KEY } from './remote-chassis';
 
 export const REMOTE_PORT_NODE = REMOTE_NODE_KEY;
-const REMOTE_PORT_POD = 'ovnode:pod';
+export const REMOTE_PORT_POD = 'ovnode:pod';
 
 export interface RemotePort {
   lspName: string;
@@ -51,62 +49,31 @@ export interface RemotePortInputs {
   nb: Pick<OvsdbClient, 'rows'>;
 }
 
-/** The remote ports this zone should hold. */
-export function desiredRemotePorts(input: RemotePortInputs, skip: Skip = () => {}): RemotePort[] {
+/** What every pod's decision reads besides the pod: derived once per full pass. */
+export interface PassContext {
+  localNode: string;
+  joinSwitch?: string;
+  peers: readonly PeerNode[];
+  chassisOf: ReadonlyMap<string, string>;
+  /** The key CIDR of each of ovnode's switches (parsed once, not once per pod). */
+  keyCidrs: ReadonlyMap<string, Cidr | undefined>;
+}
+
+export function passContext(input: RemotePortInputs): PassContext {
   const chassisOf = new Map(input.peers.filter((p) => p.node !== input.localNode).map((p) => [p.node, p.chassisId]));
-  // The key CIDR of each of ovnode's switches, parsed once per pass rather than once per pod.
   const keyCidrs = new Map<string, Cidr | undefined>();
   for (const ls of input.nb.rows(NB.ls).values()) {
     const cidrs = asMap(ls.external_ids)['ovnode:cidrs'];
     if (typeof cidrs === 'string' && cidrs !== '') keyCidrs.set(ls.name as string, keyCidr(cidrs.split(',')));
   }
-  const out: RemotePort[] = [];
-  const taken = new Set<string>();
-  // One port per (switch, key). Two pods with one address: the owner node released it from a pod
-  // being deleted (its API object outlives its sandbox) and gave it to a new one; the live, newer
-  // pod gets the port, the first in store order on a tie.
-  const bySlot = new Map<string, { facts: PodFacts; port: RemotePort }>();
-  for (const obj of input.store.list('Pod')) {
-    const facts = podFacts(obj);
-    if (!facts || facts.node === input.localNode) continue;
-    const { pod, node } = facts;
-    const chassis = chassisOf.get(node);
-    if (chassis === undefined) { skip(pod, `node ${node} has not joined (no ovnode contract on its Node)`); continue; }
-    const cidr = keyCidrs.get(facts.logicalSwitch);
-    if (!cidr) { skip(pod, `logical switch ${facts.logicalSwitch} does not exist here`); continue; }
-    const tunnelKey = facts.keyIn(cidr);
-    if (tunnelKey === undefined) { skip(pod, `address ${facts.ips.join(',')} is outside the first 32767 addresses of ${facts.logicalSwitch}, which are all a spanning switch can key`); continue; }
-    if (!facts.mac) { skip(pod, 'no mac_address annotation'); continue; }
-    const slot = `${facts.logicalSwitch}#${tunnelKey}`;
-    const port: RemotePort = { lspName: facts.lspName, logicalSwitch: facts.logicalSwitch, node, chassis, address: facts.address, tunnelKey, pod };
-    const held = bySlot.get(slot);
-    if (!held) { bySlot.set(slot, { facts, port }); continue; }
-    const [winner, loser] = liveAndNewerFirst(facts, held.facts) < 0 ? [{ facts, port }, held] : [held, { facts, port }];
-    bySlot.set(slot, winner);
-    skip(loser.facts.pod, `another pod has address ${loser.facts.ips.join(',')} on ${loser.facts.logicalSwitch} (its node is releasing it)`);
-  }
-  for (const [slot, { port }] of bySlot) { taken.add(slot); out.push(port); }
-  const joinCidr = input.joinSwitch === undefined ? undefined : keyCidrs.get(input.joinSwitch);
-  for (const peer of input.peers) {
-    if (peer.transitIp === undefined || peer.node === input.localNode || !joinCidr || input.joinSwitch === undefined) continue;
-    const who = `node/${peer.node}`;
-    const tunnelKey = portKeyIn(joinCidr, [peer.transitIp]);
-    if (tunnelKey === undefined) { skip(who, `transit address ${peer.transitIp} is not a keyed address of ${input.joinSwitch}`); continue; }
-    const slot = `${input.joinSwitch}#${tunnelKey}`;
-    if (taken.has(slot)) { skip(who, `transit address ${peer.transitIp} is published by another node too`); continue; }
-    taken.add(slot);
-    // The node port's name and MAC are what the peer itself writes (node-<name>, macForIp).
-    out.push({
-      lspName: `node-${peer.node}`, logicalSwitch: input.joinSwitch, node: peer.node, chassis: peer.chassisId,
-      address: `${macForIp(peer.transitIp)} ${peer.transitIp}`, tunnelKey, pod: who,
-    });
-  }
-  return out;
+  return { localNode: input.localNode, peers: input.peers, chassisOf, keyCidrs, ...(input.joinSwitch === undefined ? {} : { joinSwitch: input.joinSwitch }) };
 }
 
 /** What a remote port needs from a pod, derived once per (immutable) pod object. */
 interface PodFacts {
   pod: string;
+  namespace: string;
+  name: string;
   lspName: string;
   node: string;
   logicalSwitch: string;
@@ -118,6 +85,15 @@ interface PodFacts {
   /** The port key in a switch's key CIDR (the last answer is kept: switches rarely change). */
   keyIn(cidr: Cidr): number | undefined;
 }
+
+/** A pod that would hold `slot` if no better pod claims it. */
+export interface Candidate {
+  facts: PodFacts;
+  port: RemotePort;
+  slot: string;
+}
+
+export const slotOf = (logicalSwitch: string, tunnelKey: number | string): string => `${logicalSwitch}#${tunnelKey}`;
 
 // Store objects are frozen and replaced on change, never mutated: their identity is a cache key.
 const factsCache = new WeakMap<PodObj, PodFacts | null>();
@@ -134,8 +110,9 @@ function podFacts(obj: PodObj): PodFacts | null {
     const mac = ann[ANNOTATION.macAddress] ?? '';
     let lastCidr: Cidr | undefined;
     let lastKey: number | undefined;
+    const { name, namespace } = obj.metadata;
     facts = {
-      pod: `${obj.metadata.namespace}/${obj.metadata.name}`, lspName: `${obj.metadata.name}.${obj.metadata.namespace}`,
+      pod: `${namespace}/${name}`, namespace, name, lspName: `${name}.${namespace}`,
       node, logicalSwitch: ann[ANNOTATION.logicalSwitch] ?? '', mac, ips, address: [mac, ...ips].join(' '),
       deleting: obj.status?.deleting === true, createdAt: obj.status?.createdAt ?? '',
       keyIn: (cidr) => {
@@ -148,179 +125,116 @@ function podFacts(obj: PodObj): PodFacts | null {
   return facts;
 }
 
-/** Negative when `a` should hold a shared address rather than `b`: not being deleted, then newer. */
-function liveAndNewerFirst(a: Pick<PodFacts, 'deleting' | 'createdAt'>, b: Pick<PodFacts, 'deleting' | 'createdAt'>): number {
-  if (a.deleting !== b.deleting) return a.deleting ? 1 : -1;
-  return a.createdAt === b.createdAt ? 0 : a.createdAt < b.createdAt ? 1 : -1;
-}
-
-function portRow(p: RemotePort): WireRow {
+/** The pod's claim on a slot, or undefined (with the reason told to `skip` where there is one). */
+export function candidateOf(obj: PodObj, ctx: PassContext, skip: Skip): Candidate | undefined {
+  const facts = podFacts(obj);
+  if (!facts || facts.node === ctx.localNode) return undefined;
+  const { pod, node } = facts;
+  const chassis = ctx.chassisOf.get(node);
+  if (chassis === undefined) { skip(pod, `node ${node} has not joined (no ovnode contract on its Node)`); return undefined; }
+  const cidr = ctx.keyCidrs.get(facts.logicalSwitch);
+  if (!cidr) { skip(pod, `logical switch ${facts.logicalSwitch} does not exist here`); return undefined; }
+  const tunnelKey = facts.keyIn(cidr);
+  if (tunnelKey === undefined) { skip(pod, `address ${facts.ips.join(',')} is outside the first 32767 addresses of ${facts.logicalSwitch}, which are all a spanning switch can key`); return undefined; }
+  if (!facts.mac) { skip(pod, 'no mac_address annotation'); return undefined; }
   return {
-    name: p.lspName,
-    type: 'remote',
-    addresses: ovsSet([p.address]),
-    options: ovsMap({ 'requested-chassis': p.chassis, 'requested-tnl-key': String(p.tunnelKey) }),
-    external_ids: ovsMap({ [REMOTE_PORT_NODE]: p.node, [REMOTE_PORT_POD]: p.pod }),
+    facts, slot: slotOf(facts.logicalSwitch, tunnelKey),
+    port: { lspName: facts.lspName, logicalSwitch: facts.logicalSwitch, node, chassis, address: facts.address, tunnelKey, pod },
   };
 }
 
-function sameRow(row: Row, p: RemotePort): boolean {
-  const opts = asMap(row.options);
-  const ids = asMap(row.external_ids);
-  const addrs = asArray<string>(row.addresses);
-  return row.type === 'remote' && addrs.length === 1 && addrs[0] === p.address && opts['requested-chassis'] === p.chassis
-    && opts['requested-tnl-key'] === String(p.tunnelKey) && Object.keys(opts).length === 2
-    && ids[REMOTE_PORT_NODE] === p.node && ids[REMOTE_PORT_POD] === p.pod;
+/** Negative when `a` should hold a shared address rather than `b`: not being deleted, then newer, then namespace/name order. */
+function betterHolder(a: PodFacts, b: PodFacts): number {
+  if (a.deleting !== b.deleting) return a.deleting ? 1 : -1;
+  if (a.createdAt !== b.createdAt) return a.createdAt < b.createdAt ? 1 : -1;
+  const ns = a.namespace.localeCompare(b.namespace);
+  return ns !== 0 ? ns : a.name.localeCompare(b.name);
 }
 
-/** NB operations that make this zone's remote ports exactly `desired`. */
-export function planRemotePorts(nb: Pick<OvsdbClient, 'rows'>, desired: readonly RemotePort[], skip: Skip = () => {}, gone: string[] = []): Operation[] {
-  const lsps = nb.rows(NB.lsp);
-  const switchOf = new Map<string, Row>();
-  for (const ls of nb.rows(NB.ls).values()) for (const u of asArray<string>(ls.ports)) switchOf.set(u, ls);
-  const ours = new Map<string, Row>();
-  const local = new Map<string, Row>();
-  // A local port's key on a switch: a remote port may not request it (a freed address still in
-  // use here until the local DEL completes).
-  const localKeys = new Set<string>();
-  for (const row of lsps.values()) {
-    if (asMap(row.external_ids)[REMOTE_PORT_NODE] !== undefined) { ours.set(row.name as string, row); continue; }
-    local.set(row.name as string, row);
-    const key = asMap(row.options)['requested-tnl-key'];
-    const ls = switchOf.get(row._uuid);
-    if (key !== undefined && ls) localKeys.add(`${ls.name as string}#${key}`);
-  }
-  const ops: Operation[] = [];
-  const wanted = new Set<string>();
-  // Addresses a remote port no longer has here: their conntrack state goes (a reused address must
-  // not inherit a flow of the pod that had it).
-  const addressesOf = (row: Row): string[] => asArray<string>(row.addresses).flatMap((l) => l.split(' ').slice(1));
-  const unlink = (row: Row): void => {
-    gone.push(...addressesOf(row));
-    const ls = switchOf.get(row._uuid);
-    if (ls) ops.push({ op: 'mutate', table: NB.ls, where: [['_uuid', '==', uuid(ls._uuid)]], mutations: [['ports', 'delete', ovsSet([uuid(row._uuid)])]] });
-    ops.push({ op: 'delete', table: NB.lsp, where: [['_uuid', '==', uuid(row._uuid)]] });
-  };
-  for (const p of desired) {
-    if (local.has(p.lspName)) { skip(p.pod, `a local port ${p.lspName} exists (the pod's previous sandbox here is being removed)`); continue; }
-    if (localKeys.has(`${p.logicalSwitch}#${p.tunnelKey}`)) { skip(p.pod, `tunnel key ${p.tunnelKey} on ${p.logicalSwitch} is still a local port's`); continue; }
-    wanted.add(p.lspName);
-    const row = ours.get(p.lspName);
-    const onSwitch = row ? switchOf.get(row._uuid)?.name === p.logicalSwitch : false;
-    if (row && onSwitch) {
-      if (!sameRow(row, p)) {
-        const now = new Set(p.address.split(' ').slice(1));
-        gone.push(...addressesOf(row).filter((ip) => !now.has(ip) || !asArray<string>(row.addresses)[0]?.startsWith(`${p.address.split(' ')[0]} `)));
-        ops.push({ op: 'update', table: NB.lsp, where: [['_uuid', '==', uuid(row._uuid)]], row: portRow(p) });
-      }
-      continue;
+/** Every pod's candidate, by slot and by pod, with each slot's holder decided on demand. */
+export class SlotTable {
+  readonly #bySlot = new Map<string, Candidate[]>();
+  readonly #byPod = new Map<string, Candidate>();
+
+  /** Replaces the pod's candidate (undefined: it has none now). Returns the slots whose holder may have changed. */
+  set(pod: string, next: Candidate | undefined): string[] {
+    const prev = this.#byPod.get(pod);
+    const touched: string[] = [];
+    if (prev) {
+      const list = this.#bySlot.get(prev.slot) ?? [];
+      const rest = list.filter((c) => c !== prev);
+      if (rest.length > 0) this.#bySlot.set(prev.slot, rest); else this.#bySlot.delete(prev.slot);
+      this.#byPod.delete(pod);
+      touched.push(prev.slot);
     }
-    if (row) unlink(row);
-    const ref = `rp${ops.length}`;
-    ops.push(
-      { op: 'insert', table: NB.lsp, 'uuid-name': ref, row: portRow(p) },
-      { op: 'mutate', table: NB.ls, where: [['name', '==', p.logicalSwitch]], mutations: [['ports', 'insert', ovsSet([namedUuid(ref)])]] },
-    );
+    if (next) {
+      this.#byPod.set(pod, next);
+      this.#bySlot.set(next.slot, [...(this.#bySlot.get(next.slot) ?? []), next]);
+      if (next.slot !== prev?.slot) touched.push(next.slot);
+    }
+    return touched;
   }
-  for (const [name, row] of ours) if (!wanted.has(name)) unlink(row);
-  return ops;
-}
 
-/** SB operations binding each remote port to its node's chassis (rows northd has created so far). */
-export function planRemoteBindings(sb: Pick<OvsdbClient, 'rows'>, desired: readonly RemotePort[]): Operation[] {
-  const chassisByName = new Map<string, string>();
-  for (const c of sb.rows(SB.chassis).values()) chassisByName.set(c.name as string, c._uuid);
-  const want = new Map(desired.map((p) => [p.lspName, p.chassis]));
-  const ops: Operation[] = [];
-  for (const pb of sb.rows(SB.pb).values()) {
-    if (pb.type !== 'remote') continue;
-    const chassis = want.get(pb.logical_port as string);
-    if (chassis === undefined) continue;
-    const target = chassisByName.get(chassis);
-    const current = asArray<string>(pb.chassis)[0];
-    if (target === undefined || current === target) continue;
-    ops.push({ op: 'update', table: SB.pb, where: [['_uuid', '==', uuid(pb._uuid)]], row: { chassis: uuid(target) } });
+  /** The slot's holder and the candidates it beat. */
+  holder(slot: string): { holder: Candidate | undefined; losers: Candidate[] } {
+    const list = this.#bySlot.get(slot) ?? [];
+    let best: Candidate | undefined;
+    for (const c of list) if (!best || betterHolder(c.facts, best.facts) < 0) best = c;
+    return { holder: best, losers: list.filter((c) => c !== best) };
   }
-  return ops;
+
+  slots(): IterableIterator<string> { return this.#bySlot.keys(); }
 }
 
-export interface RemotePortsOptions {
-  nb: OvsdbClient;
-  sb: OvsdbClient;
-  store: ObjectStore;
-  localNode: string;
-  joinSwitch?: string;
-  peers: () => readonly PeerNode[];
-  /** Addresses other nodes' pods no longer hold here (gone, or now another pod's): flush their conntrack state. */
-  onAddressesGone?: (ips: string[]) => void;
-  /** Ports were written: port groups that list them can now hold them. */
-  onPortsWritten?: () => void;
-  log: Logger;
+/** The whole table from the store. */
+export function slotTable(store: Pick<ObjectStore, 'list'>, ctx: PassContext, skip: Skip): SlotTable {
+  const table = new SlotTable();
+  for (const obj of store.list('Pod')) {
+    const c = candidateOf(obj, ctx, skip);
+    if (c) table.set(c.facts.pod, c);
+  }
+  return table;
 }
 
-export class RemotePorts {
-  readonly #sync: LatestSync<void>;
-  readonly #reported = new Set<string>();
-  readonly #unsubscribe: Array<() => void> = [];
+export const lostSlot = (c: Candidate): string => `another pod has address ${c.facts.ips.join(',')} on ${c.facts.logicalSwitch} (its node is releasing it)`;
 
-  constructor(private readonly opts: RemotePortsOptions) {
-    this.#sync = new LatestSync(() => this.#apply(), (e) => {
-      opts.log.error({ step: 'remote-ports', err: e }, 'writing remote ports failed; retried on the next change');
+/** The peers' node ports on the join switch, on slots no pod holds. */
+export function nodePorts(ctx: PassContext, taken: ReadonlySet<string>, skip: Skip): RemotePort[] {
+  const { joinSwitch } = ctx;
+  const joinCidr = joinSwitch === undefined ? undefined : ctx.keyCidrs.get(joinSwitch);
+  if (joinSwitch === undefined || !joinCidr) return [];
+  const out: RemotePort[] = [];
+  const held = new Set(taken);
+  for (const peer of ctx.peers) {
+    if (peer.transitIp === undefined || peer.node === ctx.localNode) continue;
+    const who = `node/${peer.node}`;
+    const tunnelKey = portKeyIn(joinCidr, [peer.transitIp]);
+    if (tunnelKey === undefined) { skip(who, `transit address ${peer.transitIp} is not a keyed address of ${joinSwitch}`); continue; }
+    const slot = slotOf(joinSwitch, tunnelKey);
+    if (held.has(slot)) { skip(who, `transit address ${peer.transitIp} is published by another node too`); continue; }
+    held.add(slot);
+    // The node port's name and MAC are what the peer itself writes (node-<name>, macForIp).
+    out.push({
+      lspName: `node-${peer.node}`, logicalSwitch: joinSwitch, node: peer.node, chassis: peer.chassisId,
+      address: `${macForIp(peer.transitIp)} ${peer.transitIp}`, tunnelKey, pod: who,
     });
   }
+  return out;
+}
 
-  /** Follows the store, the NB's switches and the SB's bindings from now on. */
-  start(): Promise<void> {
-    this.#unsubscribe.push(this.opts.store.onChange(() => void this.sync()));
-    // A switch that appears, goes or changes its CIDRs; not the ports this controller adds to it.
-    const onNb = (table: string, _u: string, old: Row | undefined, row: Row | undefined): void => {
-      if (table !== NB.ls) return;
-      if (!old || !row || asMap(old.external_ids)['ovnode:cidrs'] !== asMap(row.external_ids)['ovnode:cidrs']) void this.sync();
-    };
-    // A remote binding northd created, or one left (or put back) without a chassis; a chassis that
-    // appears or goes. Not the chassis this controller just set.
-    const onSb = (table: string, _u: string, old: Row | undefined, row: Row | undefined): void => {
-      if (table === SB.pb && row?.type === 'remote' && (!old || asArray<string>(row.chassis).length === 0)) void this.sync();
-      else if (table === SB.chassis && (!old || !row)) void this.sync();
-    };
-    this.opts.nb.on('change', onNb);
-    this.opts.sb.on('change', onSb);
-    this.#unsubscribe.push(() => this.opts.nb.off('change', onNb), () => this.opts.sb.off('change', onSb));
-    return this.sync();
+/** The remote ports this zone should hold (the whole computation). */
+export function desiredRemotePorts(input: RemotePortInputs, skip: Skip = () => {}): RemotePort[] {
+  const ctx = passContext(input);
+  const table = slotTable(input.store, ctx, skip);
+  const out: RemotePort[] = [];
+  const taken = new Set<string>();
+  for (const slot of table.slots()) {
+    const { holder, losers } = table.holder(slot);
+    for (const l of losers) skip(l.facts.pod, lostSlot(l));
+    if (!holder) continue;
+    taken.add(slot);
+    out.push(holder.port);
   }
-
-  sync(): Promise<void> {
-    return this.#sync.request(undefined);
-  }
-
-  stop(): void {
-    for (const u of this.#unsubscribe.splice(0)) u();
-  }
-
-  async #apply(): Promise<void> {
-    const { nb, sb, log } = this.opts;
-    const skip: Skip = (pod, why) => {
-      // A node that has not joined holds back all its pods: one line per node, not per pod.
-      const key = why.startsWith('node ') ? why : `${pod}|${why}`;
-      if (this.#reported.has(key)) return;
-      if (this.#reported.size > 10_000) this.#reported.clear();
-      this.#reported.add(key);
-      log.warn({ step: 'remote-ports', pod, reason: why }, 'remote pod not reachable from this node');
-    };
-    const { store, localNode, joinSwitch } = this.opts;
-    const desired = desiredRemotePorts({ store, localNode, peers: this.opts.peers(), nb, ...(joinSwitch === undefined ? {} : { joinSwitch }) }, skip);
-    const gone: string[] = [];
-    const nbOps = planRemotePorts(nb, desired, skip, gone);
-    if (nbOps.length > 0) {
-      await nb.transact([...nbOps, { op: 'comment', comment: 'ovnode: remote ports' }]);
-      log.info({ step: 'remote-ports', ports: desired.length, ops: nbOps.length, gone: gone.length }, 'remote ports written');
-      if (gone.length > 0) this.opts.onAddressesGone?.([...new Set(gone)]);
-      this.opts.onPortsWritten?.();
-    }
-    const sbOps = planRemoteBindings(sb, desired);
-    if (sbOps.length > 0) {
-      await sb.transact([...sbOps, { op: 'comment', comment: 'ovnode: remote port bindings' }]);
-      log.debug({ step: 'remote-ports', bound: sbOps.length }, 'remote ports bound');
-    }
-  }
+  out.push(...nodePorts(ctx, taken, skip));
+  return out;
 }

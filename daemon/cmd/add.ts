@@ -28,6 +28,7 @@ import { buildResult } from './result';
 
 export async function cmdAdd(ctx: RequestContext): Promise<CniResult> {
   const { deps, req, log, signal } = ctx;
+  const started = performance.now();
   const pod = await podOf(ctx);
   const podSwitch = deps.policy.switchFor(pod, req.args.podNamespace);
   const intent = buildIntent(req, deps.node, deps.subnets.defaultSwitch, podSwitch ? { pod, logicalSwitch: podSwitch } : { pod });
@@ -95,7 +96,8 @@ export async function cmdAdd(ctx: RequestContext): Promise<CniResult> {
       .map(({ ip }) => ip);
     // Like any released address: held until the earlier sandbox's connections are flushed.
     if (freed.length > 0) void deps.conntrack?.released(freed);
-    log.info({ step: 'done', ips: attachment.ips, mac: attachment.mac, lsp: attachment.lspName }, 'attached');
+    // The ADD's own duration (pod lookup to ovn-installed), for operators and bench:cluster.
+    log.info({ step: 'done', ips: attachment.ips, mac: attachment.mac, lsp: attachment.lspName, ms: +(performance.now() - started).toFixed(2) }, 'attached');
     deps.policy.scheduleSoon('pod added');
     deps.cluster?.attached(attachment, poolNetwork(pool, attachment.ips));
     return buildResult({ attachment, hostMac, pool, conf: req.conf, mtu: intent.mtu });

@@ -26,4 +26,9 @@ export class LatestSync<T> {
     }).catch((e: unknown) => this.onError(e)).finally(() => { this.#pending = false; });
     return this.#running;
   }
+
+  /** Resolves once no pass runs or is pending (passes requested meanwhile included). */
+  async idle(): Promise<void> {
+    while (this.#pending) await this.#running;
+  }
 }

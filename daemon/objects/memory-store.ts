@@ -2,13 +2,14 @@
 // Same change semantics as the manifests directory: a listener call per effective change only.
 
 import { byNamespaceAndName, ChangeListeners, deepFreeze, keyOf, objectKey, stableStringify } from './object-index';
-import type { Kind, KubeObject, ObjectOf, ObjectStore, RejectedObject } from './types';
+import type { Kind, KubeObject, ObjectChange, ObjectChanges, ObjectOf, ObjectStore, RejectedObject } from './types';
 
-export class MemoryStore implements ObjectStore {
+export class MemoryStore implements ObjectStore, ObjectChanges {
   // No serialised copy is kept: an update serialises the old and the new object to compare them,
   // which costs less than holding the text of every pod of a cluster.
   readonly #objects = new Map<string, KubeObject>();
   readonly #listeners = new ChangeListeners();
+  readonly #objectListeners = new Set<(change: ObjectChange) => void>();
   #rejected: RejectedObject[] = [];
   /** Sorted lists per kind, rebuilt at the next read of a kind that changed. */
   readonly #lists = new Map<Kind, ReadonlyArray<KubeObject>>();
@@ -45,14 +46,17 @@ export class MemoryStore implements ObjectStore {
       replaced = list.slice();
       replaced[at] = stored;
     }
-    this.#changed(obj.kind, replaced);
+    this.#changed({ kind: obj.kind, name: obj.metadata.name, namespace: obj.metadata.namespace }, replaced);
     return true;
   }
 
   /** Removes an object; namespaced kinds default to the "default" namespace. Returns whether it existed. */
   remove(kind: Kind, name: string, namespace?: string): boolean {
-    if (!this.#objects.delete(objectKey(kind, name, namespace))) return false;
-    this.#changed(kind);
+    const key = objectKey(kind, name, namespace);
+    const old = this.#objects.get(key);
+    if (!old) return false;
+    this.#objects.delete(key);
+    this.#changed({ kind, name, namespace: old.metadata.namespace });
     return true;
   }
 
@@ -84,16 +88,28 @@ export class MemoryStore implements ObjectStore {
     return this.#listeners.add(listener);
   }
 
+  onObjectChange(listener: (change: ObjectChange) => void): () => void {
+    const entry = (c: ObjectChange): void => listener(c);
+    this.#objectListeners.add(entry);
+    return () => { this.#objectListeners.delete(entry); };
+  }
+
   /** Nothing to release; present so either store can be closed the same way. */
   close(): void {}
 
   // The kind's list is rebuilt lazily, so a burst of apply() calls costs one sort at the next read.
-  #changed(kind: Kind, list?: KubeObject[]): void {
-    if (list) this.#lists.set(kind, Object.freeze(list));
-    else this.#lists.delete(kind);
+  #changed(change: ObjectChange, list?: KubeObject[]): void {
+    if (list) this.#lists.set(change.kind, Object.freeze(list));
+    else this.#lists.delete(change.kind);
     this.#version++;
     this.#lastChangeAt = Date.now();
-    const errors = this.#listeners.notify();
+    const errors: unknown[] = [];
+    // The object's own listeners first: a listener of the whole store may start a pass that
+    // should find the object marked.
+    for (const l of [...this.#objectListeners]) {
+      try { l(change); } catch (e) { errors.push(e); }
+    }
+    errors.push(...this.#listeners.notify());
     // Listeners are the caller's code: their failure surfaces at the call that triggered them.
     if (errors.length === 1) throw errors[0];
     if (errors.length > 1) throw new AggregateError(errors, 'onChange listeners failed');

@@ -142,6 +142,19 @@ export interface RejectedObject {
  * Where objects come from: a manifests directory in embedded mode, the Kubernetes API later.
  * Everything downstream depends on this interface only.
  */
+/** Which object changed (added, replaced or removed): the store has the current state. */
+export interface ObjectChange {
+  kind: Kind;
+  name: string;
+  /** "" for cluster-scoped kinds. */
+  namespace: string;
+}
+
+/** A store that also says which object each change was about, for consumers that work incrementally. */
+export interface ObjectChanges {
+  onObjectChange(listener: (change: ObjectChange) => void): () => void;
+}
+
 export interface ObjectStore {
   list<K extends Kind>(kind: K): ReadonlyArray<ObjectOf<K>>;
   /** Namespaced kinds need `namespace`; cluster-scoped kinds ignore it. */

@@ -20,7 +20,7 @@ import { policyTranslations } from './network-policy';
 import { PeerIndex } from './peer-index';
 import { podPorts, remotePodPorts, type PodPort } from './pods';
 import { AdmissionIndex } from './admission-index';
-import { NbNameIndex } from './nb-names';
+import { UniqueIndex } from '../ovsdb/unique-index';
 import { planReconcile } from './reconcile';
 import { subnetShape } from './subnets';
 import type { Metrics } from '../metrics';
@@ -48,8 +48,8 @@ export class PolicyEngine {
   private retryTimer: NodeJS.Timeout | undefined;
 
   private readonly admission: AdmissionIndex;
-  private readonly portGroups: NbNameIndex;
-  private readonly addressSets: NbNameIndex;
+  private readonly portGroups: UniqueIndex;
+  private readonly addressSets: UniqueIndex;
   /** Peer answers kept between runs: a label change re-evaluates one namespace's peers. */
   private readonly peerIndex = new PeerIndex();
   /** Policies translated in earlier runs, by policy object. */
@@ -57,8 +57,8 @@ export class PolicyEngine {
 
   constructor(private readonly deps: EngineDeps) {
     this.admission = new AdmissionIndex(deps.store);
-    this.portGroups = new NbNameIndex(deps.nb, 'Port_Group');
-    this.addressSets = new NbNameIndex(deps.nb, 'Address_Set');
+    this.portGroups = new UniqueIndex(deps.nb, 'Port_Group');
+    this.addressSets = new UniqueIndex(deps.nb, 'Address_Set');
   }
 
   /**

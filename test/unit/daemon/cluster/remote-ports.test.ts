@@ -3,9 +3,8 @@
 // the unique LSP name index) and a second pass must plan nothing; the planners read it through a
 // `rows(table)` view holding decoded rows, as the monitor cache does. Pods come from a MemoryStore.
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import {
-  REMOTE_PORT_NODE, desiredRemotePorts, planRemoteBindings, planRemotePorts, type RemotePort,
-} from '../../../../daemon/cluster/remote-ports';
+import { REMOTE_PORT_NODE, desiredRemotePorts, type RemotePort } from '../../../../daemon/cluster/remote-ports';
+import { planRemoteBindings, planRemotePorts } from '../../../../daemon/cluster/remote-port-plan';
 import type { PeerNode } from '../../../../daemon/cluster/node-contract';
 import { MemoryStore } from '../../../../daemon/objects/memory-store';
 import type { PodObj } from '../../../../daemon/objects/types';

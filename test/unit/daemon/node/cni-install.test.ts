@@ -35,6 +35,17 @@ describe('CNI installation', () => {
     expect(readdirSync(bin).sort()).toEqual(['kube-ovn', 'ovnode']);
   });
 
+  it('replaces a copy of the same size that differs in one byte past the first megabyte (compared chunk by chunk)', () => {
+    const big = Buffer.alloc(3 * 1024 * 1024 + 17, 9);
+    writeFileSync(exe, big);
+    const other = Buffer.from(big);
+    other[2 * 1024 * 1024 + 5] = 1;
+    writeFileSync(join(bin, 'ovnode'), other);
+    expect(installExecutable({ binDir: bin, confDir: conf, executable: exe, daemonSocket: '/s' })).toEqual([join(bin, 'ovnode')]);
+    expect(readFileSync(join(bin, 'ovnode')).equals(big)).toBe(true);
+    expect(installExecutable({ binDir: bin, confDir: conf, executable: exe, daemonSocket: '/s' })).toEqual([]);
+  });
+
   it('replaces an older executable by rename: a process holding the old file keeps reading the old content', () => {
     writeFileSync(join(bin, 'ovnode'), 'old');
     chmodSync(join(bin, 'ovnode'), 0o755);

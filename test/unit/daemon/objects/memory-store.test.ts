@@ -101,6 +101,54 @@ describe('MemoryStore', () => {
     expect(seen).toEqual(['a']);
   });
 
+  it('tells onObjectChange which object each effective change was about, before the onChange listeners, until unsubscribed', () => {
+    const store = new MemoryStore();
+    const events: unknown[] = [];
+    const off = store.onObjectChange((c) => {
+      // The store already holds the new state when the listener runs.
+      const now = store.get(c.kind, c.name, c.namespace);
+      events.push({ ...c, present: now !== undefined });
+    });
+    store.onChange(() => events.push('onChange'));
+    const take = (): unknown[] => events.splice(0);
+
+    store.apply(pod('p', 'team', { app: 'web' }));
+    expect(take()).toEqual([{ kind: 'Pod', name: 'p', namespace: 'team', present: true }, 'onChange']);
+    // Same content: no change, nobody called.
+    expect(store.apply(pod('p', 'team', { app: 'web' }))).toBe(false);
+    expect(take()).toEqual([]);
+    store.apply(pod('p', 'team', { app: 'api' }));
+    expect(take()).toEqual([{ kind: 'Pod', name: 'p', namespace: 'team', present: true }, 'onChange']);
+    // Cluster-scoped kinds: namespace "".
+    store.apply(ns('team'));
+    expect(take()).toEqual([{ kind: 'Namespace', name: 'team', namespace: '', present: true }, 'onChange']);
+
+    // A removal names the object as stored: the defaulted namespace of a pod, "" for a cluster-scoped kind whatever was passed.
+    store.apply(pod('q', 'default'));
+    take();
+    expect(store.remove('Pod', 'q')).toBe(true);
+    expect(take()).toEqual([{ kind: 'Pod', name: 'q', namespace: 'default', present: false }, 'onChange']);
+    expect(store.remove('Namespace', 'team', 'whatever')).toBe(true);
+    expect(take()).toEqual([{ kind: 'Namespace', name: 'team', namespace: '', present: false }, 'onChange']);
+    expect(store.remove('Pod', 'missing', 'team')).toBe(false);
+    expect(store.remove('Pod', 'p', 'elsewhere')).toBe(false);
+    expect(take()).toEqual([]);
+
+    off();
+    store.remove('Pod', 'p', 'team');
+    expect(take()).toEqual(['onChange']);
+  });
+
+  it('runs the onChange listeners even when an onObjectChange listener throws, and reports the failure to the caller', () => {
+    const store = new MemoryStore();
+    let whole = 0;
+    store.onObjectChange(() => { throw new Error('object listener bug'); });
+    store.onChange(() => whole++);
+    expect(() => store.apply(ns('a'))).toThrow('object listener bug');
+    expect(whole).toBe(1);
+    expect(store.get('Namespace', 'a')).toBeDefined();
+  });
+
   it('reports what setRejected was given, without a change', () => {
     const store = new MemoryStore();
     let calls = 0;

@@ -1,19 +1,19 @@
-// NbNameIndex follows the monitor: rows inserted, renamed, deleted and re-created under the
+// UniqueIndex follows the monitor: rows inserted, renamed, deleted and re-created under the
 // same name after the index was built are found (or not) exactly as a scan of the cache would.
 import { EventEmitter } from 'node:events';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { OvsdbClient } from '../../../../daemon/ovsdb/client';
 import type { Operation } from '../../../../daemon/ovsdb/types';
 import { uuid, type Row } from '../../../../daemon/ovsdb/values';
-import { NbNameIndex } from '../../../../daemon/policy/nb-names';
-import { byName, startNb, type Nb } from './helpers';
+import { UniqueIndex } from '../../../../daemon/ovsdb/unique-index';
+import { byName, startNb, type Nb } from '../policy/helpers';
 
 let env: Nb;
-let index: NbNameIndex;
+let index: UniqueIndex;
 
 beforeEach(async () => {
   env = await startNb();
-  index = new NbNameIndex(env.nb, 'Address_Set');
+  index = new UniqueIndex(env.nb, 'Address_Set');
 });
 
 afterEach(async () => {
@@ -29,7 +29,7 @@ async function change(ops: Operation[], name: string, present: boolean): Promise
 
 const insert = (name: string): Operation => ({ op: 'insert', table: 'Address_Set', row: { name } });
 
-describe('NbNameIndex', () => {
+describe('UniqueIndex', () => {
   it('finds what the cache holds, through inserts, renames, deletes and re-creations', async () => {
     await change([insert('a')], 'a', true);
     expect(index.get('a')?._uuid).toBe(byName(env.nb, 'Address_Set', 'a')?._uuid);
@@ -69,7 +69,7 @@ describe('NbNameIndex', () => {
     // The order of rows within one update is the server's: drive the events by hand.
     const rows = new Map<string, Row>([['old', { _uuid: 'old', name: 'x' }]]);
     const client = Object.assign(new EventEmitter(), { rows: () => rows }) as unknown as OvsdbClient;
-    const own = new NbNameIndex(client, 'Address_Set');
+    const own = new UniqueIndex(client, 'Address_Set');
     expect(own.get('x')?._uuid).toBe('old');
     const fresh: Row = { _uuid: 'new', name: 'x' };
     rows.set('new', fresh);
