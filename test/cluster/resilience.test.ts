@@ -3,7 +3,8 @@
 // schema admits but ovnode cannot honour gets an Event saying why; an apiserver restart while a
 // policy changes leaves the datapath matching the API; a node whose kubelet, containerd and every
 // pod process (ovnode's included) are killed comes back with its pods networked and no leftovers,
-// while pods on the other nodes keep talking, and rejoins them.
+// while pods on the other nodes keep talking, and rejoins them; a Node deleted from the API
+// leaves every other zone and its claims are collected, and rejoins once re-registered.
 import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -128,5 +129,52 @@ describe('refusals, an apiserver restart and a node crash (real lab cluster)', (
       const names = (await sbctl(other, ['--bare', '--columns=name', 'list', 'Chassis'])).split('\n').map((l) => l.trim()).filter(Boolean).sort();
       expect(names, `${other}'s SB: one chassis per node, no stale one`).toEqual(['node1', 'node2', 'node3']);
     }
+  });
+
+  it('a Node deleted from the API leaves every other zone (chassis, remote ports, node port) and its claims are collected; re-registered, it rejoins', async () => {
+    const node = 'node3';
+    const others = ['node1', 'node2'];
+    const placed: Array<[string, string]> = [['d1', 'node1'], ['d2', 'node2']];
+    await apply({ apiVersion: 'v1', kind: 'List', items: placed.map(([n, on]) => testPod({ name: n, namespace: NS, node: on, labels: { app: n } })) });
+    await Promise.all(placed.map(([n]) => waitForPodReady(NS, n, 120_000)));
+    const [d1, d2] = [await ipOf('d1'), await ipOf('d2')];
+    const uidOf = async (): Promise<string> => (await kubectlJson<KubeObject>(['get', 'node', node])).metadata.uid as string;
+    const ownedClaims = async (uid: string): Promise<string[]> => (await kubectlJson<{ items: KubeObject[] }>(['get', 'ipclaims'])).items
+      .filter((c) => (c.metadata.ownerReferences ?? []).some((o: KubeObject) => o.uid === uid)).map((c) => c.metadata.name as string);
+    const nodeUid = await uidOf();
+    expect((await ownedClaims(nodeUid)).length, `${node} owns claims (blocks, its transit address)`).toBeGreaterThan(0);
+    await stopNode(node, { allProcesses: true });
+    await kubectlOk(['delete', 'node', node, '--wait=true']);
+    // The peers' watch sees the Node go: its chassis, its pods' remote ports and its node port go
+    // from every other zone, although its pods are still in the API (nothing deleted them yet).
+    for (const other of others) {
+      await until(async () => {
+        const chassis = (await sbctl(other, ['--bare', '--columns=name', 'list', 'Chassis'])).split('\n').map((l) => l.trim()).filter(Boolean).sort();
+        const ports = (await nbctl(other, ['--bare', '--columns=name', 'find', 'Logical_Switch_Port', `external_ids:ovnode\\:remote-node=${node}`])).trim();
+        return chassis.join(',') === others.join(',') && ports === '';
+      }, `${other} holds no chassis and no remote port of the deleted ${node}`, 60_000);
+    }
+    // Its claims have the Node as owner: the garbage collector removes them with it.
+    await until(async () => (await ownedClaims(nodeUid)).length === 0, `the claims owned by ${node} are collected`, 120_000);
+    expect(await httpFrom(NS, 'd1', d2), 'node1 <-> node2 unaffected').toBe('ok');
+    // The node comes back: kubelet registers a new Node, ovnode publishes its contract on it and
+    // the others take it in again; a pod started there now talks across nodes.
+    await startNode(node);
+    await waitForNodeReady(node, 180_000);
+    await waitDaemonSetReady('ovnode-ovs', 300_000);
+    await waitDaemonSetReady('ovnode', 300_000);
+    for (const other of others) {
+      await until(async () => (await sbctl(other, ['--bare', '--columns=name', 'list', 'Chassis'])).split('\n').map((l) => l.trim()).filter(Boolean).sort().join(',') === 'node1,node2,node3',
+        `${other} holds ${node}'s chassis again`, 120_000);
+    }
+    await apply(testPod({ name: 'w3b', namespace: NS, node, labels: { app: 'w3b' } }));
+    await waitForPodReady(NS, 'w3b', 180_000);
+    const w3b = await ipOf('w3b');
+    await until(async () => (await httpFrom(NS, 'd1', w3b)) === 'ok', `d1 (node1) -> w3b (${node}) after it rejoined`, 90_000);
+    expect(await httpFrom(NS, 'w3b', d2)).toBe('ok');
+    expect(await httpFrom(NS, 'w3b', d1)).toBe('ok');
+    const newUid = await uidOf();
+    expect(newUid).not.toBe(nodeUid);
+    expect((await ownedClaims(newUid)).length, `the re-registered ${node} claims its block and transit address again`).toBeGreaterThan(0);
   });
 });
