@@ -35,7 +35,8 @@ import { join } from 'node:path';
 import { contractAnnotations } from '../daemon/cluster/node-contract';
 import { MAX_PORT_KEY } from '../daemon/cluster/tunnel-keys';
 import { OvsdbClient } from '../daemon/ovsdb/client';
-import { asArray, type Row } from '../daemon/ovsdb/values';
+import { asArray, asMap, type Row } from '../daemon/ovsdb/values';
+import { isRemoteNodeRow } from '../daemon/store/external-ids';
 import type { HttpKubeApi } from '../daemon/sources/kube/http-api';
 import type { LabInfo } from '../test/cluster/harness/lab';
 import {
@@ -123,7 +124,7 @@ interface RunResult {
 /** What a run measures after it is ready. */
 interface Probes { remotePods: number; services: number; adds: number }
 
-interface RunContext { lab: LabInfo; api: HttpKubeApi; nb: OvsdbClient; sb: OvsdbClient; kubeconfig: string; logDir: string; args: Args; nextSample: number }
+interface RunContext { lab: LabInfo; api: HttpKubeApi; nb: OvsdbClient; sb: OvsdbClient; kubeconfig: string; logDir: string; args: Args; nextSample: number; remoteLsps: Set<string> }
 
 /** The daemon installs ovnode as the node's CNI, as in the DaemonSet: kubelet then runs the ADD probe's pods through it. */
 const CNI_ARGS = ['--cni-bin-dir', '/opt/cni/bin', '--cni-conf-dir', '/etc/cni/net.d'];
@@ -142,7 +143,7 @@ async function runDaemon(ctx: RunContext, label: string, probes: Probes): Promis
   });
   // Binding writes are logged at debug only: counted where they land.
   const onSb = (table: string, _u: string, old: Row | undefined, row: Row | undefined): void => {
-    if (table === 'Port_Binding' && row?.type === 'remote' && chassisOf(row) !== undefined && chassisOf(row) !== (old && chassisOf(old))) ops.sb++;
+    if (table === 'Port_Binding' && row && isRemote(ctx, row.logical_port as string) && chassisOf(row) !== undefined && chassisOf(row) !== (old && chassisOf(old))) ops.sb++;
   };
   ctx.sb.on('change', onSb);
   try {
@@ -179,12 +180,26 @@ async function runDaemon(ctx: RunContext, label: string, probes: Probes): Promis
 }
 
 const chassisOf = (row: Row): string | undefined => asArray<string>(row.chassis)[0];
+/** A port the daemon holds for another node (marked with that node; its type is a VIF's). */
+const isRemoteRow = (row: Row): boolean => isRemoteNodeRow(asMap(row.external_ids));
+const isRemote = (ctx: RunContext, lsp: string): boolean => ctx.remoteLsps.has(lsp);
+
+/** Follows the NB's remote ports by name (the SB's bindings only name their port). */
+function followRemoteLsps(nb: OvsdbClient): Set<string> {
+  const names = new Set<string>();
+  nb.on('change', (table: string, _u: string, old: Row | undefined, row: Row | undefined) => {
+    if (table !== 'Logical_Switch_Port') return;
+    if (old) names.delete(old.name as string);
+    if (row && isRemoteRow(row)) names.add(row.name as string);
+  });
+  return names;
+}
 
 /** Resolves once every remote LSP of the NB has a bound SB binding (checked on each SB or NB change). */
 function allBound(ctx: RunContext, timeoutMs: number): Promise<void> {
   const done = (): boolean => {
-    const want = new Set([...ctx.nb.rows('Logical_Switch_Port').values()].filter((r) => r.type === 'remote').map((r) => r.name as string));
-    for (const pb of ctx.sb.rows('Port_Binding').values()) if (pb.type === 'remote' && chassisOf(pb) !== undefined) want.delete(pb.logical_port as string);
+    const want = new Set([...ctx.nb.rows('Logical_Switch_Port').values()].filter(isRemoteRow).map((r) => r.name as string));
+    for (const pb of ctx.sb.rows('Port_Binding').values()) if (chassisOf(pb) !== undefined) want.delete(pb.logical_port as string);
     return want.size === 0;
   };
   return new Promise((resolve, reject) => {
@@ -212,7 +227,7 @@ async function remotePodAppears(ctx: RunContext): Promise<{ nbMs: number; boundM
   const i = ctx.args.pods + ctx.nextSample;
   const name = `s-${ctx.nextSample++}`;
   const lsp = `${name}.${nsName(i % NAMESPACES)}`;
-  const arrived = ctx.nb.waitFor('Logical_Switch_Port', (row) => row.name === lsp && row.type === 'remote', AbortSignal.timeout(30_000));
+  const arrived = ctx.nb.waitFor('Logical_Switch_Port', (row) => row.name === lsp && isRemoteRow(row), AbortSignal.timeout(30_000));
   const bound = ctx.sb.waitFor('Port_Binding', (row) => row.logical_port === lsp && chassisOf(row) !== undefined, AbortSignal.timeout(30_000));
   const t0 = performance.now();
   const res = await ctx.api.request<{ message?: string }>({ method: 'POST', path: podsPath(i), body: podObject(name, i, ctx.args.nodes) });
@@ -227,9 +242,9 @@ async function remotePodAppears(ctx: RunContext): Promise<{ nbMs: number; boundM
 
 async function countRows(ctx: RunContext): Promise<Rows> {
   const lsps = [...ctx.nb.rows('Logical_Switch_Port').values()];
-  const remote = lsps.filter((r) => r.type === 'remote').length;
+  const remote = lsps.filter(isRemoteRow).length;
   const chassis = await ctx.sb.select('Chassis', [], ['name']);
-  const bound = [...ctx.sb.rows('Port_Binding').values()].filter((r) => r.type === 'remote' && chassisOf(r) !== undefined).length;
+  const bound = [...ctx.sb.rows('Port_Binding').values()].filter((r) => isRemote(ctx, r.logical_port as string) && chassisOf(r) !== undefined).length;
   return { lsp: lsps.length, remote, local: lsps.length - remote, chassis: chassis.length, bound };
 }
 
@@ -248,10 +263,11 @@ async function main(): Promise<void> {
     nb = new OvsdbClient({ socketPath: ovnSocket(lab, 'nb'), database: 'OVN_Northbound' });
     sb = new OvsdbClient({ socketPath: ovnSocket(lab, 'sb'), database: 'OVN_Southbound' });
     await Promise.all([nb.connect(AbortSignal.timeout(30_000)), sb.connect(AbortSignal.timeout(30_000))]);
-    await nb.monitor({ Logical_Switch_Port: { columns: ['name', 'type'] }, ...PROBE_NB_TABLES });
+    const remoteLsps = followRemoteLsps(nb);
+    await nb.monitor({ Logical_Switch_Port: { columns: ['name', 'type', 'external_ids'] }, ...PROBE_NB_TABLES });
     await sb.monitor({ Port_Binding: { columns: ['logical_port', 'type', 'chassis'] }, ...PROBE_SB_TABLES });
     await createNamespaces(api, [PROBE_NAMESPACE]);
-    const ctx: RunContext = { lab, api, nb, sb, kubeconfig, logDir, args, nextSample: 0 };
+    const ctx: RunContext = { lab, api, nb, sb, kubeconfig, logDir, args, nextSample: 0, remoteLsps };
     const serviceSamples = Math.min(args.samples, 20);
 
     const results: RunResult[] = [];

@@ -11,8 +11,9 @@ import { asArray, asMap, namedUuid, ovsMap, ovsSet, uuid, type Row } from '../ov
 import { SB } from '../ovs/schema';
 import { LatestSync } from '../node/latest-sync';
 import type { PeerNode } from './node-contract';
+import { REMOTE_NODE } from '../store/external-ids';
 
-export const REMOTE_NODE_KEY = 'ovnode:remote-node';
+export const REMOTE_NODE_KEY = REMOTE_NODE;
 const ENCAP = 'Encap';
 
 export interface RemoteChassisOptions {

@@ -1,9 +1,18 @@
 // The NB and SB operations that make this zone's remote ports what remote-ports.ts decided: the
-// NB rows (one `remote` LSP per port, linked to its switch), and in the SB the chassis of each
-// port's binding (northd creates the binding of a remote port but leaves its chassis empty, as
-// ovn-ic would set it; this zone sets it, and ovn-controller then tunnels the port's packets to
-// that chassis). Rows carry the peer's node name in external_ids: only those are changed or
-// removed; a local port of the same name, or one requesting the same key, always wins.
+// NB rows (one LSP per port, linked to its switch), and in the SB the chassis of each port's
+// binding (northd creates the binding and leaves its chassis empty; this zone sets it to the
+// peer's, and ovn-controller then tunnels the port's packets to that chassis, as it does for a VM
+// on another hypervisor under one central OVN). Rows carry the peer's node name in external_ids:
+// only those are changed or removed; a local port of the same name, or one requesting the same
+// key, always wins.
+//
+// The ports are ordinary (VIF) ports bound elsewhere, not ovn-ic's `remote` type: ovn-controller
+// floods a switch's broadcast to each `remote` port separately (an OpenFlow action list per port
+// in one flow), and past about a thousand of them on one switch that flow outgrows OpenFlow's
+// 64 KB message limit, vswitchd refuses it (OFPBAC_BAD_LEN) and ovn-controller drops and redoes
+// its whole br-int connection over and over: measured with bench:cluster's 5000 pods. A VIF
+// bound to another chassis is flooded once per chassis, and the receiving chassis delivers a
+// flood from a tunnel to its local ports only, so no packet loops between zones.
 //
 // The planners read the NB through NbPortView: a full pass scans the tables once, an incremental
 // pass looks its few ports up by name.
@@ -81,7 +90,7 @@ export function indexedPorts(nb: Pick<OvsdbClient, 'rows'>, byName: (name: strin
 function portRow(p: RemotePort): WireRow {
   return {
     name: p.lspName,
-    type: 'remote',
+    type: '',
     addresses: ovsSet([p.address]),
     options: ovsMap({ 'requested-chassis': p.chassis, 'requested-tnl-key': String(p.tunnelKey) }),
     external_ids: ovsMap({ [REMOTE_PORT_NODE]: p.node, [REMOTE_PORT_POD]: p.pod }),
@@ -92,7 +101,7 @@ function sameRow(row: Row, p: RemotePort): boolean {
   const opts = asMap(row.options);
   const ids = asMap(row.external_ids);
   const addrs = asArray<string>(row.addresses);
-  return row.type === 'remote' && addrs.length === 1 && addrs[0] === p.address && opts['requested-chassis'] === p.chassis
+  return row.type === '' && addrs.length === 1 && addrs[0] === p.address && opts['requested-chassis'] === p.chassis
     && opts['requested-tnl-key'] === String(p.tunnelKey) && Object.keys(opts).length === 2
     && ids[REMOTE_PORT_NODE] === p.node && ids[REMOTE_PORT_POD] === p.pod;
 }
@@ -172,13 +181,17 @@ function chassisByName(sb: Pick<OvsdbClient, 'rows'>): Map<string, string> {
   return out;
 }
 
-/** SB operations binding these remote port bindings to their port's chassis. */
-export function planBindings(sb: Pick<OvsdbClient, 'rows'>, bindings: Iterable<Row>, desired: ReadonlyMap<string, Pick<RemotePort, 'chassis'>>): Operation[] {
+/**
+ * SB operations binding these bindings to their port's chassis: only bindings of this
+ * controller's NB ports (`ours`), never a local pod's port that happens to have a desired name.
+ */
+export function planBindings(sb: Pick<OvsdbClient, 'rows'>, bindings: Iterable<Row>, desired: ReadonlyMap<string, Pick<RemotePort, 'chassis'>>, ours: (name: string) => boolean): Operation[] {
   const chassis = chassisByName(sb);
   const ops: Operation[] = [];
   for (const pb of bindings) {
-    if (pb.type !== 'remote') continue;
-    const want = desired.get(pb.logical_port as string)?.chassis;
+    const name = pb.logical_port as string;
+    if (!ours(name)) continue;
+    const want = desired.get(name)?.chassis;
     const target = want === undefined ? undefined : chassis.get(want);
     if (target === undefined || asArray<string>(pb.chassis)[0] === target) continue;
     ops.push({ op: 'update', table: SB.pb, where: [['_uuid', '==', uuid(pb._uuid)]], row: { chassis: uuid(target) } });
@@ -186,7 +199,8 @@ export function planBindings(sb: Pick<OvsdbClient, 'rows'>, bindings: Iterable<R
   return ops;
 }
 
-/** SB operations binding each remote port to its node's chassis (rows northd has created so far). */
-export function planRemoteBindings(sb: Pick<OvsdbClient, 'rows'>, desired: readonly RemotePort[]): Operation[] {
-  return planBindings(sb, sb.rows(SB.pb).values(), new Map(desired.map((p) => [p.lspName, p])));
+/** SB operations binding each remote port of the NB to its node's chassis (rows northd has created so far). */
+export function planRemoteBindings(sb: Pick<OvsdbClient, 'rows'>, desired: readonly RemotePort[], nb: Pick<OvsdbClient, 'rows'>): Operation[] {
+  const { ours } = scanPorts(nb);
+  return planBindings(sb, sb.rows(SB.pb).values(), new Map(desired.map((p) => [p.lspName, p])), (name) => ours.has(name));
 }

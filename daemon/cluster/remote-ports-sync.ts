@@ -103,7 +103,7 @@ export class RemotePorts {
     // A remote binding northd created, or one left (or put back) without a chassis; a chassis that
     // appears or goes. Not the chassis this controller just set.
     const onSb = (table: string, u: string, old: Row | undefined, row: Row | undefined): void => {
-      if (table === SB.pb && row?.type === 'remote' && (!old || asArray<string>(row.chassis).length === 0)) {
+      if (table === SB.pb && row && (!old || asArray<string>(row.chassis).length === 0) && this.#isOurs(row.logical_port as string)) {
         this.#dirtyBindings.add(u);
         void this.#request();
       } else if (table === SB.chassis && (!old || !row)) void this.sync();
@@ -131,6 +131,9 @@ export class RemotePorts {
     this.#lspByName.close();
     this.#bindingByPort.close();
   }
+
+  /** An NB port of that name is this controller's (looked up in the NB as it is now). */
+  readonly #isOurs = (name: string): boolean => isOurs(this.#lspByName.get(name));
 
   #request(): Promise<void> {
     return this.#sync.request(undefined);
@@ -176,7 +179,7 @@ export class RemotePorts {
     this.#decided = { ctx, table, desired, holderOf, scanned };
     const gone: string[] = [];
     const nbOps = planRemotePorts(nb, [...desired.values()], this.#skip, gone, scanned);
-    await this.#write(nbOps, gone, () => planBindings(sb, sb.rows(SB.pb).values(), desired));
+    await this.#write(nbOps, gone, () => planBindings(sb, sb.rows(SB.pb).values(), desired, this.#isOurs));
   }
 
   async #podsPass(d: Decided, pods: string[], bindings: string[]): Promise<void> {
@@ -215,7 +218,7 @@ export class RemotePorts {
     await this.#write(nbOps, gone, () => {
       const rows = sb.rows(SB.pb);
       const toBind = [...bindings.map((u) => rows.get(u)), ...[...changed].map((name) => this.#bindingByPort.get(name))];
-      return planBindings(sb, toBind.filter((r): r is Row => r !== undefined), d.desired);
+      return planBindings(sb, toBind.filter((r): r is Row => r !== undefined), d.desired, this.#isOurs);
     });
   }
 

@@ -1,4 +1,4 @@
-// Pods of other nodes on this zone's shared switches: which `remote` Logical_Switch_Ports this
+// Pods of other nodes on this zone's shared switches: which Logical_Switch_Ports this
 // zone should hold. One per pod, with the pod's own MAC and addresses (so ARP is answered and
 // routers resolve it as anywhere else), the tunnel key its node gave the pod's port
 // (tunnel-keys.ts), and bound to that node's chassis; and one per peer for its node port on the

@@ -5,7 +5,7 @@ import type { Logger } from 'pino';
 import { InvalidConfigError, IpamError } from '../../common/errors';
 import type { OvsdbClient } from '../ovsdb/client';
 import { asArray, asMap } from '../ovsdb/values';
-import { EXT } from '../store/external-ids';
+import { EXT, isRemoteNodeRow } from '../store/external-ids';
 import { NB } from '../ovs/schema';
 import { localAllocator, portHolder, SubnetPool, type PoolAllocator, type SubnetSpec } from './pool';
 import type { ClusterIpam } from './claims/cluster';
@@ -136,7 +136,7 @@ export class SubnetRegistry {
       for (const portUuid of asArray<string>(ls.ports)) {
         const lsp = lsps.get(portUuid);
         // Other nodes' pods: their addresses are in their nodes' blocks, held there.
-        if (!lsp || lsp.type === 'remote') continue;
+        if (!lsp || isRemoteNodeRow(asMap(lsp.external_ids))) continue;
         for (const line of asArray<string>(lsp.addresses)) {
           for (const token of line.split(/\s+/).slice(1)) {
             const ip = token.split('/')[0] as string;

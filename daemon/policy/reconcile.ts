@@ -7,6 +7,7 @@ import { NB } from '../ovs/schema';
 import type { OvsdbClient } from '../ovsdb/client';
 import type { Operation } from '../ovsdb/types';
 import { asArray, asMap, namedUuid, ovsMap, ovsSet, uuid, type Atom, type Row } from '../ovsdb/values';
+import { isRemoteNodeRow } from '../store/external-ids';
 import { aclKey, qosKey, type DesiredAcl, type DesiredQos, type DesiredState, type DesiredSwitch } from './model';
 
 export const OWNER_KEY = 'ovnode:policy';
@@ -77,7 +78,10 @@ function planSwitches(p: Planner, desired: DesiredState, switches: SwitchPlanner
   for (const [name, ls] of existing) {
     if (wanted.has(name) || asMap(ls.external_ids)['ovnode:subnet'] !== 'true') continue;
     // Router and remote ports (other nodes' pods) go with the switch.
-    const podPorts = asArray<string>(ls.ports).filter((u) => { const t = p.get(NB.lsp, u)?.type; return t !== 'router' && t !== 'remote'; });
+    const podPorts = asArray<string>(ls.ports).filter((u) => {
+      const row = p.get(NB.lsp, u);
+      return row?.type !== 'router' && !(row && isRemoteNodeRow(asMap(row.external_ids)));
+    });
     if (podPorts.length > 0) continue; // pods of this node still use it: keep it until they are gone
     p.ops.push(...switches.removeSwitchOps(name));
     p.count('switchesRemoved');

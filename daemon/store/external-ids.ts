@@ -23,6 +23,16 @@ export const EXT = {
 
 export const OWNER = 'ovnode';
 
+/**
+ * Marks the rows a zone holds for another node (its pods' ports, its node port, its Chassis):
+ * the value is that node's name. Such ports are not this node's pods, whatever their type.
+ */
+export const REMOTE_NODE = 'ovnode:remote-node';
+
+export function isRemoteNodeRow(externalIds: Record<string, unknown>): boolean {
+  return externalIds[REMOTE_NODE] !== undefined;
+}
+
 type Ids = Record<string, string>;
 
 /** external_ids for the OVS Interface row. */

@@ -11,7 +11,7 @@ import { NODE_ANNOTATION } from '../../daemon/cluster/node-contract';
 import { apply, kubectl, kubectlJson, nodeExec, readLab, uniqueName, waitForPodReady, type KubeObject } from './harness/lab';
 import { Outside, OUTSIDE_PORT } from './harness/outside';
 import { expectMatrix, podAddress, uniform, type Peer } from './harness/matrix';
-import { createNamespace, deleteNamespace, deployOvnode, nbctl, podExec, testPod } from './harness/ovnode';
+import { createNamespace, deleteNamespace, deployOvnode, nbctl, nbPorts, podExec, sbctl, testPod } from './harness/ovnode';
 
 const NS = uniqueName('xnode');
 const SUBNET = uniqueName('xnode-net');
@@ -80,20 +80,31 @@ describe('pods on different nodes (real lab cluster, one OVN zone per node)', ()
     }
   });
 
-  it('each zone holds the other nodes\' pods as remote ports bound to their chassis, keyed by address', async () => {
+  it('each zone holds the other nodes\' pods as ports bound to their chassis, keyed by address', async () => {
     for (const here of NODES) {
+      const ports = await nbPorts(here);
       for (const p of pods.filter((x) => x.node !== here)) {
         const lsp = `${p.pod}.${NS}`;
-        const row = (await nbctl(here, ['--bare', '--columns=type,options', 'find', 'Logical_Switch_Port', `name=${lsp}`])).trim();
-        expect(row, `${here}: remote port ${lsp}`).toMatch(/^remote\n/);
-        expect(row).toContain(`requested-chassis=${p.node}`);
+        const port = ports.get(lsp);
+        // A VIF bound to the pod's chassis (not ovn-ic's `remote` type: see remote-port-plan.ts).
+        expect(port?.type, `${here}: port ${lsp}`).toBe('');
+        expect(port?.remoteNode, `${here}: ${lsp} held for ${p.node}`).toBe(p.node);
+        expect(port?.options['requested-chassis']).toBe(p.node);
         // The key is the address's offset in its subnet: the default one is a /16, this run's a /24.
         const [, , third, fourth] = p.ip.split('.').map(Number) as [number, number, number, number];
         const key = p.subnet === 'own' ? fourth : third * 256 + fourth;
-        expect(row).toContain(`requested-tnl-key=${key}`);
+        expect(port?.options['requested-tnl-key']).toBe(String(key));
         // On the pod's own node, the local port carries the same key.
-        const local = (await nbctl(p.node, ['--bare', '--columns=options', 'find', 'Logical_Switch_Port', `name=${lsp}`])).trim();
-        expect(local, `${p.node}: local port ${lsp}`).toContain(`requested-tnl-key=${key}`);
+        const local = (await nbPorts(p.node)).get(lsp);
+        expect(local?.remoteNode, `${p.node}: local port ${lsp}`).toBeUndefined();
+        expect(local?.options['requested-tnl-key']).toBe(String(key));
+      }
+      // Bound in this zone's SB to the chassis of the pod's node.
+      const bound = (await sbctl(here, ['--format=csv', '--data=bare', '--no-headings', '--columns=logical_port,chassis', 'list', 'Port_Binding'])).trim().split('\n');
+      const chassis = new Map((await sbctl(here, ['--format=csv', '--data=bare', '--no-headings', '--columns=_uuid,name', 'list', 'Chassis'])).trim().split('\n').map((l) => l.split(',') as [string, string]));
+      for (const p of pods.filter((x) => x.node !== here)) {
+        const row = bound.find((l) => l.startsWith(`${p.pod}.${NS},`));
+        expect(chassis.get(row?.split(',')[1] ?? ''), `${here}: binding of ${p.pod}.${NS}`).toBe(p.node);
       }
     }
   });

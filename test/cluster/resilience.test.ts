@@ -9,7 +9,7 @@ import { readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { apply, kubectl, kubectlJson, kubectlOk, labNode, type KubeObject, nodeExec, REPO, restartApiserver, startNode, stopNode, waitForEvent, waitForNodeReady, waitForPodReady } from './harness/lab';
-import { daemonPod, httpFrom, nbctl, pingFrom, sbctl, testPod, useTestNamespace, waitDaemonSetReady } from './harness/ovnode';
+import { daemonPod, httpFrom, nbctl, nbPorts, pingFrom, sbctl, testPod, useTestNamespace, waitDaemonSetReady } from './harness/ovnode';
 
 const NS = useTestNamespace('ovr');
 
@@ -101,7 +101,8 @@ describe('refusals, an apiserver restart and a node crash (real lab cluster)', (
     // (the sandboxes that died with the node are gone), once the reconcile loop had its turn.
     const daemon = await daemonPod('ovnode', 'node1');
     await until(async () => {
-      const lsps = (await nbctl('node1', ['--bare', '--columns=name', 'find', 'Logical_Switch_Port', 'type=""'])).split('\n').filter((l) => l.trim() && !l.startsWith('node-'));
+      // The node's own pod ports: not its node port, not router ports, not other nodes' pods.
+      const lsps = [...(await nbPorts('node1'))].filter(([name, p]) => p.remoteNode === undefined && p.type === '' && !name.startsWith('node-')).map(([name]) => name);
       const links = (await nodeExec('node1', ['ip', '-o', 'link', 'show'])).stdout.split('\n').filter((l) => /\d+: [0-9a-f]{12}_h[@:]/.test(l));
       const mine = lsps.filter((l) => l.endsWith(`.${NS}`));
       return mine.length === 2 && links.length === lsps.length;

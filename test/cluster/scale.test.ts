@@ -7,7 +7,7 @@
 
 import { describe, expect, it } from 'vitest';
 import { apply, kubectlJson, kubectlOk, readLab, PAUSE_IMAGE, type KubeObject } from './harness/lab';
-import { nbctl, useTestNamespace } from './harness/ovnode';
+import { nbPorts, useTestNamespace, type NbPort } from './harness/ovnode';
 
 /** Graceful delete, then (as deleteNamespace does) force-delete the API objects kubelet is slow to remove. */
 async function deleteNamespacePods(): Promise<void> {
@@ -33,14 +33,8 @@ function inCidr(ip: string, cidr: string): boolean {
 }
 
 /** Name -> "MAC IP" of the logical switch ports of this namespace in a node's NB, and their type. */
-async function portsOn(node: string): Promise<Map<string, { type: string; line: string }>> {
-  const out = await nbctl(node, ['--format=csv', '--data=bare', '--no-headings', '--columns=name,type,addresses', 'list', 'Logical_Switch_Port']);
-  const ports = new Map<string, { type: string; line: string }>();
-  for (const row of out.trim().split('\n')) {
-    const [name, type, line] = row.split(',') as [string, string, string];
-    if (name?.endsWith(`.${NS}`)) ports.set(name, { type: type ?? '', line: line ?? '' });
-  }
-  return ports;
+async function portsOn(node: string): Promise<Map<string, NbPort>> {
+  return new Map([...(await nbPorts(node))].filter(([name]) => name.endsWith(`.${NS}`)));
 }
 
 describe(`${COUNT} pods created at once across the nodes (real lab cluster)`, () => {
@@ -69,7 +63,7 @@ describe(`${COUNT} pods created at once across the nodes (real lab cluster)`, ()
     expect(new Set(ips).size, 'distinct addresses').toBe(COUNT);
     const claims = (await kubectlJson<{ items: KubeObject[] }>(['get', 'ipclaims'])).items;
     // Remote ports follow the pods' annotations, written back after each ADD: wait for them.
-    let nbOf = new Map<string, Map<string, { type: string; line: string }>>();
+    let nbOf = new Map<string, Map<string, NbPort>>();
     const t1 = Date.now();
     do {
       nbOf = new Map(await Promise.all(nodes.map(async (n) => [n, await portsOn(n)] as const)));
@@ -89,7 +83,8 @@ describe(`${COUNT} pods created at once across the nodes (real lab cluster)`, ()
         const port = nbOf.get(n)?.get(`${name}.${NS}`);
         expect(port, `${n}'s NB: port of ${name}@${node}`).toBeDefined();
         expect(port?.line, `${n}'s NB: ${name}`).toBe(`${mac} ${ip}`);
-        expect(port?.type, `${n}'s NB: ${name} is ${n === node ? 'local' : 'remote'}`).toBe(n === node ? '' : 'remote');
+        expect(port?.type, `${n}'s NB: ${name} is a VIF port`).toBe('');
+        expect(port?.remoteNode, `${n}'s NB: ${name} is ${n === node ? 'local' : `held for ${node}`}`).toBe(n === node ? undefined : node);
       }
     }
   });

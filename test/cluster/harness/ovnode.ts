@@ -33,6 +33,29 @@ export async function vsctl(node: string, args: string[]): Promise<string> {
   return mustRun(await nodeExec(node, ['ovs-vsctl', `--db=${OVS_DB}`, ...args]), `ovs-vsctl ${args.join(' ')} on ${node}`);
 }
 
+/** A Logical_Switch_Port of a node's NB, as the tests look at it. */
+export interface NbPort {
+  type: string;
+  /** The first addresses line ("MAC IP..."). */
+  line: string;
+  options: Record<string, string>;
+  /** The node whose pod (or node port) this zone holds the port for; undefined for the node's own ports. */
+  remoteNode: string | undefined;
+}
+
+/** Every Logical_Switch_Port of the node's NB, by name (ovn-nbctl's JSON output: sets and maps as OVSDB writes them). */
+export async function nbPorts(node: string, r: RunResult | undefined = undefined): Promise<Map<string, NbPort>> {
+  const out = r ? mustRun(r, `ovn-nbctl list on ${node}`) : await nbctl(node, ['--format=json', '--columns=name,type,addresses,options,external_ids', 'list', 'Logical_Switch_Port']);
+  const { data } = JSON.parse(out) as { data: unknown[][] };
+  const map = (v: unknown): Record<string, string> => (Array.isArray(v) && v[0] === 'map' ? Object.fromEntries(v[1] as Array<[string, string]>) : {});
+  const first = (v: unknown): string => (Array.isArray(v) ? String((v[1] as unknown[])[0] ?? '') : String(v ?? ''));
+  const ports = new Map<string, NbPort>();
+  for (const [name, type, addresses, options, ids] of data) {
+    ports.set(String(name), { type: String(type), line: first(addresses), options: map(options), remoteNode: map(ids)['ovnode:remote-node'] });
+  }
+  return ports;
+}
+
 function mustRun(r: RunResult, what: string): string {
   if (r.code !== 0) throw new Error(`${what} failed (${r.code}): ${r.stderr.trim()}`);
   return r.stdout;
@@ -88,9 +111,10 @@ export async function deleteNamespace(name: string, timeoutMs = 120_000): Promis
   const end = Date.now() + timeoutMs;
   for (;;) {
     const left = (await Promise.all(nodes.map(async (node) => {
-      // The node's own ports (type ""): other nodes' pods stay as remote ports until their API objects go.
-      const r = await nodeExec(node, ['ovn-nbctl', `--db=${NB_DB}`, '--bare', '--columns=name', 'find', 'Logical_Switch_Port', 'type=""']);
-      return r.code === 0 ? r.stdout.split('\n').filter((l) => l.trim().endsWith(`.${name}`)).map((l) => `${node}:${l.trim()}`) : [`${node}: ovn-nbctl failed: ${r.stderr.trim()}`];
+      // The node's own ports: other nodes' pods stay as remote ports until their API objects go.
+      const r = await nodeExec(node, ['ovn-nbctl', `--db=${NB_DB}`, '--format=json', '--columns=name,type,addresses,options,external_ids', 'list', 'Logical_Switch_Port']);
+      if (r.code !== 0) return [`${node}: ovn-nbctl failed: ${r.stderr.trim()}`];
+      return [...(await nbPorts(node, r))].filter(([port, p]) => p.remoteNode === undefined && port.endsWith(`.${name}`)).map(([port]) => `${node}:${port}`);
     }))).flat();
     if (left.length === 0) break;
     if (Date.now() > end) { console.warn(`cleanup of namespace ${name}: ports still in the NB after ${timeoutMs} ms: ${left.join(' ')}`); break; }

@@ -271,12 +271,12 @@ describe('RemotePorts', () => {
     const e = await env([podState('a', 'node2', '10.16.0.5'), podState('b', 'node3', '10.16.0.6'), podState('c', 'node2', '10.18.0.7')]);
     const dp = e.sbFake.rows('Datapath_Binding')[0]?._uuid as string;
     let key = 0;
-    // Plays northd: one remote Port_Binding per remote LSP, none for ports that went; no chassis.
+    // Plays northd: one Port_Binding (a VIF's, type "") per remote LSP, none for ports that went; no chassis.
     const northd = async (): Promise<void> => {
       const want = new Set(remoteNames(e));
       const have = new Map(e.sbFake.rows(PB).map((r) => [r.logical_port as string, r._uuid]));
       const ops: Operation[] = [
-        ...[...want].filter((n) => !have.has(n)).map((n): Operation => ({ op: 'insert', table: PB, row: { logical_port: n, type: 'remote', datapath: uuid(dp), tunnel_key: ++key } })),
+        ...[...want].filter((n) => !have.has(n)).map((n): Operation => ({ op: 'insert', table: PB, row: { logical_port: n, type: '', datapath: uuid(dp), tunnel_key: ++key } })),
         ...[...have].filter(([n]) => !want.has(n)).map(([, u]): Operation => ({ op: 'delete', table: PB, where: [['_uuid', '==', uuid(u)]] })),
       ];
       const names = (): string => [...e.sb.rows(PB).values()].map((r) => r.logical_port as string).sort().join();

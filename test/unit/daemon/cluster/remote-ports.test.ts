@@ -4,7 +4,7 @@
 // `rows(table)` view holding decoded rows, as the monitor cache does. Pods come from a MemoryStore.
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { REMOTE_PORT_NODE, desiredRemotePorts, type RemotePort } from '../../../../daemon/cluster/remote-ports';
-import { planRemoteBindings, planRemotePorts } from '../../../../daemon/cluster/remote-port-plan';
+import { planBindings, planRemotePorts } from '../../../../daemon/cluster/remote-port-plan';
 import type { PeerNode } from '../../../../daemon/cluster/node-contract';
 import { MemoryStore } from '../../../../daemon/objects/memory-store';
 import type { PodObj } from '../../../../daemon/objects/types';
@@ -195,7 +195,7 @@ describe('planRemotePorts', () => {
     expect(web).toEqual({
       op: 'insert', table: LSP, 'uuid-name': expect.any(String),
       row: {
-        name: 'web-1.default', type: 'remote', addresses: ovsSet(['0a:58:0a:10:00:05 10.16.0.5']),
+        name: 'web-1.default', type: '', addresses: ovsSet(['0a:58:0a:10:00:05 10.16.0.5']),
         options: ovsMap({ 'requested-chassis': 'ch-node2', 'requested-tnl-key': '5' }),
         external_ids: ovsMap({ [REMOTE_PORT_NODE]: 'node2', 'ovnode:pod': 'default/web-1' }),
       },
@@ -204,7 +204,8 @@ describe('planRemotePorts', () => {
     applyOk(fake, ops);
 
     const row = lspByName(fake, 'web-1.default');
-    expect(row?.type).toBe('remote');
+    // A VIF bound elsewhere, not ovn-ic's `remote` type (flooded once per chassis: remote-port-plan.ts).
+    expect(row?.type).toBe('');
     expect(asArray(row?.addresses)).toEqual(['0a:58:0a:10:00:05 10.16.0.5']);
     expect(asMap(row?.options)).toEqual({ 'requested-chassis': 'ch-node2', 'requested-tnl-key': '5' });
     expect(asMap(row?.external_ids)).toEqual({ 'ovnode:remote-node': 'node2', 'ovnode:pod': 'default/web-1' });
@@ -227,7 +228,7 @@ describe('planRemotePorts', () => {
     expect(ops).toEqual([{
       op: 'update', table: LSP, where: [['_uuid', '==', uuid(before?._uuid as string)]],
       row: {
-        name: 'web-1.default', type: 'remote', addresses: ovsSet(['0a:58:0a:10:00:06 10.16.0.6']),
+        name: 'web-1.default', type: '', addresses: ovsSet(['0a:58:0a:10:00:06 10.16.0.6']),
         options: ovsMap({ 'requested-chassis': 'ch-node2', 'requested-tnl-key': '6' }),
         external_ids: ovsMap({ [REMOTE_PORT_NODE]: 'node2', 'ovnode:pod': 'default/web-1' }),
       },
@@ -393,21 +394,26 @@ function sbView(tables: Record<string, Row[]>): View {
   return { rows: (t: string) => new Map((tables[t] ?? []).map((r) => [r._uuid, r])) };
 }
 
-describe('planRemoteBindings', () => {
+describe('planBindings', () => {
   const chassis = [{ _uuid: 'c2-uuid', name: 'ch-node2' }, { _uuid: 'c3-uuid', name: 'ch-node3' }];
+  // The NB ports this controller owns (marked with the peer's node): a local pod's port or a
+  // router port is never bound elsewhere, whatever name the desired ports have.
+  const OURS = new Set(['web-1.default', 'db-0.default', 'api-0.default', 'old-0.default', 'far-0.default', 'gone-0.default']);
+  const bindings = (sb: Pick<OvsdbClient, 'rows'>, desired: RemotePort[]): Operation[] =>
+    planBindings(sb, sb.rows('Port_Binding').values(), new Map(desired.map((p) => [p.lspName, p])), (name) => OURS.has(name));
 
-  it('binds unbound and wrongly bound remote ports to their chassis and nothing else', () => {
+  it('binds unbound and wrongly bound ports of its own to their chassis, never a local or router port', () => {
     const sb = sbView({
       Chassis: chassis,
       Port_Binding: [
-        { _uuid: 'pb-web', logical_port: 'web-1.default', type: 'remote', chassis: [] },
-        { _uuid: 'pb-db', logical_port: 'db-0.default', type: 'remote' },
-        { _uuid: 'pb-bound', logical_port: 'api-0.default', type: 'remote', chassis: 'c2-uuid' },
-        { _uuid: 'pb-wrong', logical_port: 'old-0.default', type: 'remote', chassis: 'c3-uuid' },
-        { _uuid: 'pb-far', logical_port: 'far-0.default', type: 'remote', chassis: [] },
+        { _uuid: 'pb-web', logical_port: 'web-1.default', type: '', chassis: [] },
+        { _uuid: 'pb-db', logical_port: 'db-0.default', type: '' },
+        { _uuid: 'pb-bound', logical_port: 'api-0.default', type: '', chassis: 'c2-uuid' },
+        { _uuid: 'pb-wrong', logical_port: 'old-0.default', type: '', chassis: 'c3-uuid' },
+        { _uuid: 'pb-far', logical_port: 'far-0.default', type: '', chassis: [] },
         { _uuid: 'pb-local', logical_port: 'web-2.default', type: '', chassis: [] },
         { _uuid: 'pb-router', logical_port: 'ovn-default-ovn-cluster', type: 'patch', chassis: [] },
-        { _uuid: 'pb-stray', logical_port: 'gone-0.default', type: 'remote', chassis: [] },
+        { _uuid: 'pb-stray', logical_port: 'gone-0.default', type: '', chassis: [] },
       ],
     });
     const desired = [
@@ -415,7 +421,7 @@ describe('planRemoteBindings', () => {
       rp('old-0.default', 'ch-node2'), rp('far-0.default', 'ch-node9'), rp('web-2.default', 'ch-node2'),
       rp('ovn-default-ovn-cluster', 'ch-node2'),
     ];
-    expect(planRemoteBindings(sb, desired)).toEqual([
+    expect(bindings(sb, desired)).toEqual([
       { op: 'update', table: 'Port_Binding', where: [['_uuid', '==', uuid('pb-web')]], row: { chassis: uuid('c2-uuid') } },
       { op: 'update', table: 'Port_Binding', where: [['_uuid', '==', uuid('pb-db')]], row: { chassis: uuid('c3-uuid') } },
       { op: 'update', table: 'Port_Binding', where: [['_uuid', '==', uuid('pb-wrong')]], row: { chassis: uuid('c2-uuid') } },
@@ -426,12 +432,12 @@ describe('planRemoteBindings', () => {
     const sb = sbView({
       Chassis: chassis,
       Port_Binding: [
-        { _uuid: 'pb-web', logical_port: 'web-1.default', type: 'remote', chassis: 'c2-uuid' },
-        { _uuid: 'pb-far', logical_port: 'far-0.default', type: 'remote', chassis: [] },
+        { _uuid: 'pb-web', logical_port: 'web-1.default', type: '', chassis: 'c2-uuid' },
+        { _uuid: 'pb-far', logical_port: 'far-0.default', type: '', chassis: [] },
       ],
     });
-    expect(planRemoteBindings(sb, [rp('web-1.default', 'ch-node2'), rp('far-0.default', 'ch-node9')])).toEqual([]);
-    expect(planRemoteBindings(sbView({ Port_Binding: [{ _uuid: 'pb', logical_port: 'web-1.default', type: 'remote' }] }), [rp('web-1.default', 'ch-node2')])).toEqual([]);
+    expect(bindings(sb, [rp('web-1.default', 'ch-node2'), rp('far-0.default', 'ch-node9')])).toEqual([]);
+    expect(bindings(sbView({ Port_Binding: [{ _uuid: 'pb', logical_port: 'web-1.default', type: '' }] }), [rp('web-1.default', 'ch-node2')])).toEqual([]);
   });
 
   it('writes a binding the real SB schema accepts, after which it plans nothing', async () => {
@@ -441,14 +447,14 @@ describe('planRemoteBindings', () => {
       { op: 'insert', table: 'Encap', 'uuid-name': 'e', row: { type: 'geneve', ip: '10.250.0.12', chassis_name: 'ch-node2', options: ovsMap({ csum: 'true' }) } },
       { op: 'insert', table: 'Chassis', row: { name: 'ch-node2', hostname: 'node2', encaps: ovsSet([namedUuid('e')]), other_config: ovsMap({ 'is-remote': 'true' }) } },
       { op: 'insert', table: 'Datapath_Binding', 'uuid-name': 'dp', row: { tunnel_key: 16769529 } },
-      { op: 'insert', table: 'Port_Binding', row: { logical_port: 'web-1.default', type: 'remote', datapath: namedUuid('dp'), tunnel_key: 5 } },
+      { op: 'insert', table: 'Port_Binding', row: { logical_port: 'web-1.default', type: '', datapath: namedUuid('dp'), tunnel_key: 5 } },
     ]);
     const sb = viewOf(fake);
-    const ops = planRemoteBindings(sb, [rp('web-1.default', 'ch-node2')]);
+    const ops = bindings(sb, [rp('web-1.default', 'ch-node2')]);
     expect(ops).toHaveLength(1);
     applyOk(fake, ops);
     const ch = fake.rows('Chassis')[0];
     expect(asArray(fake.rows('Port_Binding')[0]?.chassis)).toEqual([ch?._uuid]);
-    expect(planRemoteBindings(viewOf(fake), [rp('web-1.default', 'ch-node2')])).toEqual([]);
+    expect(bindings(viewOf(fake), [rp('web-1.default', 'ch-node2')])).toEqual([]);
   });
 });

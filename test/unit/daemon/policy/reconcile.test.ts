@@ -338,6 +338,19 @@ describe('Subnet objects', () => {
     expect(planner.removed).toEqual([]);
   });
 
+  it('a switch whose only ports are other nodes\' pods (marked, VIF type) is removed with them', async () => {
+    store.apply(SUBNET);
+    await converge();
+    env.fake.apply([
+      { op: 'insert', table: 'Logical_Switch_Port', 'uuid-name': 'p', row: { name: 'x.shop', type: '', external_ids: ['map', [['ovnode:remote-node', 'node2']]] } },
+      { op: 'mutate', table: 'Logical_Switch', where: [['name', '==', 'vswitch1']], mutations: [['ports', 'insert', ['named-uuid', 'p']]] },
+    ]);
+    await env.nb.echo();
+    store.remove('Subnet', 'vswitch1');
+    expect(summary(plan().ops)).toEqual(['delete Logical_Switch']);
+    expect(planner.removed).toEqual(['vswitch1']);
+  });
+
   it('identical ACLs in a Subnet do not make the next plan non-empty', async () => {
     const acl = { action: 'drop' as const, direction: 'to-lport' as const, match: 'ip4.dst == 10.10.0.9', priority: 1005 };
     store.apply(subnet('vswitch1', { cidrBlock: '10.10.0.0/24', acls: [acl, acl] }));
