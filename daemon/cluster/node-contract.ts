@@ -1,18 +1,25 @@
 // What a node tells the others on its own Node object, so that every zone can join every other
 // without a controller: the OVN chassis it runs, the address its Geneve tunnels end on, and its
-// zone. Versioned: a node reads its peers' annotations of this version and the one before (one
-// version of skew during a rolling update) and ignores, with one warning per node, what it
-// cannot read. Writes are merge patches of these keys only.
+// zone. Versioned both ways, so that a rolling update has one version of skew in either
+// direction: a node reads its peers' annotations of its own version and the one before, and a
+// newer peer's too when that peer says its annotations still hold for this version's readers
+// (`contract-min-reader`: a later version that only adds keys keeps it, one that changes a key's
+// meaning raises it). What a node cannot read it ignores, with one warning per node. Writes are
+// merge patches of these keys only.
 
 import { isIP } from 'node:net';
 import type { KubeApi } from '../sources/kube/api';
 
 export const CONTRACT_VERSION = 1;
+/** The oldest version whose readers understand what this version publishes. */
+export const CONTRACT_MIN_READER = 1;
 /** Versions this daemon reads (its own and the previous one, when there is one). */
 export const READABLE_VERSIONS: readonly number[] = [CONTRACT_VERSION];
 
 export const NODE_ANNOTATION = {
   version: 'ovnode.io/contract-version',
+  /** The oldest contract version whose readers understand these annotations (default: the version itself). */
+  minReader: 'ovnode.io/contract-min-reader',
   chassis: 'ovnode.io/chassis-id',
   encapIp: 'ovnode.io/encap-ip',
   zone: 'ovnode.io/zone',
@@ -42,8 +49,16 @@ export function parseNodeContract(node: string, annotations: Readonly<Record<str
   const raw = annotations[NODE_ANNOTATION.version];
   if (raw === undefined) return { ok: false, reason: 'no ovnode contract published (ovnode not running there yet)' };
   const version = Number(raw);
-  if (!Number.isInteger(version) || !READABLE_VERSIONS.includes(version)) {
-    return { ok: false, reason: `contract version ${JSON.stringify(raw)} is not one this daemon reads (${READABLE_VERSIONS.join(', ')})` };
+  if (!Number.isInteger(version) || version < 1) return { ok: false, reason: `contract version ${JSON.stringify(raw)} is not a version number` };
+  const rawMin = annotations[NODE_ANNOTATION.minReader] ?? raw;
+  const minReader = Number(rawMin);
+  if (!Number.isInteger(minReader) || minReader < 1 || minReader > version) {
+    return { ok: false, reason: `${NODE_ANNOTATION.minReader} ${JSON.stringify(rawMin)} is not a version number up to the contract version ${version}` };
+  }
+  // A newer peer is read when it says readers of this version understand it (its extra keys are ignored).
+  const readable = READABLE_VERSIONS.includes(version) || (version > CONTRACT_VERSION && minReader <= CONTRACT_VERSION);
+  if (!readable) {
+    return { ok: false, reason: `contract version ${version} (readable from version ${minReader}) is not one this daemon reads (${READABLE_VERSIONS.join(', ')}${version > CONTRACT_VERSION ? '; upgrade this node' : ''})` };
   }
   const chassisId = annotations[NODE_ANNOTATION.chassis] ?? '';
   const encapIp = annotations[NODE_ANNOTATION.encapIp] ?? '';
@@ -60,6 +75,7 @@ export function parseNodeContract(node: string, annotations: Readonly<Record<str
 export function contractAnnotations(c: NodeContract): Record<string, string> {
   return {
     [NODE_ANNOTATION.version]: String(CONTRACT_VERSION),
+    [NODE_ANNOTATION.minReader]: String(CONTRACT_MIN_READER),
     [NODE_ANNOTATION.chassis]: c.chassisId,
     [NODE_ANNOTATION.encapIp]: c.encapIp,
     [NODE_ANNOTATION.zone]: c.zone,

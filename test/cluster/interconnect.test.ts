@@ -18,6 +18,7 @@ describe('interconnect: zones join through their Node objects (real lab cluster)
       const node = await kubectlJson<KubeObject>(['get', 'node', n.name]);
       const ann = node.metadata.annotations ?? {};
       expect(ann[NODE_ANNOTATION.version], n.name).toBe('1');
+      expect(ann[NODE_ANNOTATION.minReader], `${n.name}: readable by version 1 readers`).toBe('1');
       expect(ann[NODE_ANNOTATION.chassis], n.name).toBe(n.name);
       expect(ann[NODE_ANNOTATION.encapIp], n.name).toBe(n.overlayIp); // eth1 (ovnode-config), not the API's eth0
       expect(ann[NODE_ANNOTATION.zone], n.name).toBe(n.name);
