@@ -11,7 +11,7 @@ import { NODE_ANNOTATION } from '../../daemon/cluster/node-contract';
 import { apply, kubectl, kubectlJson, nodeExec, readLab, uniqueName, waitForPodReady, type KubeObject } from './harness/lab';
 import { Outside, OUTSIDE_PORT } from './harness/outside';
 import { expectMatrix, podAddress, uniform, type Peer } from './harness/matrix';
-import { createNamespace, deleteNamespace, deployOvnode, nbctl, nbPorts, podExec, sbctl, testPod } from './harness/ovnode';
+import { createNamespace, deleteNamespace, deployOvnode, freeSubnetCidr, nbctl, nbPorts, podExec, sbctl, testPod } from './harness/ovnode';
 
 const NS = uniqueName('xnode');
 const SUBNET = uniqueName('xnode-net');
@@ -23,21 +23,13 @@ interface XPod extends Peer { node: string; subnet: 'default' | 'own' }
 let pods: XPod[] = [];
 let cidr = '';
 
-/** The first 172.21.N.0/24 that no Subnet of the cluster overlaps (this run's Subnet). */
-async function freeCidr(): Promise<string> {
-  const subnets = (await kubectlJson<{ items: KubeObject[] }>(['get', 'subnets'])).items;
-  const used = new Set(subnets.flatMap((s) => String(s.spec?.cidrBlock ?? '').split(',')).filter((c) => c.startsWith('172.21.')));
-  for (let n = 10; n < 256; n++) if (!used.has(`172.21.${n}.0/24`)) return `172.21.${n}.0/24`;
-  throw new Error('no free 172.21.N.0/24');
-}
-
 beforeAll(async () => {
   LAB = readLab();
   NODES = LAB.nodes.map((n) => n.name);
   expect(NODES.length, 'the lab runs 3 nodes for these tests (NODES=3)').toBeGreaterThanOrEqual(3);
   await deployOvnode();
   await createNamespace(NS);
-  cidr = await freeCidr();
+  cidr = await freeSubnetCidr();
   await apply({ apiVersion: 'kubeovn.io/v1', kind: 'Subnet', metadata: { name: SUBNET }, spec: { cidrBlock: cidr, protocol: 'IPv4', gateway: cidr.replace(/0\/24$/, '1') } });
   const specs = NODES.flatMap((node, i) => [
     { name: `d${i}`, node, subnet: 'default' as const, annotations: {} as Record<string, string> },

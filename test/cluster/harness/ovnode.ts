@@ -56,6 +56,14 @@ export async function nbPorts(node: string, r: RunResult | undefined = undefined
   return ports;
 }
 
+/** The first 172.21.N.0/24 that no Subnet of the cluster overlaps (a test run's own Subnet). */
+export async function freeSubnetCidr(): Promise<string> {
+  const subnets = (await kubectlJson<{ items: KubeObject[] }>(['get', 'subnets'])).items;
+  const used = new Set(subnets.flatMap((s) => String(s.spec?.cidrBlock ?? '').split(',')).filter((c) => c.startsWith('172.21.')));
+  for (let n = 10; n < 256; n++) if (!used.has(`172.21.${n}.0/24`)) return `172.21.${n}.0/24`;
+  throw new Error('no free 172.21.N.0/24');
+}
+
 function mustRun(r: RunResult, what: string): string {
   if (r.code !== 0) throw new Error(`${what} failed (${r.code}): ${r.stderr.trim()}`);
   return r.stdout;
