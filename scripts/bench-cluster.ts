@@ -35,8 +35,8 @@ import { join } from 'node:path';
 import { contractAnnotations } from '../daemon/cluster/node-contract';
 import { MAX_PORT_KEY } from '../daemon/cluster/tunnel-keys';
 import { OvsdbClient } from '../daemon/ovsdb/client';
-import { asArray, asMap, type Row } from '../daemon/ovsdb/values';
-import { isRemoteNodeRow } from '../daemon/store/external-ids';
+import { asArray, type Row } from '../daemon/ovsdb/values';
+import { isOurs } from '../daemon/cluster/remote-port-plan';
 import type { HttpKubeApi } from '../daemon/sources/kube/http-api';
 import type { LabInfo } from '../test/cluster/harness/lab';
 import {
@@ -180,8 +180,6 @@ async function runDaemon(ctx: RunContext, label: string, probes: Probes): Promis
 }
 
 const chassisOf = (row: Row): string | undefined => asArray<string>(row.chassis)[0];
-/** A port the daemon holds for another node (marked with that node; its type is a VIF's). */
-const isRemoteRow = (row: Row): boolean => isRemoteNodeRow(asMap(row.external_ids));
 const isRemote = (ctx: RunContext, lsp: string): boolean => ctx.remoteLsps.has(lsp);
 
 /** Follows the NB's remote ports by name (the SB's bindings only name their port). */
@@ -190,7 +188,7 @@ function followRemoteLsps(nb: OvsdbClient): Set<string> {
   nb.on('change', (table: string, _u: string, old: Row | undefined, row: Row | undefined) => {
     if (table !== 'Logical_Switch_Port') return;
     if (old) names.delete(old.name as string);
-    if (row && isRemoteRow(row)) names.add(row.name as string);
+    if (row && isOurs(row)) names.add(row.name as string);
   });
   return names;
 }
@@ -198,7 +196,7 @@ function followRemoteLsps(nb: OvsdbClient): Set<string> {
 /** Resolves once every remote LSP of the NB has a bound SB binding (checked on each SB or NB change). */
 function allBound(ctx: RunContext, timeoutMs: number): Promise<void> {
   const done = (): boolean => {
-    const want = new Set([...ctx.nb.rows('Logical_Switch_Port').values()].filter(isRemoteRow).map((r) => r.name as string));
+    const want = new Set([...ctx.nb.rows('Logical_Switch_Port').values()].filter(isOurs).map((r) => r.name as string));
     for (const pb of ctx.sb.rows('Port_Binding').values()) if (chassisOf(pb) !== undefined) want.delete(pb.logical_port as string);
     return want.size === 0;
   };
@@ -227,7 +225,7 @@ async function remotePodAppears(ctx: RunContext): Promise<{ nbMs: number; boundM
   const i = ctx.args.pods + ctx.nextSample;
   const name = `s-${ctx.nextSample++}`;
   const lsp = `${name}.${nsName(i % NAMESPACES)}`;
-  const arrived = ctx.nb.waitFor('Logical_Switch_Port', (row) => row.name === lsp && isRemoteRow(row), AbortSignal.timeout(30_000));
+  const arrived = ctx.nb.waitFor('Logical_Switch_Port', (row) => row.name === lsp && isOurs(row), AbortSignal.timeout(30_000));
   const bound = ctx.sb.waitFor('Port_Binding', (row) => row.logical_port === lsp && chassisOf(row) !== undefined, AbortSignal.timeout(30_000));
   const t0 = performance.now();
   const res = await ctx.api.request<{ message?: string }>({ method: 'POST', path: podsPath(i), body: podObject(name, i, ctx.args.nodes) });
@@ -242,7 +240,7 @@ async function remotePodAppears(ctx: RunContext): Promise<{ nbMs: number; boundM
 
 async function countRows(ctx: RunContext): Promise<Rows> {
   const lsps = [...ctx.nb.rows('Logical_Switch_Port').values()];
-  const remote = lsps.filter(isRemoteRow).length;
+  const remote = lsps.filter(isOurs).length;
   const chassis = await ctx.sb.select('Chassis', [], ['name']);
   const bound = [...ctx.sb.rows('Port_Binding').values()].filter((r) => isRemote(ctx, r.logical_port as string) && chassisOf(r) !== undefined).length;
   return { lsp: lsps.length, remote, local: lsps.length - remote, chassis: chassis.length, bound };

@@ -11,9 +11,8 @@ import { asArray, asMap, namedUuid, ovsMap, ovsSet, uuid, type Row } from '../ov
 import { SB } from '../ovs/schema';
 import { LatestSync } from '../node/latest-sync';
 import type { PeerNode } from './node-contract';
-import { REMOTE_NODE } from '../store/external-ids';
+import { isRemoteNodeRow, REMOTE_NODE } from '../store/external-ids';
 
-export const REMOTE_NODE_KEY = REMOTE_NODE;
 const ENCAP = 'Encap';
 
 export interface RemoteChassisOptions {
@@ -64,7 +63,7 @@ export function planRemoteChassis(
   // own chassis (or anything not ours) already uses.
   const foreignIps = new Set<string>();
   for (const row of chassis) {
-    if (asMap(row.external_ids)[REMOTE_NODE_KEY] !== undefined) { ours.set(row.name as string, row); continue; }
+    if (isRemoteNodeRow(asMap(row.external_ids))) { ours.set(row.name as string, row); continue; }
     foreign.add(row.name as string);
     for (const u of asArray<string>(row.encaps)) { const ip = encaps.get(u)?.ip; if (typeof ip === 'string') foreignIps.add(ip); }
   }
@@ -86,7 +85,7 @@ export function planRemoteChassis(
     const row = ours.get(peer.chassisId);
     const encapRow = row ? asArray<string>(row.encaps).map((u) => encaps.get(u)).find(Boolean) : undefined;
     const encapOk = encapRow !== undefined && encapRow.ip === peer.encapIp && encapRow.type === 'geneve' && asArray<string>(row?.encaps).length === 1;
-    const idsOk = row !== undefined && row.hostname === peer.node && asMap(row.external_ids)[REMOTE_NODE_KEY] === peer.node
+    const idsOk = row !== undefined && row.hostname === peer.node && asMap(row.external_ids)[REMOTE_NODE] === peer.node
       && asMap(row.other_config)['is-remote'] === 'true';
     if (row && encapOk && idsOk) continue;
     let encap = encapOk ? uuid((encapRow as Row)._uuid) : undefined;
@@ -103,7 +102,7 @@ export function planRemoteChassis(
       hostname: peer.node,
       encaps: ovsSet([encap]),
       other_config: ovsMap({ 'is-remote': 'true' }),
-      external_ids: ovsMap({ [REMOTE_NODE_KEY]: peer.node }),
+      external_ids: ovsMap({ [REMOTE_NODE]: peer.node }),
     };
     ops.push(row
       ? { op: 'update', table: SB.chassis, where: [['_uuid', '==', uuid(row._uuid)]], row: fields }

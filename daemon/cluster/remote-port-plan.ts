@@ -21,7 +21,11 @@ import type { OvsdbClient } from '../ovsdb/client';
 import type { Operation, WireRow } from '../ovsdb/types';
 import { asArray, asMap, namedUuid, ovsMap, ovsSet, uuid, type Row } from '../ovsdb/values';
 import { NB, SB } from '../ovs/schema';
-import { REMOTE_PORT_NODE, REMOTE_PORT_POD, slotOf, type RemotePort, type Skip } from './remote-ports';
+import { isRemoteNodeRow, REMOTE_NODE } from '../store/external-ids';
+import { REMOTE_PORT_POD, slotOf, type RemotePort, type Skip } from './remote-ports';
+
+/** A port this controller holds for another node (marked with that node). */
+export const isOurs = (row: Row | undefined): boolean => row !== undefined && isRemoteNodeRow(asMap(row.external_ids));
 
 /** What planning a port needs to know of the NB. */
 export interface NbPortView {
@@ -51,7 +55,7 @@ export function scanPorts(nb: Pick<OvsdbClient, 'rows'>): ScannedPorts {
   const local = new Set<string>();
   const localSlots = new Set<string>();
   for (const row of nb.rows(NB.lsp).values()) {
-    if (asMap(row.external_ids)[REMOTE_PORT_NODE] !== undefined) { ours.set(row.name as string, row); continue; }
+    if (isOurs(row)) { ours.set(row.name as string, row); continue; }
     local.add(row.name as string);
     // A local port's key on a switch: a remote port may not request it (a freed address still in
     // use here until the local DEL completes).
@@ -76,7 +80,7 @@ export function indexedPorts(nb: Pick<OvsdbClient, 'rows'>, byName: (name: strin
   return {
     remoteRow: (name) => {
       const row = byName(name);
-      return row && asMap(row.external_ids)[REMOTE_PORT_NODE] !== undefined ? row : undefined;
+      return row && isOurs(row) ? row : undefined;
     },
     isLocal: (name) => scanned.local.has(name),
     localSlot: (slot) => scanned.localSlots.has(slot),
@@ -93,7 +97,7 @@ function portRow(p: RemotePort): WireRow {
     type: '',
     addresses: ovsSet([p.address]),
     options: ovsMap({ 'requested-chassis': p.chassis, 'requested-tnl-key': String(p.tunnelKey) }),
-    external_ids: ovsMap({ [REMOTE_PORT_NODE]: p.node, [REMOTE_PORT_POD]: p.pod }),
+    external_ids: ovsMap({ [REMOTE_NODE]: p.node, [REMOTE_PORT_POD]: p.pod }),
   };
 }
 
@@ -103,7 +107,7 @@ function sameRow(row: Row, p: RemotePort): boolean {
   const addrs = asArray<string>(row.addresses);
   return row.type === '' && addrs.length === 1 && addrs[0] === p.address && opts['requested-chassis'] === p.chassis
     && opts['requested-tnl-key'] === String(p.tunnelKey) && Object.keys(opts).length === 2
-    && ids[REMOTE_PORT_NODE] === p.node && ids[REMOTE_PORT_POD] === p.pod;
+    && ids[REMOTE_NODE] === p.node && ids[REMOTE_PORT_POD] === p.pod;
 }
 
 /** Operations of one pass, and the addresses remote ports gave up in it. */
@@ -197,10 +201,4 @@ export function planBindings(sb: Pick<OvsdbClient, 'rows'>, bindings: Iterable<R
     ops.push({ op: 'update', table: SB.pb, where: [['_uuid', '==', uuid(pb._uuid)]], row: { chassis: uuid(target) } });
   }
   return ops;
-}
-
-/** SB operations binding each remote port of the NB to its node's chassis (rows northd has created so far). */
-export function planRemoteBindings(sb: Pick<OvsdbClient, 'rows'>, desired: readonly RemotePort[], nb: Pick<OvsdbClient, 'rows'>): Operation[] {
-  const { ours } = scanPorts(nb);
-  return planBindings(sb, sb.rows(SB.pb).values(), new Map(desired.map((p) => [p.lspName, p])), (name) => ours.has(name));
 }

@@ -18,9 +18,9 @@ import { UniqueIndex } from '../ovsdb/unique-index';
 import { asArray, asMap, type Row } from '../ovsdb/values';
 import { NB, SB } from '../ovs/schema';
 import type { PeerNode } from './node-contract';
-import { indexedPorts, planBindings, planChangedPorts, planRemotePorts, scanPorts, type ScannedPorts } from './remote-port-plan';
+import { indexedPorts, isOurs, planBindings, planChangedPorts, planRemotePorts, scanPorts, type ScannedPorts } from './remote-port-plan';
 import {
-  candidateOf, lostSlot, nodePorts, passContext, REMOTE_PORT_NODE, slotOf, slotTable, type PassContext, type RemotePort, type Skip, type SlotTable,
+  candidateOf, lostSlot, nodePorts, passContext, slotOf, slotTable, type PassContext, type RemotePort, type Skip, type SlotTable,
 } from './remote-ports';
 
 export interface RemotePortsOptions {
@@ -51,8 +51,6 @@ interface Decided {
   /** Local ports as the full pass found them. */
   scanned: Pick<ScannedPorts, 'local' | 'localSlots'>;
 }
-
-const isOurs = (row: Row | undefined): boolean => row !== undefined && asMap(row.external_ids)[REMOTE_PORT_NODE] !== undefined;
 
 export class RemotePorts {
   readonly #sync: LatestSync<void>;

@@ -21,9 +21,7 @@ import type { Cidr } from '../ipam/cidr';
 import { keyCidr, portKeyIn } from './tunnel-keys';
 import { macForIp } from '../ipam/mac';
 import type { PeerNode } from './node-contract';
-import { REMOTE_NODE_KEY } from './remote-chassis';
 
-export const REMOTE_PORT_NODE = REMOTE_NODE_KEY;
 export const REMOTE_PORT_POD = 'ovnode:pod';
 
 export interface RemotePort {

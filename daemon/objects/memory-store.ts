@@ -9,7 +9,7 @@ export class MemoryStore implements ObjectStore, ObjectChanges {
   // which costs less than holding the text of every pod of a cluster.
   readonly #objects = new Map<string, KubeObject>();
   readonly #listeners = new ChangeListeners();
-  readonly #objectListeners = new Set<(change: ObjectChange) => void>();
+  readonly #objectListeners = new ChangeListeners<[ObjectChange]>();
   #rejected: RejectedObject[] = [];
   /** Sorted lists per kind, rebuilt at the next read of a kind that changed. */
   readonly #lists = new Map<Kind, ReadonlyArray<KubeObject>>();
@@ -89,9 +89,7 @@ export class MemoryStore implements ObjectStore, ObjectChanges {
   }
 
   onObjectChange(listener: (change: ObjectChange) => void): () => void {
-    const entry = (c: ObjectChange): void => listener(c);
-    this.#objectListeners.add(entry);
-    return () => { this.#objectListeners.delete(entry); };
+    return this.#objectListeners.add(listener);
   }
 
   /** Nothing to release; present so either store can be closed the same way. */
@@ -103,12 +101,9 @@ export class MemoryStore implements ObjectStore, ObjectChanges {
     else this.#lists.delete(change.kind);
     this.#version++;
     this.#lastChangeAt = Date.now();
-    const errors: unknown[] = [];
     // The object's own listeners first: a listener of the whole store may start a pass that
     // should find the object marked.
-    for (const l of [...this.#objectListeners]) {
-      try { l(change); } catch (e) { errors.push(e); }
-    }
+    const errors = this.#objectListeners.notify(change);
     errors.push(...this.#listeners.notify());
     // Listeners are the caller's code: their failure surfaces at the call that triggered them.
     if (errors.length === 1) throw errors[0];

@@ -79,13 +79,13 @@ export class ObjectIndex {
   }
 }
 
-/** onChange bookkeeping: listeners run in registration order; one throwing does not stop the rest. */
-export class ChangeListeners {
-  readonly #listeners = new Set<() => void>();
+/** Listener bookkeeping (onChange, onObjectChange): listeners run in registration order; one throwing does not stop the rest. */
+export class ChangeListeners<Args extends unknown[] = []> {
+  readonly #listeners = new Set<(...args: Args) => void>();
 
-  add(listener: () => void): () => void {
+  add(listener: (...args: Args) => void): () => void {
     // Wrapped so the same function registered twice is called twice and removed once.
-    const entry = () => listener();
+    const entry = (...args: Args): void => listener(...args);
     this.#listeners.add(entry);
     return () => {
       this.#listeners.delete(entry);
@@ -93,11 +93,11 @@ export class ChangeListeners {
   }
 
   /** Calls every listener and returns what they threw. */
-  notify(): unknown[] {
+  notify(...args: Args): unknown[] {
     const errors: unknown[] = [];
     for (const l of [...this.#listeners]) {
       try {
-        l();
+        l(...args);
       } catch (e) {
         errors.push(e);
       }

@@ -8,7 +8,8 @@ import { join } from 'node:path';
 import pino from 'pino';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import type { PeerNode } from '../../daemon/cluster/node-contract';
-import { REMOTE_NODE_KEY, RemoteChassis } from '../../daemon/cluster/remote-chassis';
+import { RemoteChassis } from '../../daemon/cluster/remote-chassis';
+import { REMOTE_NODE } from '../../daemon/store/external-ids';
 import { SB_MONITOR } from '../../daemon/node/monitors';
 import { OvsdbClient } from '../../daemon/ovsdb/client';
 import { asArray, asMap, namedUuid, ovsMap, ovsSet, type Row } from '../../daemon/ovsdb/values';
@@ -29,7 +30,7 @@ function chassisTable(): string[] {
   return [...sb.rows('Chassis').values()].map((c: Row) => {
     const ips = asArray<string>(c.encaps).map((u) => `${encaps.get(u)?.type}:${encaps.get(u)?.ip}`).join(',');
     const remote = asMap(c.other_config)['is-remote'] === 'true' ? 'remote' : 'local';
-    return `${c.name} ${ips} ${c.hostname} ${remote}${asMap(c.external_ids)[REMOTE_NODE_KEY] ? ' ovnode' : ''}`;
+    return `${c.name} ${ips} ${c.hostname} ${remote}${asMap(c.external_ids)[REMOTE_NODE] ? ' ovnode' : ''}`;
   }).sort();
 }
 

@@ -7,7 +7,8 @@ import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
 import type { PeerNode } from '../../../../daemon/cluster/node-contract';
 import { planRemotePorts } from '../../../../daemon/cluster/remote-port-plan';
-import { REMOTE_PORT_NODE, desiredRemotePorts } from '../../../../daemon/cluster/remote-ports';
+import { desiredRemotePorts } from '../../../../daemon/cluster/remote-ports';
+import { REMOTE_NODE } from '../../../../daemon/store/external-ids';
 import { RemotePorts } from '../../../../daemon/cluster/remote-ports-sync';
 import { NB_MONITOR, SB_MONITOR } from '../../../../daemon/node/monitors';
 import { MemoryStore } from '../../../../daemon/objects/memory-store';
@@ -127,7 +128,7 @@ function dropPortOps(e: Env, name: string): Operation[] {
 }
 
 const lsp = (e: Env, name: string): Row | undefined => [...e.nb.rows(LSP).values()].find((r) => r.name === name);
-const isRemote = (r: Row | undefined): boolean => r !== undefined && asMap(r.external_ids)[REMOTE_PORT_NODE] !== undefined;
+const isRemote = (r: Row | undefined): boolean => r !== undefined && asMap(r.external_ids)[REMOTE_NODE] !== undefined;
 const remoteRows = (e: Env): Row[] => [...e.nb.rows(LSP).values()].filter(isRemote);
 const remoteNames = (e: Env): string[] => remoteRows(e).map((r) => r.name as string).sort();
 
@@ -319,7 +320,7 @@ describe('RemotePorts', () => {
     expect(e.ports.passes.full).toBe(full + 1);
     expectConverged(e);
     await external(e, 'nb', dropPortOps(e, 'x.default'), () => lsp(e, 'x.default') === undefined || isRemote(lsp(e, 'x.default')));
-    expect(asMap(lsp(e, 'x.default')?.external_ids)[REMOTE_PORT_NODE]).toBe('node2');
+    expect(asMap(lsp(e, 'x.default')?.external_ids)[REMOTE_NODE]).toBe('node2');
     expect(e.ports.passes.full).toBe(full + 2);
 
     // A local port still requesting y's key on its switch (its DEL not done yet): y's port goes, then returns.

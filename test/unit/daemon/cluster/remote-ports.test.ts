@@ -3,7 +3,8 @@
 // the unique LSP name index) and a second pass must plan nothing; the planners read it through a
 // `rows(table)` view holding decoded rows, as the monitor cache does. Pods come from a MemoryStore.
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { REMOTE_PORT_NODE, desiredRemotePorts, type RemotePort } from '../../../../daemon/cluster/remote-ports';
+import { desiredRemotePorts, type RemotePort } from '../../../../daemon/cluster/remote-ports';
+import { REMOTE_NODE } from '../../../../daemon/store/external-ids';
 import { planBindings, planRemotePorts } from '../../../../daemon/cluster/remote-port-plan';
 import type { PeerNode } from '../../../../daemon/cluster/node-contract';
 import { MemoryStore } from '../../../../daemon/objects/memory-store';
@@ -197,7 +198,7 @@ describe('planRemotePorts', () => {
       row: {
         name: 'web-1.default', type: '', addresses: ovsSet(['0a:58:0a:10:00:05 10.16.0.5']),
         options: ovsMap({ 'requested-chassis': 'ch-node2', 'requested-tnl-key': '5' }),
-        external_ids: ovsMap({ [REMOTE_PORT_NODE]: 'node2', 'ovnode:pod': 'default/web-1' }),
+        external_ids: ovsMap({ [REMOTE_NODE]: 'node2', 'ovnode:pod': 'default/web-1' }),
       },
     });
     expect(ops.map((o) => o.op)).toEqual(['insert', 'mutate', 'insert', 'mutate']);
@@ -230,7 +231,7 @@ describe('planRemotePorts', () => {
       row: {
         name: 'web-1.default', type: '', addresses: ovsSet(['0a:58:0a:10:00:06 10.16.0.6']),
         options: ovsMap({ 'requested-chassis': 'ch-node2', 'requested-tnl-key': '6' }),
-        external_ids: ovsMap({ [REMOTE_PORT_NODE]: 'node2', 'ovnode:pod': 'default/web-1' }),
+        external_ids: ovsMap({ [REMOTE_NODE]: 'node2', 'ovnode:pod': 'default/web-1' }),
       },
     }]);
     expect(asArray(lspByName(fake, 'web-1.default')?.addresses)).toEqual(['0a:58:0a:10:00:06 10.16.0.6']);
