@@ -24,7 +24,7 @@ program
   .requiredOption('--state-dir <dir>', 'directory for databases, sockets and logs')
   .option('--socket <path>', `CNI socket, the shim's default when netconf has no daemonSocket (default ${DEFAULT_DAEMON_SOCKET})`)
   .option('--subnet <cidr[,cidr6]>', 'pod subnet: one CIDR or an IPv4,IPv6 pair', '10.16.0.0/16')
-  .option('--join-cidr <cidr>', 'network between the node and its pods', '100.64.0.0/16')
+  .option('--join-cidr <cidrs>', 'network between the node and its pods: IPv4, or IPv4,IPv6 for dual stack (default 100.64.0.0/16)')
   .option('--service-cidr <cidrs>', 'cluster mode: the Service CIDR(s), comma-separated (default 10.96.0.0/12, or OVNODE_SERVICE_CIDR)')
   .option('--mtu <n>', 'pod interface MTU (default: the --encap-interface MTU less 58 for Geneve, else 1400)')
   .option('--metrics-address <host:port>', 'Prometheus /metrics listen address ("" to disable)', '127.0.0.1:9476')

@@ -558,7 +558,7 @@ async function main(stack: TempStack): Promise<void> {
     timeExport(sgModule, 'translateSecurityGroups', 'translateSecurityGroups');
     timeExport(reconcileModule, 'planReconcile', 'planReconcile');
     const engine = new PolicyEngine({
-      nb, store, subnets, log, builtin: [POD_SWITCH, JOIN_SWITCH], joinCidr: JOIN_SWITCH.cidrs[0] as string, nodeIps: [NODE_IP],
+      nb, store, subnets, log, builtin: [POD_SWITCH, JOIN_SWITCH], joinCidrs: JOIN_SWITCH.cidrs, nodeIps: [NODE_IP],
     });
     const assertHealthy = (): void => {
       const f = engineLog.failures();
@@ -622,7 +622,7 @@ async function main(stack: TempStack): Promise<void> {
       t0 = performance.now();
       store.apply(ch.next);
       const applyMs = performance.now() - t0;
-      const desired = computeDesired({ store, pods: podPorts(nb, store), builtin: [POD_SWITCH, JOIN_SWITCH], joinCidr: JOIN_SWITCH.cidrs[0] as string, nodeIps: [NODE_IP] });
+      const desired = computeDesired({ store, pods: podPorts(nb, store), builtin: [POD_SWITCH, JOIN_SWITCH], joinCidrs: JOIN_SWITCH.cidrs, nodeIps: [NODE_IP] });
       await nb.transact([...naiveOps(nb, desired), { op: 'comment', comment: 'bench-policy: naive reference' }]);
       const done = performance.now() - t0;
       const nbMs = (await shown) - t0;
@@ -682,7 +682,7 @@ interface AdmissionSamples { ms: number[]; refMs: number[]; ops: number; refOps:
 /** The reference admission: every pod and policy, the whole desired state, per ADD. */
 function fullAdmissionOps(nb: OvsdbClient, store: MemoryStore, p: Omit<podsModule.PodPort, 'namespaceLabels'>, lspRef: string): Operation[] {
   const pods = [...podPorts(nb, store).filter((x) => x.lspName !== p.lspName), { ...p, namespaceLabels: podsModule.namespaceLabels(store, p.namespace) }];
-  const desired = computeDesired({ store, pods, builtin: [POD_SWITCH, JOIN_SWITCH], joinCidr: JOIN_SWITCH.cidrs[0] as string, nodeIps: [NODE_IP] });
+  const desired = computeDesired({ store, pods, builtin: [POD_SWITCH, JOIN_SWITCH], joinCidrs: JOIN_SWITCH.cidrs, nodeIps: [NODE_IP] });
   const ops: Operation[] = [];
   const pgs = new Set([...nb.rows('Port_Group').values()].map((r) => r.name as string));
   for (const pg of desired.portGroups) {

@@ -56,7 +56,8 @@ export interface ClusterNode {
    * Cluster-wide IPAM: the registry's pod pools allocate only inside this node's claimed blocks.
    * Call after the pools were rebuilt from the NB and before serving CNI.
    */
-  useClaims(subnets: SubnetRegistry): Promise<void>;
+  /** subnetInUse: a subnet this node has claims in but no pool for still has its switch here. */
+  useClaims(subnets: SubnetRegistry, subnetInUse: (subnet: string) => boolean): Promise<void>;
   /** This node's address on the join switch, claimed cluster-wide (the same one after a restart). */
   claimJoinAddress(joinSwitch: string, cidr: Cidr): Promise<string>;
   /**
@@ -105,8 +106,8 @@ export async function startCluster(s: ClusterSettings, log: Logger, signal: Abor
   const nodeRef = async (): Promise<NodeRef> => ({ name: s.nodeName, uid: await (uid ??= nodeUid(api, s.nodeName)) });
   const claimJoin = async (joinSwitch: string, cidr: Cidr): Promise<string> =>
     claimJoinAddress({ store: claimStore, node: await nodeRef(), subnet: joinSwitch, cidr, log, signal });
-  const useClaims = async (subnets: SubnetRegistry): Promise<void> => {
-    ipam = new ClusterIpam({ node: await nodeRef(), store: claimStore, log });
+  const useClaims = async (subnets: SubnetRegistry, subnetInUse: (subnet: string) => boolean): Promise<void> => {
+    ipam = new ClusterIpam({ node: await nodeRef(), store: claimStore, log, subnetInUse });
     subnets.useClaims(ipam);
     await ipam.start();
   };

@@ -17,7 +17,7 @@ import { asMap } from '../ovsdb/values';
 import { NB } from '../ovs/schema';
 import { ANNOTATION } from '../policy/port-settings';
 import { recordedIps } from '../policy/pods';
-import type { Cidr } from '../ipam/cidr';
+import { atSameOffset, parseCidr, type Cidr } from '../ipam/cidr';
 import { keyCidr, portKeyIn } from './tunnel-keys';
 import { macForIp } from '../ipam/mac';
 import type { PeerNode } from './node-contract';
@@ -55,16 +55,25 @@ export interface PassContext {
   chassisOf: ReadonlyMap<string, string>;
   /** The key CIDR of each of ovnode's switches (parsed once, not once per pod). */
   keyCidrs: ReadonlyMap<string, Cidr | undefined>;
+  /** The join switch's IPv6 CIDR (dual stack): a peer's IPv6 join address mirrors its IPv4 one. */
+  joinCidr6?: Cidr;
 }
 
 export function passContext(input: RemotePortInputs): PassContext {
   const chassisOf = new Map(input.peers.filter((p) => p.node !== input.localNode).map((p) => [p.node, p.chassisId]));
   const keyCidrs = new Map<string, Cidr | undefined>();
+  let joinCidr6: Cidr | undefined;
   for (const ls of input.nb.rows(NB.ls).values()) {
     const cidrs = asMap(ls.external_ids)['ovnode:cidrs'];
-    if (typeof cidrs === 'string' && cidrs !== '') keyCidrs.set(ls.name as string, keyCidr(cidrs.split(',')));
+    if (typeof cidrs !== 'string' || cidrs === '') continue;
+    keyCidrs.set(ls.name as string, keyCidr(cidrs.split(',')));
+    if (ls.name === input.joinSwitch) joinCidr6 = cidrs.split(',').map((c) => parseCidr(c)).find((c) => c.family === 6);
   }
-  return { localNode: input.localNode, peers: input.peers, chassisOf, keyCidrs, ...(input.joinSwitch === undefined ? {} : { joinSwitch: input.joinSwitch }) };
+  return {
+    localNode: input.localNode, peers: input.peers, chassisOf, keyCidrs,
+    ...(input.joinSwitch === undefined ? {} : { joinSwitch: input.joinSwitch }),
+    ...(joinCidr6 === undefined ? {} : { joinCidr6 }),
+  };
 }
 
 /** What a remote port needs from a pod, derived once per (immutable) pod object. */
@@ -212,9 +221,10 @@ export function nodePorts(ctx: PassContext, taken: ReadonlySet<string>, skip: Sk
     if (held.has(slot)) { skip(who, `transit address ${peer.transitIp} is published by another node too`); continue; }
     held.add(slot);
     // The node port's name and MAC are what the peer itself writes (node-<name>, macForIp).
+    const ip6 = ctx.joinCidr6 === undefined ? undefined : atSameOffset(joinCidr, peer.transitIp, ctx.joinCidr6);
     out.push({
       lspName: `node-${peer.node}`, logicalSwitch: joinSwitch, node: peer.node, chassis: peer.chassisId,
-      address: `${macForIp(peer.transitIp)} ${peer.transitIp}`, tunnelKey, pod: who,
+      address: [macForIp(peer.transitIp), peer.transitIp, ...(ip6 ? [ip6] : [])].join(' '), tunnelKey, pod: who,
     });
   }
   return out;

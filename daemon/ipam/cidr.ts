@@ -87,3 +87,15 @@ export function lastAddress(cidr: Cidr): bigint {
 export function size(cidr: Cidr): bigint {
   return 1n << BigInt(BITS[cidr.family] - cidr.prefix);
 }
+
+/**
+ * The address of `to` at the offset `ip` has in `from` (an IPv6 join address mirroring an IPv4
+ * one); undefined when `ip` is outside `from` or the offset does not fit in `to`.
+ */
+export function atSameOffset(from: Cidr, ip: string, to: Cidr): string | undefined {
+  const addr = parseIp(ip);
+  if (!contains(from, addr)) return undefined;
+  const offset = addr.value - from.network;
+  if (offset >= size(to)) return undefined;
+  return formatIp(to.family, to.network + offset);
+}

@@ -115,6 +115,8 @@ export class SubnetRegistry {
     return this.get(name);
   }
 
+  has(name: string): boolean { return this.pools.has(name); }
+
   get(name: string): SubnetPool {
     const pool = this.pools.get(name);
     if (!pool) throw new IpamError(`logical switch ${name} is not a subnet of this node (known: ${[...this.pools.keys()].join(', ')})`);

@@ -1,5 +1,5 @@
-// The node's kernel side of egress and NodePort, one nftables table `ip ovnode` replaced as a
-// whole (one atomic nft transaction) whenever it changes:
+// The node's kernel side of egress and NodePort, one nftables table `inet ovnode` (both families)
+// replaced as a whole (one atomic nft transaction) whenever it changes:
 //
 // - Egress: each zone's router sends traffic for outside the cluster to its own node's ovn0
 //   (a default route via the node's join address), and the node forwards it with SNAT to the
@@ -13,6 +13,7 @@
 // Start-up and Service changes only: the ADD/DEL path never runs nft.
 
 import { execFile } from 'node:child_process';
+import { isIP } from 'node:net';
 import type { Logger } from 'pino';
 import { LatestSync } from './latest-sync';
 import type { NodePortRule } from '../services/types';
@@ -31,7 +32,6 @@ export interface NodeNatSpec {
 export type NftRunner = (script: string) => Promise<void>;
 
 const IFNAME = /^[A-Za-z0-9_.:-]{1,15}$/;
-const IPV4 = /^\d{1,3}(\.\d{1,3}){3}$/;
 
 /** The whole table for this spec: a script nft applies atomically (the table is replaced). */
 export function nftScript(spec: NodeNatSpec): string {
@@ -39,18 +39,24 @@ export function nftScript(spec: NodeNatSpec): string {
   const dnat: string[] = [];
   const seen = new Set<string>();
   for (const r of [...spec.nodePorts].sort((a, b) => a.nodePort - b.nodePort || a.protocol.localeCompare(b.protocol))) {
-    // IPv4 only: the table is `ip`. Node ports are unique per protocol cluster-wide; a duplicate would be a bug upstream.
-    if (!IPV4.test(r.clusterIp) || !Number.isInteger(r.nodePort) || !Number.isInteger(r.port)) continue;
-    const key = `${r.protocol}/${r.nodePort}`;
+    // A dual-stack Service has a ClusterIP per family: each family's node addresses go to its own.
+    // Node ports are unique per protocol cluster-wide; a duplicate would be a bug upstream.
+    const family = isIP(r.clusterIp);
+    if (family === 0 || !Number.isInteger(r.nodePort) || !Number.isInteger(r.port)) continue;
+    const key = `${family}/${r.protocol}/${r.nodePort}`;
     if (seen.has(key)) continue;
     seen.add(key);
-    dnat.push(`    fib daddr type local ${r.protocol} dport ${r.nodePort} dnat to ${r.clusterIp}:${r.port}`);
+    const [proto, to] = family === 4 ? ['ip', `${r.clusterIp}:${r.port}`] : ['ip6', `[${r.clusterIp}]:${r.port}`];
+    dnat.push(`    meta nfproto ${family === 4 ? 'ipv4' : 'ipv6'} fib daddr type local ${r.protocol} dport ${r.nodePort} dnat ${proto} to ${to}`);
   }
   const i = spec.podInterface;
   return [
+    `table inet ${NAT_TABLE}`,
+    `delete table inet ${NAT_TABLE}`,
+    // The IPv4-only table of earlier versions, gone on an upgrade.
     `table ip ${NAT_TABLE}`,
     `delete table ip ${NAT_TABLE}`,
-    `table ip ${NAT_TABLE} {`,
+    `table inet ${NAT_TABLE} {`,
     '  chain nodeports {',
     ...dnat,
     '  }',

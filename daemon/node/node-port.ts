@@ -9,9 +9,10 @@ import { OVS } from '../ovs/schema';
 
 export interface NodePortConfig {
   name: string;
-  /** CIDR of the node's address on the join network, e.g. 100.64.0.2/16. */
-  address: string;
-  joinGateway: string;
+  /** The node's addresses on the join network with their prefix, e.g. 100.64.0.2/16 (and its IPv6 twin). */
+  addresses: string[];
+  /** The router's addresses there, one per family. */
+  joinGateways: string[];
   podCidrs: string[];
   mtu: number;
   disableTxChecksum: boolean;
@@ -22,9 +23,11 @@ export async function configureNodePort(deps: { ovs: OvsdbClient; rtnl: Rtnl; na
   await deps.ovs.waitFor(OVS.iface, (r) => r.name === c.name && typeof r.ofport === 'number' && r.ofport > 0, signal);
   const link = await deps.rtnl.getLink(c.name);
   if (!link) throw new Error(`node port ${c.name} has an ofport but no kernel device`);
-  await deps.rtnl.addAddress(link.index, c.address);
+  for (const address of c.addresses) await deps.rtnl.addAddress(link.index, address);
   await deps.rtnl.setUp(link.index);
-  const v4 = c.podCidrs.filter((p) => !p.includes(':'));
-  for (const dst of v4) await deps.rtnl.addRoute({ dst, gateway: c.joinGateway, oif: link.index });
+  for (const dst of c.podCidrs) {
+    const gateway = c.joinGateways.find((g) => g.includes(':') === dst.includes(':'));
+    if (gateway) await deps.rtnl.addRoute({ dst, gateway, oif: link.index });
+  }
   if (c.disableTxChecksum) deps.native.disableTxChecksum(c.name);
 }

@@ -14,7 +14,10 @@ export interface DaemonOptions {
   socket: string;
   /** Pod subnet CIDRs: one, or an IPv4,IPv6 pair for dual stack. */
   subnets: string[];
+  /** The join network's IPv4 CIDR (node ports, transit addresses, their tunnel keys). */
   joinCidr: string;
+  /** Its IPv6 CIDR, for dual stack: each node's IPv6 join address has its IPv4 one's offset. */
+  joinCidr6?: string;
   /** Pod MTU; unset: the encap interface's MTU less Geneve's overhead, or DEFAULT_POD_MTU. */
   mtu?: number;
   metricsAddress: string;
@@ -40,7 +43,8 @@ export interface RawOptions {
   stateDir: string;
   socket?: string;
   subnet: string;
-  joinCidr: string;
+  /** Absent: the environment's OVNODE_JOIN_CIDR on a cluster, else DEFAULT_JOIN_CIDR. */
+  joinCidr?: string;
   mtu?: string;
   metricsAddress: string;
   nodeName?: string;
@@ -55,6 +59,9 @@ export interface RawOptions {
   cniConfDir?: string;
   cniExecutable?: string;
 }
+
+/** Kube-OVN's default join subnet. */
+export const DEFAULT_JOIN_CIDR = '100.64.0.0/16';
 
 /** kube-apiserver's default --service-cluster-ip-range. */
 export const DEFAULT_SERVICE_CIDR = '10.96.0.0/12';
@@ -88,13 +95,16 @@ export function parseOptions(raw: RawOptions): DaemonOptions {
     stateDir: raw.stateDir,
     socket: raw.socket ?? DEFAULT_DAEMON_SOCKET,
     subnets: cidrs.map((c) => c.text),
-    joinCidr: parseCidr(raw.joinCidr).text,
+    joinCidr: '',
     metricsAddress: raw.metricsAddress,
     // On a cluster the DaemonSet passes the node's name through the downward API.
     nodeName: raw.nodeName ?? (raw.kubernetes ? process.env.NODE_NAME : undefined) ?? hostname(),
     logLevel: raw.logLevel,
     serviceCidrs: [],
   };
+  const join = parseJoinCidrs(raw.joinCidr ?? ((raw.kubernetes || raw.kubeconfig !== undefined) ? process.env.OVNODE_JOIN_CIDR || undefined : undefined) ?? DEFAULT_JOIN_CIDR);
+  opts.joinCidr = join.v4;
+  if (join.v6 !== undefined) opts.joinCidr6 = join.v6;
   if (mtu !== undefined) opts.mtu = mtu;
   if (raw.encapIp) opts.encapIp = raw.encapIp;
   // On a cluster the DaemonSet passes it from the optional ConfigMap ovnode-config.
@@ -128,4 +138,25 @@ export function parseOptions(raw: RawOptions): DaemonOptions {
     opts.reconcileIntervalMs = Math.round(seconds * 1000);
   }
   return opts;
+}
+
+/**
+ * `--join-cidr`: an IPv4 CIDR, or an IPv4,IPv6 pair for dual stack. IPv4 is required: the
+ * nodes' join addresses are claimed and keyed there. The IPv6 CIDR must hold every keyed offset,
+ * since each node's IPv6 join address is the one at its IPv4 address's offset.
+ */
+export function parseJoinCidrs(text: string): { v4: string; v6?: string } {
+  const parts = text.split(',').map((s) => s.trim()).filter(Boolean);
+  const cidrs = parts.map((s) => {
+    try { return parseCidr(s); } catch (e) { throw new InvalidConfigError(`--join-cidr: ${(e as Error).message}`); }
+  });
+  const [v4, v6, ...rest] = cidrs;
+  if (!v4 || v4.family !== 4 || rest.length > 0 || (v6 !== undefined && v6.family !== 6)) {
+    throw new InvalidConfigError('--join-cidr takes an IPv4 CIDR, or an IPv4,IPv6 pair');
+  }
+  if (v4.prefix > 30) throw new InvalidConfigError(`--join-cidr: ${v4.text} has no room for nodes`);
+  if (v6 !== undefined && v6.prefix > 112) {
+    throw new InvalidConfigError(`--join-cidr: ${v6.text} is too small: the IPv6 join CIDR needs /112 or shorter (it mirrors the IPv4 addresses' offsets)`);
+  }
+  return v6 === undefined ? { v4: v4.text } : { v4: v4.text, v6: v6.text };
 }

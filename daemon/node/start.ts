@@ -11,7 +11,7 @@ import { loadNative } from '../../native/index';
 import type { Deps, NodeSettings, Readiness } from '../context';
 import { ExternalStack } from '../embedded/external-stack';
 import { EmbeddedStack, type NodeStack } from '../embedded/stack';
-import { formatIp, parseCidr } from '../ipam/cidr';
+import { atSameOffset, formatIp, parseCidr } from '../ipam/cidr';
 import { macForIp } from '../ipam/mac';
 import { SubnetRegistry } from '../ipam/registry';
 import { openRtnl } from '../kernel/rtnl';
@@ -20,7 +20,7 @@ import { egressRouteOps, ensureTopology, type SwitchSpec } from '../ovn/topology
 import { NodeNat, type NodePortRule } from './node-nat';
 import { servicesNbMonitor } from '../services/nb-monitor';
 import { configureChassis, ensureBridge } from '../ovs/bridge';
-import { SB } from '../ovs/schema';
+import { NB, SB } from '../ovs/schema';
 import { OvsdbClient } from '../ovsdb/client';
 import { PodPlumber } from '../plumb/pod-interface';
 import { ConntrackFlusher } from '../ovs/conntrack';
@@ -113,11 +113,16 @@ export async function startNode(opts: DaemonOptions, log: Logger): Promise<Runni
     const mtu = podMtu(opts.mtu, overlayLink?.mtu);
     const join = parseCidr(opts.joinCidr);
     const joinGw = formatIp(join.family, join.network + 1n);
+    // Dual stack: the IPv6 join network mirrors the IPv4 one, offset for offset.
+    const join6 = opts.joinCidr6 === undefined ? undefined : parseCidr(opts.joinCidr6);
+    const joinCidrs = [join.text, ...(join6 ? [join6.text] : [])];
+    const joinGws = [joinGw, ...(join6 ? [formatIp(6, join6.network + 1n)] : [])];
     let cluster: ClusterNode | undefined;
     if (clusterStarting) cluster = await clusterStarting;
     // Other zones route to this address (replies to the node's own traffic): on a cluster it is
     // claimed, unique per node; alone, a node takes the join switch's first address.
     const nodeJoinIp = cluster ? await cluster.claimJoinAddress(JOIN_SWITCH, join) : formatIp(join.family, join.network + 2n);
+    const nodeJoinIps = [nodeJoinIp, ...(join6 ? [atSameOffset(join, nodeJoinIp, join6) as string] : [])];
     // A live ovs-vswitchd of this state dir is adopted: its tap devices carry the pods' traffic.
     const freshSwitch = !stack.switchAlive();
     // The userspace datapath sends tunnels itself, through a bridge holding the overlay interface
@@ -151,33 +156,38 @@ export async function startNode(opts: DaemonOptions, log: Logger): Promise<Runni
       routerPortMac: '',
     };
     podSwitch.routerPortMac = macForIp(podSwitch.gateways.find((g) => !g.includes(':')) ?? podSwitch.gateways[0]);
-    const joinSwitch: SwitchSpec = { name: JOIN_SWITCH, cidrs: [join.text], gateways: [joinGw], routerPortMac: macForIp(joinGw) };
+    const joinSwitch: SwitchSpec = { name: JOIN_SWITCH, cidrs: joinCidrs, gateways: joinGws, routerPortMac: macForIp(joinGw) };
     // Shared by every zone; the policy engine re-derives them with the Subnets' switches.
     const builtinKeys = switchTunnelKeys([DEFAULT_SWITCH, JOIN_SWITCH]);
     podSwitch.tunnelKey = builtinKeys.get(DEFAULT_SWITCH);
     joinSwitch.tunnelKey = builtinKeys.get(JOIN_SWITCH);
     await ensureTopology(clients.nb, [podSwitch, joinSwitch], {
-      switchName: JOIN_SWITCH, lspName: `node-${opts.nodeName}`, mac: macForIp(nodeJoinIp), ips: [nodeJoinIp],
+      switchName: JOIN_SWITCH, lspName: `node-${opts.nodeName}`, mac: macForIp(nodeJoinIp), ips: nodeJoinIps,
       tunnelKey: portTunnelKey([join.text], [nodeJoinIp]), forwards: cluster !== undefined,
     });
     if (cluster) {
       // Egress leaves through this node: its router's default route, the kernel's forwarding and SNAT.
-      const egress = egressRouteOps(clients.nb, nodeJoinIp);
+      const egress = egressRouteOps(clients.nb, nodeJoinIps);
       if (egress.length > 0) await clients.nb.transact([...egress, { op: 'comment', comment: 'ovnode: egress route' }]);
       writeFileSync('/proc/sys/net/ipv4/ip_forward', '1');
+      if (join6) {
+        try { writeFileSync('/proc/sys/net/ipv6/conf/all/forwarding', '1'); } catch (e) {
+          throw new Error(`--join-cidr has an IPv6 CIDR (${join6.text}) but this node cannot forward IPv6: ${(e as Error).message}`);
+        }
+      }
       await nodeNat.apply({ podInterface: NODE_PORT, nodePorts: [] });
     }
 
     const startup = AbortSignal.timeout(STARTUP_TIMEOUT_MS);
     await clients.sb.waitFor(SB.chassis, (r) => r.name === opts.nodeName, startup);
     await configureNodePort({ ovs: clients.ovs, rtnl, native }, {
-      name: NODE_PORT, address: `${nodeJoinIp}/${join.prefix}`, joinGateway: joinGw, podCidrs: opts.subnets,
+      name: NODE_PORT, addresses: nodeJoinIps.map((ip) => `${ip}/${(ip.includes(':') ? join6 : join)?.prefix}`), joinGateways: joinGws, podCidrs: opts.subnets,
       mtu, disableTxChecksum: datapathType === 'netdev',
     }, startup);
 
     const subnets = new SubnetRegistry(DEFAULT_SWITCH);
     subnets.add({ name: DEFAULT_SWITCH, cidrs: podSwitch.cidrs, gateways: podSwitch.gateways });
-    subnets.addNodeOnly({ name: JOIN_SWITCH, cidrs: [join.text], gateways: [joinGw] });
+    subnets.addNodeOnly({ name: JOIN_SWITCH, cidrs: joinCidrs, gateways: joinGws });
     const reserved = subnets.rebuildFromNb(clients.nb);
 
     const metrics = new Metrics();
@@ -211,7 +221,7 @@ export async function startNode(opts: DaemonOptions, log: Logger): Promise<Runni
     const policy = new PolicyEngine({
       nb: clients.nb, store: objects, subnets, log,
       builtin: [podSwitch, joinSwitch].map(({ name, cidrs, gateways }) => ({ name, cidrs, gateways })),
-      joinCidr: join.text, nodeIps: [nodeJoinIp], metrics,
+      joinCidrs, nodeIps: nodeJoinIps, metrics,
       ...(opts.kubernetes ? { nodeName: opts.nodeName } : {}),
     });
     const deps: Deps = {
@@ -222,7 +232,9 @@ export async function startNode(opts: DaemonOptions, log: Logger): Promise<Runni
     if (cluster) {
       const hooks = cluster.hooks;
       deps.cluster = hooks;
-      await cluster.useClaims(subnets);
+      // A deleted Subnet's claims go once its switch has gone from this zone too (no pods left).
+      const hasSwitch = (name: string): boolean => { for (const ls of clients.nb.rows(NB.ls).values()) if (ls.name === name) return true; return false; };
+      await cluster.useClaims(subnets, (name) => subnets.has(name) || hasSwitch(name));
       // The NB is the record: a write-back a crash (or an API outage) cut short is redone; pods
       // whose annotations already match cost nothing.
       for (const a of nbAttachments(clients.nb)) {
@@ -249,7 +261,7 @@ export async function startNode(opts: DaemonOptions, log: Logger): Promise<Runni
     // Subnets, port groups and ACLs exist before the first ADD is served.
     await policy.start();
     // The node reaches pods of every Subnet (kubelet probes), not only of the default one.
-    const routes = new SubnetRoutes({ rtnl, device: NODE_PORT, joinGateway: joinGw, joinCidr: join.text, log });
+    const routes = new SubnetRoutes({ rtnl, device: NODE_PORT, joinGateways: joinGws, joinCidrs, log });
     // Service CIDRs too: the node (hostNetwork pods, NodePort's DNAT) reaches ClusterIPs through OVN.
     const subnetCidrs = (): string[] => [...opts.subnets, ...opts.serviceCidrs, ...objects.list('Subnet').flatMap((sn) => subnetShape(sn).cidrs)];
     let routedKey = subnetCidrs().join(',');

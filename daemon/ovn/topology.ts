@@ -126,22 +126,32 @@ function nodePortOps(nb: OvsdbClient, p: NodePortSpec): Operation[] {
 export const EGRESS_ROUTE_OWNER = 'egress';
 
 /**
- * This zone's way out of the cluster: a default route to its own node's join address. Each zone
- * has its own (routes are not shared), so pods leave through the node they run on.
+ * This zone's way out of the cluster: a default route per family to its own node's join address
+ * of that family. Each zone has its own (routes are not shared), so pods leave through the node
+ * they run on.
  */
-export function egressRouteOps(nb: OvsdbClient, nodeJoinIp: string): Operation[] {
+export function egressRouteOps(nb: OvsdbClient, nodeJoinIps: readonly string[]): Operation[] {
   const router = [...nb.rows(NB.lr).values()].find((r) => r.name === ROUTER);
   if (!router) return [];
+  const wanted = new Map(nodeJoinIps.map((ip) => [ip.includes(':') ? '::/0' : '0.0.0.0/0', ip]));
   const routes = nb.rows(NB.lrsr);
   const ours = asArray<string>(router.static_routes).map((u) => routes.get(u))
-    .filter((r) => r !== undefined && asMap(r.external_ids)['ovnode:owner'] === EGRESS_ROUTE_OWNER);
-  if (ours.length === 1 && ours[0]?.nexthop === nodeJoinIp && ours[0]?.ip_prefix === '0.0.0.0/0') return [];
-  const ops: Operation[] = ours.map((r) => ({
-    op: 'mutate', table: NB.lr, where: [['_uuid', '==', uuid(router._uuid)]], mutations: [['static_routes', 'delete', ovsSet([uuid((r as { _uuid: string })._uuid)])]],
-  }) as Operation);
-  ops.push(
-    { op: 'insert', table: NB.lrsr, 'uuid-name': 'egress', row: { ip_prefix: '0.0.0.0/0', nexthop: nodeJoinIp, external_ids: ovsMap({ 'ovnode:owner': EGRESS_ROUTE_OWNER }) } },
-    { op: 'mutate', table: NB.lr, where: [['_uuid', '==', uuid(router._uuid)]], mutations: [['static_routes', 'insert', ovsSet([namedUuid('egress')])]] },
-  );
+    .filter((r): r is NonNullable<typeof r> => r !== undefined && asMap(r.external_ids)['ovnode:owner'] === EGRESS_ROUTE_OWNER);
+  const kept = new Set<string>();
+  const ops: Operation[] = [];
+  for (const r of ours) {
+    const prefix = r.ip_prefix as string;
+    if (wanted.get(prefix) === r.nexthop && !kept.has(prefix)) { kept.add(prefix); continue; }
+    ops.push({ op: 'mutate', table: NB.lr, where: [['_uuid', '==', uuid(router._uuid)]], mutations: [['static_routes', 'delete', ovsSet([uuid(r._uuid as string)])]] });
+  }
+  let n = 0;
+  for (const [prefix, nexthop] of wanted) {
+    if (kept.has(prefix)) continue;
+    const name = `egress${n++}`;
+    ops.push(
+      { op: 'insert', table: NB.lrsr, 'uuid-name': name, row: { ip_prefix: prefix, nexthop, external_ids: ovsMap({ 'ovnode:owner': EGRESS_ROUTE_OWNER }) } },
+      { op: 'mutate', table: NB.lr, where: [['_uuid', '==', uuid(router._uuid)]], mutations: [['static_routes', 'insert', ovsSet([namedUuid(name)])]] },
+    );
+  }
   return ops;
 }

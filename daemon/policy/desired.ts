@@ -15,7 +15,7 @@ export interface DesiredInput {
   /** Other nodes' pods (policy peers only). */
   remotePods?: PodPort[];
   builtin: SubnetContext['builtin'];
-  joinCidr: string;
+  joinCidrs: readonly string[];
   nodeIps: string[];
   /** The engine's, kept across runs (see peer-index.ts and network-policy.ts). */
   peerIndex?: PeerIndex;
@@ -31,7 +31,7 @@ export function computeDesired(input: DesiredInput): DesiredState {
     if (qos.length > 0) qosBySwitch.set(p.logicalSwitch, [...(qosBySwitch.get(p.logicalSwitch) ?? []), ...qos]);
     ports.push({ lspName: p.lspName, portSecurity: portSecurityLine(store, p.pod, p.mac, p.ips) });
   }
-  const switches = translateSubnets({ store, builtin: input.builtin, joinCidr: input.joinCidr, qosBySwitch });
+  const switches = translateSubnets({ store, builtin: input.builtin, joinCidrs: input.joinCidrs, qosBySwitch });
   const families: Array<4 | 6> = pods.some((p) => p.ips.some((ip) => ip.includes(':'))) ? [4, 6] : [4];
   const np = translateNetworkPolicies({ store, pods, peers: [...pods, ...(input.remotePods ?? [])], nodeIps: input.nodeIps, families, ...(input.peerIndex ? { peerIndex: input.peerIndex } : {}), ...(input.translations ? { translations: input.translations } : {}) });
   // Remote members too: their remote ports put their addresses in the groups' address sets.

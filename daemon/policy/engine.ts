@@ -31,7 +31,7 @@ export interface EngineDeps {
   subnets: SubnetRegistry;
   log: Logger;
   builtin: Array<{ name: string; cidrs: string[]; gateways: string[] }>;
-  joinCidr: string;
+  joinCidrs: readonly string[];
   nodeIps: string[];
   metrics?: Metrics;
   /** Set on a cluster: pods of other nodes (by spec.nodeName) are policy peers. */
@@ -108,7 +108,7 @@ export class PolicyEngine {
       this.admission.refresh();
       const pods = podPorts(nb, store);
       const remotePods = this.deps.nodeName ? remotePodPorts(store, this.deps.nodeName) : [];
-      const desired = computeDesired({ store, pods, remotePods, peerIndex: this.peerIndex, translations: this.translations, builtin: this.deps.builtin, joinCidr: this.deps.joinCidr, nodeIps: this.deps.nodeIps });
+      const desired = computeDesired({ store, pods, remotePods, peerIndex: this.peerIndex, translations: this.translations, builtin: this.deps.builtin, joinCidrs: this.deps.joinCidrs, nodeIps: this.deps.nodeIps });
       this.lastDesired = desired;
       const keys = switchTunnelKeys(desired.switches.map((s) => s.name));
       for (const s of desired.switches) s.tunnelKey = keys.get(s.name);

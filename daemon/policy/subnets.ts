@@ -21,7 +21,8 @@ export interface SubnetContext {
   store: ObjectStore;
   /** The node's built-in switches (default pod subnet, join), always stateful too. */
   builtin: Array<{ name: string; cidrs: string[]; gateways: string[] }>;
-  joinCidr: string;
+  /** The join network's CIDRs (the node's own traffic comes from there). */
+  joinCidrs: readonly string[];
   qosBySwitch: Map<string, DesiredQos[]>;
 }
 
@@ -35,7 +36,7 @@ export function translateSubnets(ctx: SubnetContext): DesiredSwitch[] {
     const shape = subnetShape(s);
     const owner = `subnet/${s.metadata.name}`;
     const acls: DesiredAcl[] = [stateful(owner), ...s.spec.acls.map((a) => ({ ...a, owner }))];
-    if (s.spec.private) acls.push(...privateAcls(shape, s.spec.allowSubnets, ctx.joinCidr, owner));
+    if (s.spec.private) acls.push(...privateAcls(shape, s.spec.allowSubnets, ctx.joinCidrs, owner));
     out.push({ name: shape.name, cidrs: shape.cidrs, gateways: shape.gateways, acls, qos: ctx.qosBySwitch.get(shape.name) ?? [] });
   }
   return out;
@@ -46,11 +47,12 @@ function stateful(owner: string): DesiredAcl {
 }
 
 /** Kube-OVN private subnets: only the subnet itself, allowSubnets and the node may reach it. */
-function privateAcls(s: SubnetShape, allow: string[], joinCidr: string, owner: string): DesiredAcl[] {
+function privateAcls(s: SubnetShape, allow: string[], joinCidrs: readonly string[], owner: string): DesiredAcl[] {
   const acls: DesiredAcl[] = [];
   for (const cidr of s.cidrs) {
     const fam = cidr.includes(':') ? 'ip6' : 'ip4';
-    const allowed = [cidr, ...allow.filter((a) => a.includes(':') === cidr.includes(':')), ...(fam === 'ip4' ? [joinCidr] : [])];
+    const sameFamily = (c: string): boolean => c.includes(':') === cidr.includes(':');
+    const allowed = [cidr, ...allow.filter(sameFamily), ...joinCidrs.filter(sameFamily)];
     acls.push(
       { direction: 'to-lport', priority: PRIORITY.privateSubnetDrop, match: `${fam}.dst == ${cidr}`, action: 'drop', owner },
       { direction: 'to-lport', priority: PRIORITY.privateSubnetAllow, match: `${fam}.dst == ${cidr} && ${fam}.src == {${allowed.join(', ')}}`, action: 'allow-related', owner },

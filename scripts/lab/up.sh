@@ -172,6 +172,7 @@ setup_node() {
   ip -n "$UL" link add "v-$n" type veth peer name eth0 netns "$ns"
   ip -n "$UL" link set "v-$n" master br0 up
   ip -n "$ns" addr add "$ip/24" dev eth0
+  ip -n "$ns" addr add "$(node_ip6 "$i")/64" dev eth0 nodad
   ip -n "$ns" link set eth0 up
   ip -n "$UL" link add "o-$n" type veth peer name eth1 netns "$ns"
   ip -n "$UL" link set "o-$n" master br1 up

@@ -6,9 +6,10 @@
 // zone.
 
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { apply, kubectl, kubectlJson, readLab, uniqueName, waitForPodReady, type KubeObject } from './harness/lab';
+import { apply, kubectl, kubectlJson, kubectlOk, readLab, run, uniqueName, waitForDeleted, waitForPodReady, type KubeObject } from './harness/lab';
 import { expectMatrix, uniform, type Peer } from './harness/matrix';
-import { createNamespace, deleteNamespace, deployOvnode, freeSubnetCidr, nbPorts, pingFrom, testPod } from './harness/ovnode';
+import { createNamespace, deleteNamespace, deployOvnode, freeSubnetCidr, nbPorts, pingFrom, podExec, testPod } from './harness/ovnode';
+import { Outside, OUTSIDE_PORT } from './harness/outside';
 
 const NS = uniqueName('dsn');
 const SUBNET = uniqueName('dsn-net');
@@ -41,7 +42,10 @@ beforeAll(async () => {
   console.log(`dual-stack pods: ${pods.map((p) => `${p.name}@${p.node}=${p.v4},${p.v6}`).join(' ')}`);
 }, 600_000);
 
+const outside = new Outside();
+
 afterAll(async () => {
+  await outside.stop();
   // The pods first, then the Subnet they used.
   await deleteNamespace(NS);
   await kubectl(['delete', 'subnet', SUBNET, '--ignore-not-found', '--wait=true'], { timeoutMs: 60_000 });
@@ -74,5 +78,37 @@ describe('a dual-stack Subnet across nodes (real lab cluster, one OVN zone per n
 
   it('every pod reaches the IPv6 gateway (the distributed router in its own zone)', async () => {
     for (const p of pods) expect(await pingFrom(NS, p.name, v6Gateway), `${p.name}@${p.node} -> ${v6Gateway}`).toBe(true);
+  });
+
+  it('every node reaches every pod over IPv6 (its route to the subnet through ovn0 and the join network\'s IPv6)', async () => {
+    for (const n of readLab().nodes) {
+      for (const p of pods) {
+        const r = await run(['ip', 'netns', 'exec', n.netns, 'ping', '-6', '-c', '1', '-W', '2', p.v6], { timeoutMs: 10_000 });
+        expect(r.code, `${n.name} -> ${p.name}@${p.node} ${p.v6}: ${r.stdout}${r.stderr}`).toBe(0);
+      }
+    }
+  });
+
+  it('every pod reaches the outside over IPv6 through its own node, which SNATs to its own IPv6 address', async () => {
+    await outside.start();
+    const lab = readLab();
+    for (const p of pods) {
+      const r = await podExec(NS, p.name, ['sh', '-c', `nc -w 3 ${outside.ip6} ${OUTSIDE_PORT} </dev/null`]);
+      expect(r.stdout.trim(), `${p.name}@${p.node} -> [${outside.ip6}]:${OUTSIDE_PORT}: ${r.stderr}`).toBe(lab.nodes.find((n) => n.name === p.node)?.ip6);
+    }
+  });
+
+  it('deleting the pods and then the Subnet releases every node\'s claims in it (the daemons\' sweep, not the test)', async () => {
+    const claimsOf = async (): Promise<string[]> => (await kubectlJson<{ items: KubeObject[] }>(['get', 'ipclaims'])).items
+      .filter((c) => c.spec?.subnet === SUBNET).map((c) => `ipclaims/${String(c.metadata.name)}`);
+    const held = await claimsOf();
+    // One block per node at least: every node allocated a pod here.
+    expect(held.length, `claims in ${SUBNET}`).toBeGreaterThanOrEqual(pods.length);
+    await deleteNamespace(NS);
+    await kubectlOk(['delete', 'subnet', SUBNET, '--wait=true', '--timeout=60s'], { timeoutMs: 90_000 });
+    // Each daemon sweeps every 30 s, once its switch has no ports left.
+    const deadline = Date.now() + 120_000;
+    for (const claim of held) await waitForDeleted(claim, { timeoutMs: Math.max(1_000, deadline - Date.now()) });
+    expect(await claimsOf()).toEqual([]);
   });
 });

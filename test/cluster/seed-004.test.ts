@@ -164,8 +164,9 @@ afterAll(async () => {
   await deleteNamespace(NS);
   console.log(`namespace ${NS} deleted in ${Date.now() - t0} ms`);
   await kubectl(['delete', 'subnet', SUBNET, '--ignore-not-found', '--wait=true', '--timeout=60s'], { timeoutMs: 90_000 });
-  // ovnode leaves a deleted Subnet's address claims in the API (daemon/ipam/claims/cluster.ts
-  // detach()): once the switch is gone from the node, this run's claims go too.
+  // ovnode releases a deleted Subnet's claims at its next sweep (every 30 s) once the switch is
+  // gone from the node (dual-stack-nodes.test.ts checks that); whatever is left then is deleted
+  // here, so that the next file does not wait for the sweep.
   await until(switchOnNoNode, `logical switch ${SUBNET} removed from every node`).catch((e: Error) => console.warn(e.message));
   const claims = await kubectlJson<{ items: KubeObject[] }>(['get', 'ipclaims']).catch(() => ({ items: [] as KubeObject[] }));
   const mine = claims.items.filter((c) => c.spec?.subnet === SUBNET).map((c) => c.metadata.name as string);

@@ -24,6 +24,11 @@ export interface ClusterIpamOptions {
   retryMs?: number;
   isPodHolder?: (holder: string) => boolean;
   now?: () => number;
+  /**
+   * Whether this node still uses a subnet it has claims in without serving it (a deleted Subnet
+   * whose switch still holds ports). Unset: every such subnet counts as in use.
+   */
+  subnetInUse?: (subnet: string) => boolean;
 }
 
 export class ClusterIpam {
@@ -32,6 +37,8 @@ export class ClusterIpam {
   private unsubscribe: (() => void) | undefined;
   private timer: NodeJS.Timeout | undefined;
   private isStarted = false;
+  /** Claims of deleted subnets being deleted, by uid: one DELETE each, whatever the sweeps. */
+  private readonly orphanDeletes = new Set<string>();
   private readyPromise: Promise<void>;
   private resolveReady!: () => void;
 
@@ -94,8 +101,8 @@ export class ClusterIpam {
   }
 
   /**
-   * Stops serving a subnet (its Subnet object is gone). Its claims stay in the API: they go with
-   * this node's Node object, or with releaseSubnet() of a later version.
+   * Stops serving a subnet (its Subnet object is gone). Its claims stay until a sweep finds the
+   * subnet no longer in use here (releaseOrphans), or go with this node's Node object.
    */
   detach(name: string): void {
     this.subnets.get(name)?.close();
@@ -107,6 +114,32 @@ export class ClusterIpam {
   async sweep(): Promise<void> {
     if (!this.isStarted) return;
     await Promise.all([...this.subnets.values()].map((s) => s.sweep()));
+    await this.releaseOrphans();
+  }
+
+  /**
+   * Deletes this node's claims (blocks and addresses) in subnets it neither serves nor uses any
+   * more: a deleted Subnet's claims would otherwise stay until the Node goes, and a Subnet
+   * re-created with that name would find another CIDR's blocks in its way.
+   */
+  private async releaseOrphans(): Promise<void> {
+    const inUse = this.opts.subnetInUse;
+    if (!inUse) return;
+    const self = this.opts.node.name;
+    const orphans = this.opts.store.list().filter((c) => c.spec.node === self && !this.subnets.has(c.spec.subnet)
+      && c.metadata.uid !== undefined && !this.orphanDeletes.has(c.metadata.uid) && !inUse(c.spec.subnet));
+    await Promise.all(orphans.map(async (c) => {
+      const uid = c.metadata.uid as string;
+      this.orphanDeletes.add(uid);
+      try {
+        const result = await this.opts.store.delete(c.metadata.name, uid);
+        this.opts.log.info({ step: 'ipam', subnet: c.spec.subnet, claim: c.metadata.name, kind: c.spec.kind, result }, 'claim of a deleted subnet released');
+      } catch (e) {
+        this.opts.log.warn({ step: 'ipam', subnet: c.spec.subnet, claim: c.metadata.name, err: e }, 'releasing a claim of a deleted subnet failed; retried on the next sweep');
+      } finally {
+        this.orphanDeletes.delete(uid);
+      }
+    }));
   }
 
   stop(): void {

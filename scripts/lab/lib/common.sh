@@ -27,6 +27,9 @@ LAB_JSON="$LAB/lab.json"
 LAB_ADMIN_KUBECONFIG="$LAB/admin.kubeconfig"
 
 UNDERLAY_PREFIX=10.250.0
+# The underlay is dual-stack (an IPv6 ULA beside IPv4) so pods' IPv6 egress has somewhere to go;
+# the API and the tunnels stay on IPv4.
+UNDERLAY6_PREFIX=fd00:250:
 OVERLAY_PREFIX=10.251.0
 CP_IP="$UNDERLAY_PREFIX.2"
 API_PORT=6443
@@ -84,6 +87,7 @@ lab_current_run() {
 netns_name() { echo "ovl-$RID-$1"; }        # cp, ul, <node>
 node_name() { echo "node$1"; }
 node_ip() { echo "$UNDERLAY_PREFIX.$((10 + $1))"; }
+node_ip6() { echo "$UNDERLAY6_PREFIX:$((10 + $1))"; }
 node_overlay_ip() { echo "$OVERLAY_PREFIX.$((10 + $1))"; }
 node_dir() { echo "$RUN/nodes/$1"; }
 
@@ -453,11 +457,11 @@ write_lab_json() {
   local i n D nodes=() sys
   for i in $(seq 1 "$NODES"); do
     n="$(node_name "$i")"; D="$(node_dir "$n")"
-    nodes+=("$(jq -n --arg name "$n" --arg netns "$(netns_name "$n")" --arg ip "$(node_ip "$i")" --arg overlayIp "$(node_overlay_ip "$i")" --arg dir "$D" \
+    nodes+=("$(jq -n --arg name "$n" --arg netns "$(netns_name "$n")" --arg ip "$(node_ip "$i")" --arg ip6 "$(node_ip6 "$i")" --arg overlayIp "$(node_overlay_ip "$i")" --arg dir "$D" \
       --argjson wrapperPid "$(pidjson "$D/pids/wrapper.pid")" --argjson holderPid "$(pidjson "$D/pids/holder.pid")" \
       --argjson kubeletPid "$(pidjson "$D/pids/kubelet.pid")" --argjson containerdPid "$(pidjson "$D/pids/containerd.pid")" \
       --arg cgroupRoot "/$CGNAME/$n" --arg podCidr "$( [ "$CNI" = bridge ] && echo "10.244.$i.0/24" )" \
-      '{name: $name, netns: $netns, netnsPath: ("/run/netns/" + $netns), ip: $ip, overlayIp: $overlayIp, dir: $dir,
+      '{name: $name, netns: $netns, netnsPath: ("/run/netns/" + $netns), ip: $ip, ip6: $ip6, overlayIp: $overlayIp, dir: $dir,
         wrapperPid: $wrapperPid, holderPid: $holderPid, kubeletPid: $kubeletPid, containerdPid: $containerdPid,
         mountNs: (if $holderPid then "/proc/\($holderPid)/ns/mnt" else null end),
         cgroupRoot: $cgroupRoot, podCidr: (if $podCidr == "" then null else $podCidr end)}')")
@@ -479,7 +483,7 @@ write_lab_json() {
       controlPlane: {netns: $cpNetns, netnsPath: ("/run/netns/" + $cpNetns), ip: $host,
                      pids: {etcd: $etcd, apiserver: $apiserver, controllerManager: $cm, scheduler: $sched,
                             relayRoot: $relayRoot, relayCp: $relayCp}},
-      underlay: {netns: $ulNetns, bridge: "br0", cidr: "10.250.0.0/24"},
+      underlay: {netns: $ulNetns, bridge: "br0", cidr: "10.250.0.0/24", cidr6: "fd00:250::/64"},
       overlay: {netns: $ulNetns, bridge: "br1", cidr: "10.251.0.0/24", interface: "eth1"},
       cgroup: $cgroup,
       savedSysctls: $saved}' > "$LAB_JSON.tmp"

@@ -44,6 +44,8 @@ export interface LabNode {
   netnsPath: string;
   /** The node's address on the underlay (its InternalIP). */
   ip: string;
+  /** Its IPv6 address on the underlay (the lab's underlay is dual-stack; the API uses IPv4). */
+  ip6: string;
   /** The node's address on the overlay network (eth1): where its Geneve tunnels end. */
   overlayIp: string;
   /** The node's state directory; its per-node host paths are under dir/fs/. */
@@ -80,7 +82,7 @@ export interface LabInfo {
     ip: string;
     pids: Record<'etcd' | 'apiserver' | 'controllerManager' | 'scheduler' | 'relayRoot' | 'relayCp', number | null>;
   };
-  underlay: { netns: string; bridge: string; cidr: string };
+  underlay: { netns: string; bridge: string; cidr: string; cidr6: string };
   overlay: { netns: string; bridge: string; cidr: string; interface: string };
   /** Top cgroup of the run (in every hierarchy). */
   cgroup: string;

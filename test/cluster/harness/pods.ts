@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { apply, kubectl, kubectlJson, kubectlOk, readLab, REPO, TOOLS_IMAGE, waitForObject, type KubeObject } from './lab';
 
 export const SYSTEM_NS = 'kube-system';
+/** The join network the lab's ovnode runs with (ConfigMap ovnode-config). */
+export const LAB_JOIN_CIDRS = '100.64.0.0/16,fd00:100:64::/112';
 
 /** Deploys ovnode unless it already runs; resolves once both DaemonSets are rolled out on every node. */
 export async function deployOvnode(): Promise<{ fresh: boolean }> {
@@ -16,9 +18,10 @@ export async function deployOvnode(): Promise<{ fresh: boolean }> {
   if (fresh) {
     const lab = readLab();
     await kubectlOk(['-n', SYSTEM_NS, 'create', 'configmap', 'ovnode-apiserver', `--from-literal=host=${lab.apiserver.host}`, `--from-literal=port=${lab.apiserver.port}`]);
-    // Geneve on the lab's overlay network (eth1), apart from the API traffic on eth0; the lab's Service CIDR.
+    // Geneve on the lab's overlay network (eth1), apart from the API traffic on eth0; the lab's
+    // Service CIDR; a dual-stack join network, so dual-stack pods have IPv6 egress and node routes.
     await kubectlOk(['-n', SYSTEM_NS, 'create', 'configmap', 'ovnode-config', `--from-literal=encap-interface=${lab.overlay.interface}`,
-      `--from-literal=service-cidr=${lab.serviceCidr}`]);
+      `--from-literal=service-cidr=${lab.serviceCidr}`, `--from-literal=join-cidr=${LAB_JOIN_CIDRS}`]);
     await kubectlOk(['apply', '-f', join(REPO, 'deploy')], { timeoutMs: 120_000 });
   }
   for (const ds of ['ovnode-ovs', 'ovnode']) await waitDaemonSetReady(ds);

@@ -140,6 +140,7 @@ describe('DaemonSet ovnode (ovnoded)', () => {
       KUBERNETES_SERVICE_PORT: { configMapKeyRef: { name: 'ovnode-apiserver', key: 'port' } },
       OVNODE_ENCAP_INTERFACE: { configMapKeyRef: { name: 'ovnode-config', key: 'encap-interface', optional: true } },
       OVNODE_SERVICE_CIDR: { configMapKeyRef: { name: 'ovnode-config', key: 'service-cidr', optional: true } },
+      OVNODE_JOIN_CIDR: { configMapKeyRef: { name: 'ovnode-config', key: 'join-cidr', optional: true } },
     });
     expect(c.envFrom).toBeUndefined();
   });

@@ -182,6 +182,22 @@ describe('desiredRemotePorts', () => {
     expect(skip).toHaveBeenCalledTimes(1);
     expect(skip).toHaveBeenCalledWith('default/b-new', expect.stringMatching(/another pod has address 10\.16\.0\.7 on ovn-default/));
   });
+
+  it('gives each peer a node port on the join switch at its transit address, with the IPv6 twin when the join switch is dual-stack', async () => {
+    const withTransit = (node: string, transitIp: string): PeerNode => ({ ...peer(node), transitIp });
+    const peers = [withTransit('node1', '100.64.0.2'), withTransit('node2', '100.64.0.9'), withTransit('node3', '100.64.1.1')];
+    const nodePortsOf = async (cidrs: string): Promise<string[]> => {
+      const { nb } = await zone([switchRow('join', cidrs)]);
+      return desiredRemotePorts({ store: storeOf(), localNode: LOCAL, joinSwitch: 'join', peers, nb })
+        .map((p) => `${p.lspName} ${p.logicalSwitch} ${p.tunnelKey} ${p.address}`).sort();
+    };
+    expect(await nodePortsOf('100.64.0.0/16')).toEqual([
+      'node-node2 join 9 0a:58:64:40:00:09 100.64.0.9', 'node-node3 join 257 0a:58:64:40:01:01 100.64.1.1',
+    ]);
+    expect(await nodePortsOf('100.64.0.0/16,fd00:100:64::/112')).toEqual([
+      'node-node2 join 9 0a:58:64:40:00:09 100.64.0.9 fd00:100:64::9', 'node-node3 join 257 0a:58:64:40:01:01 100.64.1.1 fd00:100:64::101',
+    ]);
+  });
 });
 
 // ---- NB plan ----

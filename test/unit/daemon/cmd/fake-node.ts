@@ -168,7 +168,7 @@ export class FakeNode {
     this.policy = new RecordingPolicy({
       nb, store: this.store, subnets: this.subnets, log: this.log,
       builtin: [podSwitch, joinSwitch].map(({ name, cidrs: c, gateways: g }) => ({ name, cidrs: c, gateways: g })),
-      joinCidr: join.text, nodeIps: [nodeIp], metrics: this.metrics,
+      joinCidrs: [join.text], nodeIps: [nodeIp], metrics: this.metrics,
     });
     this.deps = {
       log: this.log, ovs, nb, native: this.native, plumber: this.plumber, subnets: this.subnets,

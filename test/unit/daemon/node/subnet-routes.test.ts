@@ -16,7 +16,7 @@ function fakeRtnl(initial: Route[]) {
     table, calls,
     failOnce: () => { failNext = true; },
     getLink: async (name: string) => (name === 'ovn0' ? { index: 7, name, mac: '', mtu: 1400, up: true } : undefined),
-    listRoutes: async () => { calls.push('list'); return table.map((r) => ({ ...r })); },
+    listRoutes: async (family: 4 | 6) => { calls.push('list'); return table.filter((r) => r.dst.includes(':') === (family === 6)).map((r) => ({ ...r })); },
     addRoute: async (r: RouteSpec) => {
       if (failNext) { failNext = false; throw new Error('EPERM'); }
       calls.push(`add ${r.dst}`);
@@ -33,7 +33,7 @@ function fakeRtnl(initial: Route[]) {
 }
 
 const log = pino({ enabled: false });
-const opts = { device: 'ovn0', joinGateway: '100.64.0.1', joinCidr: '100.64.0.0/16', log };
+const opts = { device: 'ovn0', joinGateways: ['100.64.0.1'], joinCidrs: ['100.64.0.0/16'], log };
 
 describe('SubnetRoutes (fake routing table)', () => {
   it('adds missing subnet routes, removes stale ones through the node port, leaves the rest', async () => {
@@ -46,6 +46,20 @@ describe('SubnetRoutes (fake routing table)', () => {
     await new SubnetRoutes({ ...opts, rtnl }).sync(['10.16.0.0/16', '172.31.0.0/24', 'fd00:10:16::/64']);
     expect(rtnl.table.map((r) => `${r.dst} ${r.gateway ?? '-'} ${r.oif}`).sort()).toEqual([
       '10.16.0.0/16 100.64.0.1 7', '100.64.0.0/16 - 7', '172.31.0.0/24 100.64.0.1 7', '192.168.0.0/16 10.0.0.1 2',
+    ]);
+  });
+
+  it('with an IPv6 join network, routes IPv6 subnets via its gateway and leaves link-local and the join routes alone', async () => {
+    const rtnl = fakeRtnl([
+      { dst: 'fd00:100:64::/112', oif: 7 }, // connected
+      { dst: 'fe80::/64', oif: 7 }, // the kernel's link-local route on the device
+      { dst: 'fd00:99::/64', gateway: 'fd00:100:64::1', oif: 7 }, // a Subnet that is gone
+      { dst: '10.16.0.0/16', gateway: '100.64.0.1', oif: 7 },
+    ]);
+    const dual = { ...opts, joinGateways: ['100.64.0.1', 'fd00:100:64::1'], joinCidrs: ['100.64.0.0/16', 'fd00:100:64::/112'] };
+    await new SubnetRoutes({ ...dual, rtnl }).sync(['10.16.0.0/16', 'fd00:10:16::/64']);
+    expect(rtnl.table.map((r) => `${r.dst} ${r.gateway ?? '-'} ${r.oif}`).sort()).toEqual([
+      '10.16.0.0/16 100.64.0.1 7', 'fd00:100:64::/112 - 7', 'fd00:10:16::/64 fd00:100:64::1 7', 'fe80::/64 - 7',
     ]);
   });
 

@@ -1,8 +1,9 @@
 // A pod switch and its router port as switchOps writes them, applied to a FakeOvsdbServer with the
 // real OVN_Northbound schema: the switch's shared datapath key (other_config:requested-tnl-key)
-// and the router port's key, its gateway's offset (tunnel-keys.ts), on creation and on update.
+// and the router port's key, its gateway's offset (tunnel-keys.ts), on creation and on update;
+// the egress default routes per family.
 import { afterEach, describe, expect, it } from 'vitest';
-import { ROUTER, switchOps, type SwitchSpec } from '../../../../daemon/ovn/topology';
+import { egressRouteOps, ROUTER, switchOps, type SwitchSpec } from '../../../../daemon/ovn/topology';
 import type { OvsdbClient } from '../../../../daemon/ovsdb/client';
 import type { Operation } from '../../../../daemon/ovsdb/types';
 import { asArray, asMap, uuid, type Row } from '../../../../daemon/ovsdb/values';
@@ -89,5 +90,33 @@ describe('switchOps tunnel keys', () => {
     // The shared key withdrawn: the switch's request goes with it.
     applyOk(n, plan(n, spec({ gateways: ['10.16.0.2'] })));
     expect(asMap(byName(n, 'Logical_Switch', 'ovn-default')?.other_config)).toEqual({});
+  });
+});
+
+describe('egressRouteOps', () => {
+  const routes = (n: Nb): string[] => n.fake.rows('Logical_Router_Static_Route')
+    .filter((r) => asArray<string>(byName(n, 'Logical_Router', ROUTER)?.static_routes).includes(r._uuid))
+    .map((r) => `${String(r.ip_prefix)} via ${String(r.nexthop)}`).sort();
+  const egress = (n: Nb, ips: string[]): Operation[] => {
+    const view = { rows: (t: string) => new Map(n.fake.rows(t).map((r) => [r._uuid, r])) };
+    return egressRouteOps(view as unknown as OvsdbClient, ips);
+  };
+
+  it('gives each family a default route to the node\'s join address of that family, then plans nothing', async () => {
+    const n = await nbWithRouter();
+    applyOk(n, egress(n, ['100.64.0.7', 'fd00:100:64::7']));
+    expect(routes(n)).toEqual(['0.0.0.0/0 via 100.64.0.7', '::/0 via fd00:100:64::7']);
+    expect(egress(n, ['100.64.0.7', 'fd00:100:64::7'])).toEqual([]);
+  });
+
+  it('replaces a route whose next hop changed and removes the family the node no longer has, keeping others\' routes', async () => {
+    const n = await nbWithRouter();
+    applyOk(n, egress(n, ['100.64.0.7', 'fd00:100:64::7']));
+    applyOk(n, [
+      { op: 'insert', table: 'Logical_Router_Static_Route', 'uuid-name': 'other', row: { ip_prefix: '192.168.0.0/16', nexthop: '100.64.0.9' } },
+      { op: 'mutate', table: 'Logical_Router', where: [['name', '==', ROUTER]], mutations: [['static_routes', 'insert', ['set', [['named-uuid', 'other']]]]] },
+    ] as Operation[]);
+    applyOk(n, egress(n, ['100.64.0.8']));
+    expect(routes(n)).toEqual(['0.0.0.0/0 via 100.64.0.8', '192.168.0.0/16 via 100.64.0.9']);
   });
 });

@@ -17,7 +17,7 @@ import { BUILTIN, JOIN_CIDR, NODE_IPS, namespace, netpol, sel } from './helpers'
 // ---- the reference: the full computation with the pod added ----
 
 function fullMemberships(store: MemoryStore, existing: PodPort[], p: PodPort): PodMemberships {
-  const desired = computeDesired({ store, pods: [...existing, p], builtin: BUILTIN, joinCidr: JOIN_CIDR, nodeIps: NODE_IPS });
+  const desired = computeDesired({ store, pods: [...existing, p], builtin: BUILTIN, joinCidrs: [JOIN_CIDR], nodeIps: NODE_IPS });
   return {
     portGroups: desired.portGroups.filter((g) => g.ports.includes(p.lspName)).map((g) => g.name),
     addressSets: desired.addressSets

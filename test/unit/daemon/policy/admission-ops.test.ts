@@ -26,7 +26,7 @@ type View = Omit<PodPort, 'namespaceLabels'>;
 function fullAdmissionOps(nb: OvsdbClient, store: ObjectStore, p: View, lspRef: string): Operation[] {
   if (store.list('NetworkPolicy').length === 0 && store.list('SecurityGroup').length === 0) return [];
   const pods = [...podPorts(nb, store).filter((x) => x.lspName !== p.lspName), { ...p, namespaceLabels: namespaceLabels(store, p.namespace) }];
-  const desired = computeDesired({ store, pods, builtin: BUILTIN, joinCidr: JOIN_CIDR, nodeIps: NODE_IPS });
+  const desired = computeDesired({ store, pods, builtin: BUILTIN, joinCidrs: [JOIN_CIDR], nodeIps: NODE_IPS });
   const ops: Operation[] = [];
   const pgs = new Map([...nb.rows('Port_Group').values()].map((r) => [r.name as string, r]));
   for (const pg of desired.portGroups) {
@@ -61,7 +61,7 @@ describe('PolicyEngine.admissionOps', () => {
       try {
         const subnets = new SubnetRegistry('ovn-default');
         for (const b of BUILTIN) subnets.add(b);
-        const engine = new PolicyEngine({ nb: env.nb, store: w.store, subnets, log: pino({ enabled: false }), builtin: BUILTIN, joinCidr: JOIN_CIDR, nodeIps: NODE_IPS });
+        const engine = new PolicyEngine({ nb: env.nb, store: w.store, subnets, log: pino({ enabled: false }), builtin: BUILTIN, joinCidrs: [JOIN_CIDR], nodeIps: NODE_IPS });
         await engine.start();
         const check = async (step: string): Promise<void> => {
           for (let k = 0; k < PODS_PER_CHECK; k++) {

@@ -79,7 +79,7 @@ beforeEach(async () => {
   sink = new LogSink();
   const subnets = new SubnetRegistry('ovn-default');
   for (const b of BUILTIN) subnets.add(b);
-  engine = new PolicyEngine({ nb: env.nb, store, subnets, log: pino({ level: 'debug', base: undefined }, sink), builtin: BUILTIN, joinCidr: JOIN_CIDR, nodeIps: NODE_IPS });
+  engine = new PolicyEngine({ nb: env.nb, store, subnets, log: pino({ level: 'debug', base: undefined }, sink), builtin: BUILTIN, joinCidrs: [JOIN_CIDR], nodeIps: NODE_IPS });
 });
 
 afterEach(async () => {
@@ -265,7 +265,7 @@ describe('admissionOps', () => {
     // A second engine whose store has the policy, before any run of its own wrote its group.
     const other = new MemoryStore();
     for (const o of OBJECTS) other.apply(o);
-    const e2 = new PolicyEngine({ nb: env.nb, store: other, subnets: new SubnetRegistry('ovn-default'), log: pino({ enabled: false }), builtin: BUILTIN, joinCidr: JOIN_CIDR, nodeIps: NODE_IPS });
+    const e2 = new PolicyEngine({ nb: env.nb, store: other, subnets: new SubnetRegistry('ovn-default'), log: pino({ enabled: false }), builtin: BUILTIN, joinCidrs: [JOIN_CIDR], nodeIps: NODE_IPS });
     expect(e2.admissionOps(view(NEW, { app: 'web' }), 'lsp')).toEqual([pgInsert(PG_DENY_INGRESS)]);
   });
 });

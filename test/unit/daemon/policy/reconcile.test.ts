@@ -59,7 +59,7 @@ afterEach(async () => {
 });
 
 function plan(): Plan {
-  const desired = computeDesired({ store, pods: podPorts(env.nb, store), builtin: BUILTIN, joinCidr: JOIN_CIDR, nodeIps: NODE_IPS });
+  const desired = computeDesired({ store, pods: podPorts(env.nb, store), builtin: BUILTIN, joinCidrs: [JOIN_CIDR], nodeIps: NODE_IPS });
   return planReconcile(env.nb, desired, planner);
 }
 

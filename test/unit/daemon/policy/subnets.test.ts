@@ -11,7 +11,7 @@ import { BUILTIN, JOIN_CIDR, subnet } from './helpers';
 function translate(subnets: SubnetObj[], qosBySwitch = new Map<string, DesiredQos[]>()): DesiredSwitch[] {
   const store = new MemoryStore();
   for (const s of subnets) store.apply(s);
-  return translateSubnets({ store, builtin: BUILTIN, joinCidr: JOIN_CIDR, qosBySwitch });
+  return translateSubnets({ store, builtin: BUILTIN, joinCidrs: [JOIN_CIDR], qosBySwitch });
 }
 
 const stateful = (owner: string) => ({ direction: 'to-lport', priority: PRIORITY.subnetStateful, match: 'ip', action: 'allow-related', owner });

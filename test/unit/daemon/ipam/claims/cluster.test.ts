@@ -6,6 +6,7 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { IpamError, TryAgainLaterError } from '../../../../../common/errors';
 import { addressClaimName } from '../../../../../daemon/ipam/claims/names';
 import { claimHolder } from '../../../../../daemon/ipam/claims/allocator';
+import { KubeClaimStore } from '../../../../../daemon/ipam/claims/store';
 import { contains, parseCidr, parseIp } from '../../../../../daemon/ipam/cidr';
 import { eventually, SimCluster, sleep, type SimNode, type SimOptions } from './sim';
 
@@ -477,6 +478,41 @@ describe('block release', () => {
     await Promise.all(Array.from({ length: 20 }, () => b.add()));
     await a.add();
     expectClean(s);
+  });
+});
+
+describe('a deleted subnet', () => {
+  it('its claims of this node go at the sweep once the subnet is no longer in use here; other nodes\' and other subnets\' stay', async () => {
+    let inUse = true;
+    const s = cluster({ seed: 91, cidrs: ['10.0.0.0/22'], ipam: { blockPrefix: { 4: 27 }, subnetInUse: (name) => name === 'join' || inUse } });
+    const [a, b] = await nodes(s, 2) as [SimNode, SimNode];
+    await Promise.all([...Array.from({ length: 40 }, () => a.add()), ...Array.from({ length: 5 }, () => b.add())]);
+    // a asks b for an address in one of b's blocks: an address claim of a's.
+    const bBlock = b.claims.blocks()[0]?.cidr as string;
+    await a.addStatic(bBlock.replace(/\.(\d+)\/27$/, (_, x: string) => `.${Number(x) + 25}`));
+    // A claim of a's in a subnet it never served (the join switch's) must survive.
+    const join = await new KubeClaimStore(s.server, a.cache).create({ subnet: 'join', cidr: '100.64.0.7/32', node: a.name, kind: 'address' }, { name: a.name, uid: a.uid });
+    expect(join.created).toBe(true);
+    await sleep(30);
+    const ofA = (): string[] => s.server.objectsNow().filter((o) => o.spec.node === a.name).map((o) => `${o.spec.subnet} ${o.spec.kind} ${o.spec.cidr}`).sort();
+    const before = ofA();
+    expect(before.filter((c) => c.startsWith(`${SUBNET} block`)).length).toBeGreaterThanOrEqual(2);
+    expect(before.filter((c) => c.startsWith(`${SUBNET} address`)).length).toBe(1);
+    // The Subnet object goes: a stops serving it, but its switch still has ports (in use).
+    a.cluster.detach(SUBNET);
+    await a.cluster.sweep();
+    expect(ofA()).toEqual(before);
+    // The last port went, and with it the switch: the sweep deletes a's claims in that subnet.
+    inUse = false;
+    await a.cluster.sweep();
+    await sleep(30);
+    expect(ofA()).toEqual(['join address 100.64.0.7/32']);
+    // b still serves the subnet: its blocks are untouched.
+    expect(s.server.objectsNow().filter((o) => o.spec.node === b.name && o.spec.kind === 'block').length).toBe(b.claims.blocks().length);
+    // Nothing left to delete: a later sweep calls nothing.
+    const calls = s.server.count();
+    await a.cluster.sweep();
+    expect(s.server.count()).toBe(calls);
   });
 });
 
