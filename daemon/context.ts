@@ -13,6 +13,7 @@ import type { PodPlumber } from './plumb/pod-interface';
 import type { CniRequest } from './server/request';
 import type { Attachment } from './store/attachment';
 import type { PodObj } from './objects/types';
+import type { PreparedPortsHook } from './cluster/prepared-ports';
 
 export interface NodeSettings {
   name: string;
@@ -43,6 +44,8 @@ export interface Deps {
   conntrack?: ConntrackFlusher;
   /** Set on a Kubernetes node: where pods come from and what is written back to the API. */
   cluster?: ClusterHooks;
+  /** Set on a Kubernetes node: pods' ports written when they are scheduled here, before their ADD. */
+  prepared?: PreparedPortsHook;
 }
 
 /** What the request path needs of the Kubernetes side; nothing here makes an API call inline. */

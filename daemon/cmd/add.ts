@@ -38,6 +38,10 @@ export async function cmdAdd(ctx: RequestContext): Promise<CniResult> {
   // such address when a dynamic allocation would otherwise find the subnet full.
   if (intent.staticIps.length > 0) await deps.conntrack?.whenFlushed(intent.staticIps);
   else if (deps.conntrack && deps.conntrack.flushing > 0 && !pool.hasFree()) await deps.conntrack.whenAllFlushed();
+  // A port prepared for this pod (its binding made before the ADD) is taken over, not raced.
+  const endPrepared = deps.prepared && req.ifName === 'eth0' && intent.podName && intent.podNamespace
+    ? await deps.prepared.beginAdd({ lspName: intent.lspName, namespace: intent.podNamespace, name: intent.podName }, signal)
+    : undefined;
   const undo = new UndoStack(log);
   const timed = stepTimer(ctx);
   // Each undo is registered before its write and checks, when it runs, what really happened to
@@ -104,6 +108,8 @@ export async function cmdAdd(ctx: RequestContext): Promise<CniResult> {
   } catch (e) {
     await undo.unwind();
     throw e;
+  } finally {
+    endPrepared?.();
   }
 }
 

@@ -21,6 +21,8 @@ import { NodeNat, type NodePortRule } from './node-nat';
 import { servicesNbMonitor } from '../services/nb-monitor';
 import { configureChassis, ensureBridge } from '../ovs/bridge';
 import { NB, SB } from '../ovs/schema';
+import { PreparedPorts } from '../cluster/prepared-ports';
+import { portSecurityLine } from '../policy/port-settings';
 import { OvsdbClient } from '../ovsdb/client';
 import { PodPlumber } from '../plumb/pod-interface';
 import { ConntrackFlusher } from '../ovs/conntrack';
@@ -260,6 +262,17 @@ export async function startNode(opts: DaemonOptions, log: Logger): Promise<Runni
     const swept = await reconcile(deps);
     // Subnets, port groups and ACLs exist before the first ADD is served.
     await policy.start();
+    if (cluster) {
+      // Pods scheduled here get their port before their ADD (prepared-ports.ts).
+      const prepared = new PreparedPorts({
+        nb: clients.nb, store: cluster.store, subnets, nodeName: opts.nodeName, log,
+        switchFor: (pod, ns) => policy.switchFor(pod, ns),
+        portSecurity: (pod, mac, ips) => portSecurityLine(objects, pod, mac, ips),
+      });
+      prepared.start();
+      cleanups.push(() => prepared.stop());
+      deps.prepared = prepared;
+    }
     // The node reaches pods of every Subnet (kubelet probes), not only of the default one.
     const routes = new SubnetRoutes({ rtnl, device: NODE_PORT, joinGateways: joinGws, joinCidrs, log });
     // Service CIDRs too: the node (hostNetwork pods, NodePort's DNAT) reaches ClusterIPs through OVN.

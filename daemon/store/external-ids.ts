@@ -29,6 +29,9 @@ export const OWNER = 'ovnode';
  */
 export const REMOTE_NODE = 'ovnode:remote-node';
 
+/** Marks a pod's port written before its ADD (cluster/prepared-ports.ts): no sandbox yet. */
+export const PREPARED = 'ovnode:prepared';
+
 export function isRemoteNodeRow(externalIds: Record<string, unknown>): boolean {
   return externalIds[REMOTE_NODE] !== undefined;
 }

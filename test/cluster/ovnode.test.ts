@@ -1,7 +1,7 @@
 // ovnode on the real lab cluster: kubelet -> containerd -> the ovnode CNI executable -> ovnoded,
 // deployed with `kubectl apply -f deploy/`. Pods created with kubectl get their addresses from
 // ovnode (annotations = kernel = NB, claims consistent), talk to each other on a node, are
-// reached by their node, obey a NetworkPolicy and a label change, and leave nothing when deleted.
+// reached by their node (their ports prepared before their ADDs), obey a NetworkPolicy and a label change, and leave nothing when deleted.
 // The ovnode pod's restart keeps an established TCP stream and writes no NB transaction.
 import { spawn } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
@@ -66,6 +66,26 @@ describe('ovnode deployed on the lab cluster (kubelet -> containerd -> CNI -> ov
       expect(nb.trim()).toBe(`${p.mac} ${p.ip}`);
       const block = claims.find((c) => c.spec.kind === 'block' && c.spec.node === p.node && inCidr(p.ip, c.spec.cidr as string));
       expect(block, `a block claim of ${p.node} holding ${p.ip}`).toBeTruthy();
+    }
+  });
+
+  it('each pod\'s port was prepared when it was scheduled, before its ADD, which took it over with the same addresses', async () => {
+    for (const node of NODES) {
+      const daemon = await daemonPod('ovnode', node);
+      const logs = await kubectlOk(['-n', SYSTEM_NS, 'logs', daemon.metadata.name], { timeoutMs: 30_000 });
+      const lines = logs.split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { msg: string; time: string; lsp?: string; ips?: string[] });
+      for (const p of [...pods.values()].filter((x) => x.node === node)) {
+        const lsp = `${p.name}.${NS}`;
+        const preparedLine = lines.find((l) => l.msg === 'port prepared' && l.lsp === lsp);
+        const attachedLine = lines.find((l) => l.msg === 'attached' && l.lsp === lsp);
+        expect(preparedLine && attachedLine, `${node}: 'port prepared' and 'attached' for ${lsp}`).toBeTruthy();
+        expect(Date.parse(String(preparedLine?.time))).toBeLessThanOrEqual(Date.parse(String(attachedLine?.time)));
+        expect(attachedLine?.ips).toEqual(preparedLine?.ips);
+        const ids = JSON.parse(await nbctl(node, ['--format=json', '--columns=external_ids', 'find', 'Logical_Switch_Port', `name=${lsp}`])) as { data: unknown[][] };
+        const map = Object.fromEntries(((ids.data[0]?.[0] as [string, string[][]])?.[1] ?? []) as Array<[string, string]>);
+        expect(map['ovnode:prepared'], `${lsp}: the ADD's row replaced the prepared one`).toBeUndefined();
+        expect(map.sandbox, `${lsp}: sandbox recorded`).toBeTruthy();
+      }
     }
   });
 
