@@ -39,10 +39,12 @@ export class KubeClusterHooks implements ClusterHooks {
 
   attached(a: Attachment, network: { cidrs: string[]; gateways: string[] }): void {
     if (!a.podName || !a.podNamespace) return;
-    // Only the primary interface carries ovn.kubernetes.io/* (secondary networks are provider-prefixed).
-    if (a.ifName !== 'eth0') return;
+    // ovn.kubernetes.io/* are the cluster network's; a secondary network's are provider-prefixed.
+    // An extra interface without a provider (a plain conflist) has no annotations of its own.
+    if (a.provider === undefined && a.ifName !== 'eth0') return;
     const ref = a.podUid ? { namespace: a.podNamespace, name: a.podName, uid: a.podUid } : { namespace: a.podNamespace, name: a.podName };
-    this.writer.write(ref, podNetworkAnnotations({ ips: a.ips, mac: a.mac, cidrs: network.cidrs, gateways: network.gateways, logicalSwitch: a.logicalSwitch }));
+    const net = { ips: a.ips, mac: a.mac, cidrs: network.cidrs, gateways: network.gateways, logicalSwitch: a.logicalSwitch };
+    this.writer.write(ref, podNetworkAnnotations(a.provider === undefined ? net : { ...net, provider: a.provider }), a.provider);
   }
 }
 

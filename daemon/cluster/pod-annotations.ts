@@ -7,6 +7,7 @@ import type { KubeApi } from '../sources/kube/api';
 import { RetryQueue } from './retry-queue';
 
 import { ANNOTATION } from '../policy/port-settings';
+import { PRIMARY_PROVIDER } from '../intent/provider';
 
 export const POD_ANNOTATION = {
   ipAddress: ANNOTATION.ipAddress,
@@ -24,18 +25,21 @@ export interface PodNetwork {
   cidrs: string[];
   gateways: string[];
   logicalSwitch: string;
+  /** A secondary network's provider: its annotations are `<provider>.kubernetes.io/*`. */
+  provider?: string;
 }
 
 /** Kube-OVN's form: dual-stack values are comma-separated, IPv4 first. */
 export function podNetworkAnnotations(n: PodNetwork): Record<string, string> {
   const v4First = (xs: string[]): string[] => [...xs.filter((x) => !x.includes(':')), ...xs.filter((x) => x.includes(':'))];
+  const key = (k: string): string => `${n.provider ?? PRIMARY_PROVIDER}.kubernetes.io/${k}`;
   return {
-    [POD_ANNOTATION.ipAddress]: v4First(n.ips).join(','),
-    [POD_ANNOTATION.macAddress]: n.mac,
-    [POD_ANNOTATION.cidr]: v4First(n.cidrs).join(','),
-    [POD_ANNOTATION.gateway]: v4First(n.gateways).join(','),
-    [POD_ANNOTATION.logicalSwitch]: n.logicalSwitch,
-    [POD_ANNOTATION.allocated]: 'true',
+    [key('ip_address')]: v4First(n.ips).join(','),
+    [key('mac_address')]: n.mac,
+    [key('cidr')]: v4First(n.cidrs).join(','),
+    [key('gateway')]: v4First(n.gateways).join(','),
+    [key('logical_switch')]: n.logicalSwitch,
+    [key('allocated')]: 'true',
   };
 }
 
@@ -53,9 +57,12 @@ export class PodAnnotationWriter {
     this.queue = new RetryQueue('pod-annotations', log);
   }
 
-  /** Queues the write; a newer one for the same pod replaces it. */
-  write(pod: PodRef, annotations: Record<string, string>): void {
-    this.queue.enqueue(`${pod.namespace}/${pod.name}`, async () => {
+  /**
+   * Queues the write; a newer one for the same pod and `part` (one of its interfaces) replaces
+   * it, the other interfaces' writes stay queued.
+   */
+  write(pod: PodRef, annotations: Record<string, string>, part = PRIMARY_PROVIDER): void {
+    this.queue.enqueue(`${pod.namespace}/${pod.name}/${part}`, async () => {
       const have = this.current(pod.namespace, pod.name);
       if (have && Object.entries(annotations).every(([k, v]) => have[k] === v)) return true;
       const res = await this.api.request({

@@ -20,7 +20,7 @@ import { NB, SB } from '../ovs/schema';
 import type { PeerNode } from './node-contract';
 import { indexedPorts, isOurs, planBindings, planChangedPorts, planRemotePorts, scanPorts, type ScannedPorts } from './remote-port-plan';
 import {
-  candidateOf, lostSlot, nodePorts, passContext, slotOf, slotTable, type PassContext, type RemotePort, type Skip, type SlotTable,
+  candidatesOf, lostSlot, nodePorts, passContext, slotOf, slotTable, type PassContext, type RemotePort, type Skip, type SlotTable,
 } from './remote-ports';
 
 export interface RemotePortsOptions {
@@ -187,8 +187,8 @@ export class RemotePorts {
     for (const key of pods) {
       const at = key.indexOf('/');
       const obj = store.get('Pod', key.slice(at + 1), key.slice(0, at));
-      const candidate = obj ? candidateOf(obj, d.ctx, this.#skip) : undefined;
-      for (const slot of d.table.set(key, candidate)) touched.add(slot);
+      const candidates = obj ? candidatesOf(obj, d.ctx, this.#skip) : [];
+      for (const slot of d.table.set(key, candidates)) touched.add(slot);
     }
     // A pod entering or leaving the join switch competes with the peers' node ports: decided as a
     // whole (the table is rebuilt too).

@@ -15,8 +15,8 @@ import type { ObjectStore, PodObj } from '../objects/types';
 import type { OvsdbClient } from '../ovsdb/client';
 import { asMap } from '../ovsdb/values';
 import { NB } from '../ovs/schema';
-import { ANNOTATION } from '../policy/port-settings';
 import { recordedIps } from '../policy/pods';
+import { PRIMARY_PROVIDER } from '../intent/provider';
 import { atSameOffset, parseCidr, type Cidr } from '../ipam/cidr';
 import { keyCidr, portKeyIn } from './tunnel-keys';
 import { macForIp } from '../ipam/mac';
@@ -103,39 +103,61 @@ export interface Candidate {
 export const slotOf = (logicalSwitch: string, tunnelKey: number | string): string => `${logicalSwitch}#${tunnelKey}`;
 
 // Store objects are frozen and replaced on change, never mutated: their identity is a cache key.
-const factsCache = new WeakMap<PodObj, PodFacts | null>();
+const factsCache = new WeakMap<PodObj, PodFacts[]>();
 
-/** The pod as another node's allocated pod would be seen; null for what never gets a remote port. */
-function podFacts(obj: PodObj): PodFacts | null {
+const ALLOCATED_SUFFIX = '.kubernetes.io/allocated';
+
+/**
+ * The pod's interfaces as another node's allocated pod would be seen: the cluster network's
+ * (ovn.kubernetes.io/*, port `<pod>.<ns>`) and each secondary network's its node wrote back
+ * (`<provider>.kubernetes.io/*`, port `<pod>.<ns>.<provider>`); none for what never gets a port.
+ */
+function podFacts(obj: PodObj): PodFacts[] {
   const cached = factsCache.get(obj);
   if (cached !== undefined) return cached;
-  const ann = obj.metadata.annotations;
-  const node = obj.spec.nodeName ?? '';
-  const ips = recordedIps(obj);
-  let facts: PodFacts | null = null;
-  if (ips) {
-    const mac = ann[ANNOTATION.macAddress] ?? '';
-    let lastCidr: Cidr | undefined;
-    let lastKey: number | undefined;
-    const { name, namespace } = obj.metadata;
-    facts = {
-      pod: `${namespace}/${name}`, namespace, name, lspName: `${name}.${namespace}`,
-      node, logicalSwitch: ann[ANNOTATION.logicalSwitch] ?? '', mac, ips, address: [mac, ...ips].join(' '),
-      deleting: obj.status?.deleting === true, createdAt: obj.status?.createdAt ?? '',
-      keyIn: (cidr) => {
-        if (cidr !== lastCidr) { lastCidr = cidr; lastKey = portKeyIn(cidr, ips); }
-        return lastKey;
-      },
-    };
+  const out: PodFacts[] = [];
+  if (recordedIps(obj)) {
+    for (const [key, value] of Object.entries(obj.metadata.annotations)) {
+      if (value !== 'true' || !key.endsWith(ALLOCATED_SUFFIX)) continue;
+      const provider = key.slice(0, -ALLOCATED_SUFFIX.length);
+      const facts = interfaceFacts(obj, provider === PRIMARY_PROVIDER ? undefined : provider);
+      if (facts) out.push(facts);
+    }
   }
-  factsCache.set(obj, facts);
-  return facts;
+  factsCache.set(obj, out);
+  return out;
 }
 
-/** The pod's claim on a slot, or undefined (with the reason told to `skip` where there is one). */
-export function candidateOf(obj: PodObj, ctx: PassContext, skip: Skip): Candidate | undefined {
-  const facts = podFacts(obj);
-  if (!facts || facts.node === ctx.localNode) return undefined;
+function interfaceFacts(obj: PodObj, provider: string | undefined): PodFacts | undefined {
+  const ann = obj.metadata.annotations;
+  const at = (k: string): string | undefined => ann[`${provider ?? PRIMARY_PROVIDER}.kubernetes.io/${k}`];
+  const ips = (at('ip_address') ?? '').split(',').map((x) => x.trim()).filter(Boolean);
+  if (ips.length === 0) return undefined;
+  const mac = at('mac_address') ?? '';
+  let lastCidr: Cidr | undefined;
+  let lastKey: number | undefined;
+  const { name, namespace } = obj.metadata;
+  return {
+    pod: `${namespace}/${name}`, namespace, name, lspName: provider === undefined ? `${name}.${namespace}` : `${name}.${namespace}.${provider}`,
+    node: obj.spec.nodeName ?? '', logicalSwitch: at('logical_switch') ?? '', mac, ips, address: [mac, ...ips].join(' '),
+    deleting: obj.status?.deleting === true, createdAt: obj.status?.createdAt ?? '',
+    keyIn: (cidr) => {
+      if (cidr !== lastCidr) { lastCidr = cidr; lastKey = portKeyIn(cidr, ips); }
+      return lastKey;
+    },
+  };
+}
+
+/** Each of the pod's interfaces' claims on a slot (reasons for those without one told to `skip`). */
+export function candidatesOf(obj: PodObj, ctx: PassContext, skip: Skip): Candidate[] {
+  return podFacts(obj).flatMap((f) => {
+    const c = candidateFor(f, ctx, skip);
+    return c ? [c] : [];
+  });
+}
+
+function candidateFor(facts: PodFacts, ctx: PassContext, skip: Skip): Candidate | undefined {
+  if (facts.node === ctx.localNode) return undefined;
   const { pod, node } = facts;
   const chassis = ctx.chassisOf.get(node);
   if (chassis === undefined) { skip(pod, `node ${node} has not joined (no ovnode contract on its Node)`); return undefined; }
@@ -158,28 +180,26 @@ function betterHolder(a: PodFacts, b: PodFacts): number {
   return ns !== 0 ? ns : a.name.localeCompare(b.name);
 }
 
-/** Every pod's candidate, by slot and by pod, with each slot's holder decided on demand. */
+/** Every pod's candidates (one per interface), by slot and by pod, with each slot's holder decided on demand. */
 export class SlotTable {
   readonly #bySlot = new Map<string, Candidate[]>();
-  readonly #byPod = new Map<string, Candidate>();
+  readonly #byPod = new Map<string, Candidate[]>();
 
-  /** Replaces the pod's candidate (undefined: it has none now). Returns the slots whose holder may have changed. */
-  set(pod: string, next: Candidate | undefined): string[] {
-    const prev = this.#byPod.get(pod);
-    const touched: string[] = [];
-    if (prev) {
-      const list = this.#bySlot.get(prev.slot) ?? [];
-      const rest = list.filter((c) => c !== prev);
-      if (rest.length > 0) this.#bySlot.set(prev.slot, rest); else this.#bySlot.delete(prev.slot);
-      this.#byPod.delete(pod);
-      touched.push(prev.slot);
+  /** Replaces the pod's candidates (none: it has none now). Returns the slots whose holder may have changed. */
+  set(pod: string, next: readonly Candidate[]): string[] {
+    const touched = new Set<string>();
+    for (const c of this.#byPod.get(pod) ?? []) {
+      const rest = (this.#bySlot.get(c.slot) ?? []).filter((x) => x !== c);
+      if (rest.length > 0) this.#bySlot.set(c.slot, rest); else this.#bySlot.delete(c.slot);
+      touched.add(c.slot);
     }
-    if (next) {
-      this.#byPod.set(pod, next);
-      this.#bySlot.set(next.slot, [...(this.#bySlot.get(next.slot) ?? []), next]);
-      if (next.slot !== prev?.slot) touched.push(next.slot);
+    this.#byPod.delete(pod);
+    if (next.length > 0) this.#byPod.set(pod, [...next]);
+    for (const c of next) {
+      this.#bySlot.set(c.slot, [...(this.#bySlot.get(c.slot) ?? []), c]);
+      touched.add(c.slot);
     }
-    return touched;
+    return [...touched];
   }
 
   /** The slot's holder and the candidates it beat. */
@@ -197,8 +217,8 @@ export class SlotTable {
 export function slotTable(store: Pick<ObjectStore, 'list'>, ctx: PassContext, skip: Skip): SlotTable {
   const table = new SlotTable();
   for (const obj of store.list('Pod')) {
-    const c = candidateOf(obj, ctx, skip);
-    if (c) table.set(c.facts.pod, c);
+    const cs = candidatesOf(obj, ctx, skip);
+    if (cs.length > 0) table.set(`${obj.metadata.namespace}/${obj.metadata.name}`, cs);
   }
   return table;
 }

@@ -8,7 +8,8 @@ import type { RequestContext } from '../context';
 import type { Family } from '../ipam/cidr';
 import { macForIp } from '../ipam/mac';
 import type { SubnetPool } from '../ipam/pool';
-import { buildIntent, type PodIntent } from '../intent/intent';
+import { buildIntent, type PodIntent, type PodSource } from '../intent/intent';
+import { interfaceProvider, isPrimaryProvider, providerSubnet } from '../intent/provider';
 import { TrackedWrite, undoTrackedWrite } from '../attach/tracked-write';
 import { parsePortHolder, portHolder } from '../ipam/pool';
 import { createLsp, deleteLspRow, findLsp, ownLsps } from '../ovn/lsp';
@@ -30,8 +31,7 @@ export async function cmdAdd(ctx: RequestContext): Promise<CniResult> {
   const { deps, req, log, signal } = ctx;
   const started = performance.now();
   const pod = await podOf(ctx);
-  const podSwitch = deps.policy.switchFor(pod, req.args.podNamespace);
-  const intent = buildIntent(req, deps.node, deps.subnets.defaultSwitch, podSwitch ? { pod, logicalSwitch: podSwitch } : { pod });
+  const intent = buildIntent(req, deps.node, deps.subnets.defaultSwitch, podSource(ctx, pod));
   const netnsIdentity = await checkPodNetns(deps, req.netns);
   const pool = deps.subnets.forPods(intent.logicalSwitch);
   // A static address a DEL just released is held until its conntrack flush is done; so is every
@@ -39,7 +39,7 @@ export async function cmdAdd(ctx: RequestContext): Promise<CniResult> {
   if (intent.staticIps.length > 0) await deps.conntrack?.whenFlushed(intent.staticIps);
   else if (deps.conntrack && deps.conntrack.flushing > 0 && !pool.hasFree()) await deps.conntrack.whenAllFlushed();
   // A port prepared for this pod (its binding made before the ADD) is taken over, not raced.
-  const endPrepared = deps.prepared && req.ifName === 'eth0' && intent.podName && intent.podNamespace
+  const endPrepared = deps.prepared && req.ifName === 'eth0' && intent.provider === undefined && intent.podName && intent.podNamespace
     ? await deps.prepared.beginAdd({ lspName: intent.lspName, namespace: intent.podNamespace, name: intent.podName }, signal)
     : undefined;
   const undo = new UndoStack(log);
@@ -113,6 +113,22 @@ export async function cmdAdd(ctx: RequestContext): Promise<CniResult> {
   }
 }
 
+/**
+ * Which network of the pod this is and its subnet: the cluster network's from the pod's annotation
+ * or namespace; a secondary network's (a NAD with its own provider) from its provider, refused
+ * when no Subnet is bound to it.
+ */
+function podSource({ deps, req }: RequestContext, pod: PodObj | undefined): PodSource {
+  const provider = req.conf.provider;
+  if (provider === undefined || isPrimaryProvider(provider)) {
+    const ls = deps.policy.switchFor(pod, req.args.podNamespace);
+    return ls ? { pod, logicalSwitch: ls } : { pod };
+  }
+  const named = interfaceProvider(pod, provider, req.ifName);
+  const logicalSwitch = req.conf.logicalSwitch ?? providerSubnet(deps.objects, pod, provider, named);
+  return { pod, logicalSwitch, provider: named };
+}
+
 /** The Pod object of the request: from the API watch on a cluster (waited for), else the manifests. */
 async function podOf({ deps, req, signal }: RequestContext): Promise<PodObj | undefined> {
   const { podName, podNamespace, podUid } = req.args;
@@ -183,6 +199,7 @@ async function allocate(ctx: RequestContext, intent: PodIntent, pool: SubnetPool
   if (intent.podName) a.podName = intent.podName;
   if (intent.podNamespace) a.podNamespace = intent.podNamespace;
   if (intent.podUid) a.podUid = intent.podUid;
+  if (intent.provider !== undefined) a.provider = intent.provider;
   return a;
 }
 
@@ -199,7 +216,8 @@ interface PlumbInput {
 async function plumbPod(ctx: RequestContext, { intent, attachment: a, pool, undo, netnsIdentity, onHostSide }: PlumbInput): Promise<{ hostMac: string }> {
   const { deps, req } = ctx;
   const addresses = a.ips.map((ip) => `${ip}/${pool.cidr(ip.includes(':') ? 6 : 4)?.prefix}`);
-  const gateways = a.ips.map((ip) => pool.gateway(ip.includes(':') ? 6 : 4) as string);
+  // A secondary network gets its subnet's connected route only: the default route stays eth0's.
+  const gateways = intent.provider !== undefined ? [] : a.ips.map((ip) => pool.gateway(ip.includes(':') ? 6 : 4) as string);
   undo.push('veth', () => deps.plumber.destroy(a.hostIfName));
   return deps.plumber.create({
     netns: req.netns, netnsIdentity, hostIfName: a.hostIfName, podIfName: req.ifName, mac: a.mac, mtu: intent.mtu,

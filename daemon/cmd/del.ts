@@ -3,7 +3,8 @@
 // it also comes after a reboot, after a daemon restart, and with an empty CNI_NETNS).
 
 import type { Deps, RequestContext } from '../context';
-import { hostIfName, lspNameFor } from '../intent/intent';
+import { hostIfName, lspNameFor, portNameFor } from '../intent/intent';
+import { interfaceProvider, isPrimaryProvider } from '../intent/provider';
 import { OvsdbUnavailableError } from '../../common/errors';
 import { portHolder } from '../ipam/pool';
 import { deleteLsps, ownLsps } from '../ovn/lsp';
@@ -12,9 +13,18 @@ import { findAttachment } from '../store/lookup';
 
 export async function cmdDel(ctx: RequestContext): Promise<void> {
   const { req, deps, log } = ctx;
-  const removed = await removeAttachment(deps, req.containerId, req.ifName, { vethInBackground: true, lspName: lspNameFor(req) });
+  const removed = await removeAttachment(deps, req.containerId, req.ifName, { vethInBackground: true, lspName: impliedPortName(ctx) });
   log.info({ step: 'done', ...removed }, 'detached');
   if (removed.lsps.length > 0) deps.policy.scheduleSoon('pod removed');
+}
+
+/** The port the request implies: a secondary network's carries its provider (as the pod names it, while the pod is known). */
+function impliedPortName({ req, deps }: RequestContext): string {
+  const provider = req.conf.provider;
+  if (provider === undefined || isPrimaryProvider(provider)) return lspNameFor(req);
+  const { podName, podNamespace } = req.args;
+  const pod = podName && podNamespace ? deps.objects.get('Pod', podName, podNamespace) : undefined;
+  return portNameFor(req, interfaceProvider(pod, provider, req.ifName));
 }
 
 export interface Removed { ports: string[]; lsps: string[]; ips: string[]; veth: boolean }

@@ -20,7 +20,8 @@ export function buildResult({ attachment: a, hostMac, pool, conf, mtu }: ResultI
       gateway: pool.gateway(family(ip)) as string,
       interface: 1,
     })),
-    routes: a.ips.map((ip) => ({ dst: family(ip) === 4 ? '0.0.0.0/0' : '::/0', gw: pool.gateway(family(ip)) as string })),
+    // A secondary network (a provider's) adds no default route: that stays the cluster network's.
+    routes: a.provider !== undefined ? [] : a.ips.map((ip) => ({ dst: family(ip) === 4 ? '0.0.0.0/0' : '::/0', gw: pool.gateway(family(ip)) as string })),
     dns: conf.dns ?? {},
   };
   return convertResult(result, conf.cniVersion) as unknown as CniResult;

@@ -7,9 +7,12 @@ import type { PodObj } from '../objects/types';
 import { ANNOTATION } from '../policy/port-settings';
 import type { CniRequest } from '../server/request';
 import { requireMac, requireStaticIps } from './addresses';
+import { providerAnnotation } from './provider';
 
 export interface PodIntent {
   lspName: string;
+  /** A secondary interface's provider as its annotations and port are named (provider.ts); none for the cluster network. */
+  provider?: string;
   logicalSwitch: string;
   hostIfName: string;
   staticIps: string[];
@@ -43,8 +46,20 @@ export function lspNameFor(req: Pick<CniRequest, 'containerId' | 'ifName' | 'arg
 /** What the Pod object (manifest or Kubernetes API) says about this attachment. */
 export interface PodSource {
   pod?: PodObj;
-  /** The pod's subnet from its annotation or its namespace's Subnet. */
+  /** The pod's subnet from its annotation or its namespace's Subnet (or its provider's). */
   logicalSwitch?: string;
+  /** A secondary interface: its provider as named on the pod (interfaceProvider). */
+  provider?: string;
+}
+
+/**
+ * The port of a secondary interface carries its provider (Kube-OVN's `<pod>.<namespace>.<provider>`);
+ * the cluster network's is lspNameFor's.
+ */
+export function portNameFor(req: Pick<CniRequest, 'containerId' | 'ifName' | 'args'>, provider: string | undefined): string {
+  const { podName, podNamespace } = req.args;
+  if (provider !== undefined && podName && podNamespace) return `${podName}.${podNamespace}.${provider}`;
+  return lspNameFor(req);
 }
 
 /**
@@ -53,22 +68,27 @@ export interface PodSource {
  */
 export function buildIntent(req: CniRequest, node: NodeSettings, defaultSwitch: string, source: PodSource = {}): PodIntent {
   const ann = source.pod?.metadata.annotations ?? {};
+  // ovn.kubernetes.io/* are the cluster network's; a secondary interface reads its provider's.
+  const key = (k: 'ip_address' | 'mac_address' | 'allocated'): string => (source.provider === undefined
+    ? { ip_address: ANNOTATION.ipAddress, mac_address: ANNOTATION.macAddress, allocated: ANNOTATION.allocated }[k]
+    : providerAnnotation(source.provider, k));
   const annIps = requireStaticIps(
-    (ann[ANNOTATION.ipAddress] ?? '').split(',').map((s) => s.trim()).filter(Boolean),
-    `pod annotation ${ANNOTATION.ipAddress}`,
+    (ann[key('ip_address')] ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    `pod annotation ${key('ip_address')}`,
   );
   // A written-back allocation is the pod's record, not a user's static request.
-  const writtenBack = ann[ANNOTATION.allocated] === 'true';
+  const writtenBack = ann[key('allocated')] === 'true';
   const intent: PodIntent = {
-    lspName: lspNameFor(req),
+    lspName: portNameFor(req, source.provider),
     logicalSwitch: source.logicalSwitch ?? req.conf.logicalSwitch ?? defaultSwitch,
     hostIfName: hostIfName(req.containerId, req.ifName),
     staticIps: req.conf.staticIps.length > 0 ? req.conf.staticIps : annIps.length > 0 && !writtenBack ? annIps : req.args.ips ?? [],
     preferredIps: writtenBack ? annIps : [],
     mtu: req.conf.mtu ?? node.mtu,
   };
-  const annMac = ann[ANNOTATION.macAddress];
-  const mac = req.conf.staticMac ?? (annMac ? requireMac(annMac, `pod annotation ${ANNOTATION.macAddress}`) : undefined) ?? req.args.mac;
+  const annMac = ann[key('mac_address')];
+  const mac = req.conf.staticMac ?? (annMac ? requireMac(annMac, `pod annotation ${key('mac_address')}`) : undefined) ?? req.args.mac;
+  if (source.provider !== undefined) intent.provider = source.provider;
   if (mac) intent.staticMac = mac;
   if (req.args.podName) intent.podName = req.args.podName;
   if (req.args.podNamespace) intent.podNamespace = req.args.podNamespace;

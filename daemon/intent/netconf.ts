@@ -6,6 +6,7 @@ import { normalizeResult, parseDns, type CniDns, type CniResult, type CniVersion
 import { assertSupportedVersion } from '../../common/cni-spec';
 import { DecodeError, InvalidConfigError } from '../../common/errors';
 import { requireMac, requireStaticIps } from './addresses';
+import { checkProvider } from './provider';
 
 export interface ValidAttachment { containerId: string; ifName: string }
 
@@ -15,6 +16,11 @@ export interface NetConf {
   type: string;
   /** Logical switch to attach to; the daemon's default subnet when absent. */
   logicalSwitch?: string;
+  /**
+   * Kube-OVN's provider of a secondary network ("<nad>.<namespace>.ovn"): top-level, or in
+   * "ipam" when another plugin uses ovnode for addresses only. Absent or "ovn": the cluster network.
+   */
+  provider?: string;
   mtu?: number;
   dns?: CniDns;
   /** Static addresses / MAC from the `ips` and `mac` capabilities (or args.cni). */
@@ -43,10 +49,14 @@ export function parseNetConf(raw: string, opts: { teardown?: boolean } = {}): Ne
   if (opts.teardown) {
     const valid = v['cni.dev/valid-attachments'] ?? v['cni.dev/attachments'];
     if (valid !== undefined) conf.validAttachments = parseValidAttachments(valid);
+    // Only a hint for DEL (the port's name): a bad one is ignored, never an error.
+    try { const p = readProvider(v); if (p !== undefined) conf.provider = p; } catch { /* the ADD refused it */ }
     return conf;
   }
   const ls = str(v, 'logicalSwitch', false) ?? str(v, 'logical_switch', false);
   if (ls !== undefined) conf.logicalSwitch = ls;
+  const provider = readProvider(v);
+  if (provider !== undefined) conf.provider = provider;
   if (v.mtu !== undefined) {
     if (typeof v.mtu !== 'number' || !Number.isInteger(v.mtu) || v.mtu < 576 || v.mtu > 9000) {
       throw new InvalidConfigError('invalid network config: "mtu" must be an integer between 576 and 9000');
@@ -71,6 +81,12 @@ export function parseNetConf(raw: string, opts: { teardown?: boolean } = {}): Ne
   const valid = v['cni.dev/valid-attachments'] ?? v['cni.dev/attachments'];
   if (valid !== undefined) conf.validAttachments = parseValidAttachments(valid);
   return conf;
+}
+
+function readProvider(v: Record<string, unknown>): string | undefined {
+  if (v.provider !== undefined) return checkProvider(v.provider, '"provider"');
+  if (isObject(v.ipam) && v.ipam.provider !== undefined) return checkProvider(v.ipam.provider, '"ipam.provider"');
+  return undefined;
 }
 
 function readStatics(v: Record<string, unknown>, conf: NetConf): void {

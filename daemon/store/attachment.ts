@@ -17,6 +17,8 @@ export interface Attachment {
   podName?: string;
   podNamespace?: string;
   podUid?: string;
+  /** A secondary network's provider as named on the pod (intent/provider.ts); none for the cluster network. */
+  provider?: string;
 }
 
 /** Key of an attachment: the CNI spec identifies one by container id + interface name. */

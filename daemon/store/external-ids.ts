@@ -19,6 +19,7 @@ export const EXT = {
   netns: 'ovnode:netns',
   logicalSwitch: 'ovnode:logical_switch',
   network: 'ovnode:network',
+  provider: 'ovnode:provider',
 } as const;
 
 export const OWNER = 'ovnode';
@@ -54,6 +55,7 @@ export function toInterfaceExternalIds(a: Attachment): Ids {
   if (a.podUid) ids[EXT.ifaceIdVer] = a.podUid;
   if (a.podName) ids[EXT.podName] = a.podName;
   if (a.podNamespace) ids[EXT.podNamespace] = a.podNamespace;
+  if (a.provider) ids[EXT.provider] = a.provider;
   return ids;
 }
 
@@ -92,5 +94,6 @@ function build(ids: Ids, lspName: string, hostIfName: string): Attachment {
   if (ids[EXT.podName]) a.podName = ids[EXT.podName];
   if (ids[EXT.podNamespace]) a.podNamespace = ids[EXT.podNamespace];
   if (ids[EXT.ifaceIdVer]) a.podUid = ids[EXT.ifaceIdVer];
+  if (ids[EXT.provider]) a.provider = ids[EXT.provider];
   return a;
 }

@@ -1,7 +1,8 @@
 // The request path on a Kubernetes node, against a fake node (real schemas, fake OVS/OVN) and a
 // fake pod watch: an ADD waits for a pod the watch has not delivered yet and answers 11 when it
 // never comes (or only an earlier namesake does); a successful ADD queues Kube-OVN's annotations
-// (one PATCH per pod, none when they are already there); a written-back ip_address is the pod's
+// (one PATCH per pod and interface, none when they are already there; a secondary network's
+// under its provider's prefix); a written-back ip_address is the pod's
 // record, reused when it is still free and never a hard static request.
 import pino from 'pino';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
@@ -10,6 +11,10 @@ import { PodAnnotationWriter } from '../../../../daemon/cluster/pod-annotations'
 import type { PodObj } from '../../../../daemon/objects/types';
 import type { KubeApi, KubeRequest, KubeResponse } from '../../../../daemon/sources/kube/api';
 import { FakeNode } from '../cmd/fake-node';
+import { cmdAdd } from '../../../../daemon/cmd/add';
+import { NB } from '../../../../daemon/ovs/schema';
+import { ovsMap } from '../../../../daemon/ovsdb/values';
+import { subnet } from '../policy/helpers';
 
 /** A fake of the pod watch: pods appear when the test says so. */
 class FakePodWatch implements PodLookup {
@@ -85,6 +90,32 @@ describe('ADD on a Kubernetes node (fake pod watch, fake API)', () => {
           },
         },
       },
+    });
+  });
+
+  it('a secondary interface (a provider\'s) writes its own <provider>.kubernetes.io/* beside eth0\'s, neither replacing the other', async () => {
+    const provider = 'attnet.ns1.ovn';
+    node.store.apply(subnet('blue', { cidrBlock: '10.30.0.0/24', provider }));
+    await node.nb.transact([{ op: 'insert', table: NB.ls, row: { name: 'blue', external_ids: ovsMap({ 'ovnode:owner': 'ovnode', 'ovnode:cidrs': '10.30.0.0/24' }) } }]);
+    node.subnets.add({ name: 'blue', cidrs: ['10.30.0.0/24'], gateways: ['10.30.0.1'] });
+    watch.deliver(podObj('multi', 'ns1', 'u-multi'));
+    await node.add(call('multi', 'u-multi'));
+    const net1 = { ...call('multi', 'u-multi'), ifName: 'net1' };
+    node.native.addNetns(node.netnsOf(net1));
+    const req = node.request('ADD', net1);
+    req.conf.provider = provider;
+    const result = await cmdAdd(node.ctx(req));
+    await writer.idle();
+    const written = api.requests.map((r) => (r.body as { metadata: { annotations: Record<string, string> } }).metadata.annotations);
+    expect(written).toHaveLength(2);
+    expect(written.find((a) => a['ovn.kubernetes.io/logical_switch'] === 'ovn-default')).toBeTruthy();
+    expect(written.find((a) => a[`${provider}.kubernetes.io/allocated`] === 'true')).toEqual({
+      [`${provider}.kubernetes.io/ip_address`]: String(result.ips?.[0]?.address).split('/')[0],
+      [`${provider}.kubernetes.io/mac_address`]: result.interfaces?.[1]?.mac,
+      [`${provider}.kubernetes.io/cidr`]: '10.30.0.0/24',
+      [`${provider}.kubernetes.io/gateway`]: '10.30.0.1',
+      [`${provider}.kubernetes.io/logical_switch`]: 'blue',
+      [`${provider}.kubernetes.io/allocated`]: 'true',
     });
   });
 

@@ -183,6 +183,23 @@ describe('desiredRemotePorts', () => {
     expect(skip).toHaveBeenCalledWith('default/b-new', expect.stringMatching(/another pod has address 10\.16\.0\.7 on ovn-default/));
   });
 
+  it('makes a port for each secondary network a remote pod\'s node wrote back, named with its provider, on that network\'s switch', async () => {
+    const { nb } = await zone();
+    const multi = pod('multi', { ip: '10.16.0.8', mac: '0a:58:0a:10:00:08' });
+    const withNet1: PodObj = { ...multi, metadata: { ...multi.metadata, annotations: {
+      ...multi.metadata.annotations,
+      'attnet.default.ovn.kubernetes.io/allocated': 'true', 'attnet.default.ovn.kubernetes.io/ip_address': '10.18.0.9',
+      'attnet.default.ovn.kubernetes.io/mac_address': '0a:58:0a:12:00:09', 'attnet.default.ovn.kubernetes.io/logical_switch': 'blue',
+      // Not written back yet (no allocated): no port.
+      'other.default.ovn.kubernetes.io/ip_address': '10.18.0.10', 'other.default.ovn.kubernetes.io/logical_switch': 'blue',
+    } } };
+    const desired = desiredRemotePorts({ store: storeOf(withNet1), localNode: LOCAL, peers: PEERS, nb });
+    expect(desired.map((p) => `${p.lspName} ${p.logicalSwitch} ${p.tunnelKey} ${p.address}`).sort()).toEqual([
+      'multi.default ovn-default 8 0a:58:0a:10:00:08 10.16.0.8',
+      'multi.default.attnet.default.ovn blue 9 0a:58:0a:12:00:09 10.18.0.9',
+    ]);
+  });
+
   it('gives each peer a node port on the join switch at its transit address, with the IPv6 twin when the join switch is dual-stack', async () => {
     const withTransit = (node: string, transitIp: string): PeerNode => ({ ...peer(node), transitIp });
     const peers = [withTransit('node1', '100.64.0.2'), withTransit('node2', '100.64.0.9'), withTransit('node3', '100.64.1.1')];
