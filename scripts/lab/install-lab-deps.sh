@@ -14,12 +14,13 @@
 #   iperf3                                                   npm run bench:cross-node (run in pods'
 #       network namespaces with nsenter: the tools image has none; its debconf question whether to
 #       start a system-wide server defaults to no)
+#   xz-utils                                                 build-multus.sh (unpacks the Multus source tarball)
 set -euo pipefail
 
 PKGS=(golang-go dpkg-dev golang-github-modern-go-reflect2-dev
       gcc libc6-dev busybox-static
       etcd-server containerd runc containernetworking-plugins
-      openssl socat jq util-linux iproute2 procps iptables netcat-openbsd iperf3)
+      openssl socat jq util-linux iproute2 procps iptables netcat-openbsd iperf3 xz-utils)
 
 missing=()
 for p in "${PKGS[@]}"; do

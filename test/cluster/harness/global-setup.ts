@@ -46,6 +46,8 @@ export async function setup(): Promise<() => Promise<void>> {
     await step('install-lab-deps.sh');
     await step('build-kubernetes.sh');
     await step('images.sh');
+    // Multus v4.0.2 from its source (cached) and its image lab/multus:4.0.2, for multus.test.ts.
+    await step('build-multus.sh');
     // The ovnode image: up.sh imports every archive of build/images into every node.
     await step('../build-image.sh');
     await step('up.sh', keep() ? {} : { LAB_FRESH: '1' }, 5 * 60_000);
