@@ -4,8 +4,10 @@
 # links <repo>/build/multus/bin to the result, then builds the lab image lab/multus:4.0.2
 # (scripts/lab/multus-image.sh -> build/images/lab-multus.tar).
 #
-# The source is not in this repository: MULTUS_SOURCE_TARBALL, by default
-# <repo>/../shared/lab/multus-cni-4.0.2.tar.xz (see the message below when it is absent).
+# The source is not in this repository: MULTUS_SOURCE_TARBALL when set; otherwise the first of
+# <repo>/../shared/lab/, /work/shared/lab/ (this workplace's lab material, for clones elsewhere
+# such as CI's) and the copy an earlier run kept in the cache (<cache>/multus/src/). A tarball
+# found outside the cache is copied into it. See the message below when none is there.
 #
 # The binaries live in a cache outside the repository:
 #   ${OVNODE_CACHE_DIR:-/var/cache/ovnode}/multus/<version>-<tarball sha256 prefix>-<recipe hash>/bin/
@@ -26,7 +28,6 @@ VPKG=gopkg.in/k8snetworkplumbingwg/multus-cni.v4/pkg/multus
 
 REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
 SELF="$REPO/scripts/lab/build-multus.sh"
-TARBALL="${MULTUS_SOURCE_TARBALL:-$REPO/../shared/lab/multus-cni-$VERSION.tar.xz}"
 CACHE="${OVNODE_CACHE_DIR:-/var/cache/ovnode}/multus"
 LINK="$REPO/build/multus/bin"
 
@@ -62,13 +63,31 @@ build_image() {
   bash "$REPO/scripts/lab/multus-image.sh" "$LINK"
 }
 
-if [ ! -f "$TARBALL" ]; then
-  die "Multus source tarball not found at $TARBALL.
+TARBALL_NAME="multus-cni-$VERSION.tar.xz"
+CACHED_TARBALL="$CACHE/src/$TARBALL_NAME"
+if [ -n "${MULTUS_SOURCE_TARBALL:-}" ]; then
+  CANDIDATES=("$MULTUS_SOURCE_TARBALL")
+else
+  CANDIDATES=("$REPO/../shared/lab/$TARBALL_NAME" "/work/shared/lab/$TARBALL_NAME" "$CACHED_TARBALL")
+fi
+TARBALL=""
+for c in "${CANDIDATES[@]}"; do
+  if [ -f "$c" ]; then TARBALL="$c"; break; fi
+done
+if [ -z "$TARBALL" ]; then
+  die "Multus source tarball not found (looked at: ${CANDIDATES[*]}).
   Expected: multus-cni-$VERSION.tar.xz, the source of the k8snetworkplumbingwg/multus-cni repository
   at tag v$VERSION (commit $COMMIT) including its vendor/ directory, unpacking to multus-cni-$VERSION/.
   Obtain that tag's source from the project's public repository (a checkout with vendor/, packed as
-  'tar -cJf multus-cni-$VERSION.tar.xz multus-cni-$VERSION'), then put it there or point
-  MULTUS_SOURCE_TARBALL at it."
+  'tar -cJf multus-cni-$VERSION.tar.xz multus-cni-$VERSION'), then put it at one of those places
+  or point MULTUS_SOURCE_TARBALL at it."
+fi
+# Kept in the cache, so clones that have no lab material beside them still find it.
+if [ "$TARBALL" != "$CACHED_TARBALL" ] && ! cmp -s "$TARBALL" "$CACHED_TARBALL" 2>/dev/null; then
+  mkdir -p "$CACHE/src" || die "cannot create $CACHE/src (set OVNODE_CACHE_DIR?)"
+  cp "$TARBALL" "$CACHED_TARBALL.tmp.$$" && mv "$CACHED_TARBALL.tmp.$$" "$CACHED_TARBALL" \
+    || die "cannot copy $TARBALL into $CACHE/src"
+  log "kept a copy of the source in $CACHED_TARBALL"
 fi
 
 RECIPE_HASH="$(sha256sum "$SELF" | cut -c1-12)"
