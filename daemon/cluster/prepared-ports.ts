@@ -19,10 +19,10 @@ import { macForIp } from '../ipam/mac';
 import type { SubnetPool } from '../ipam/pool';
 import type { SubnetRegistry } from '../ipam/registry';
 import type { ObjectChanges, ObjectStore, PodObj } from '../objects/types';
-import { assertAddressLine, findLsp } from '../ovn/lsp';
+import { assertAddressLine, deleteLsps, findLsp } from '../ovn/lsp';
 import type { OvsdbClient } from '../ovsdb/client';
 import type { Operation } from '../ovsdb/types';
-import { asArray, asMap, namedUuid, ovsMap, ovsSet, uuid } from '../ovsdb/values';
+import { asMap, namedUuid, ovsMap, ovsSet } from '../ovsdb/values';
 import { NB } from '../ovs/schema';
 import { ANNOTATION } from '../policy/port-settings';
 import { EXT, OWNER, PREPARED } from '../store/external-ids';
@@ -233,13 +233,8 @@ export class PreparedPorts implements PreparedPortsHook {
   }
 
   async #remove(lspName: string, rowUuid: string, why: string): Promise<void> {
-    const switches = [...this.deps.nb.rows(NB.ls).values()].filter((ls) => asArray<string>(ls.ports).includes(rowUuid)).map((ls) => ls.name as string);
-    const ops: Operation[] = [
-      ...switches.map((ls): Operation => ({ op: 'mutate', table: NB.ls, where: [['name', '==', ls]], mutations: [['ports', 'delete', ovsSet([uuid(rowUuid)])]] })),
-      { op: 'delete', table: NB.lsp, where: [['_uuid', '==', uuid(rowUuid)]] },
-      { op: 'comment', comment: `ovnode: remove prepared ${lspName}` },
-    ];
-    await this.deps.nb.transact(ops);
+    // The same unlink-and-delete by UUID as a DEL's (ovn/lsp.ts).
+    await deleteLsps(this.deps.nb, [{ uuid: rowUuid, name: lspName, sandbox: 'prepared' }]);
     this.#rows.delete(lspName);
     const released = this.#releaseHolder(lspName);
     this.removed++;

@@ -247,13 +247,8 @@ export class SriovSysfs {
 
   /** Basename of a symlink's target; undefined when there is no such entry. */
   private async readLinkBasename(path: string): Promise<string | undefined> {
-    let st;
-    try {
-      st = await lstat(path);
-    } catch (e) {
-      if (errnoOf(e) === 'ENOENT') return undefined;
-      throw new PlumbError(`${path}: ${(e as Error).message}`, { cause: e });
-    }
+    const st = await lstatIfAny(path);
+    if (!st) return undefined;
     if (!st.isSymbolicLink()) throw new PlumbError(`${path} is not a symlink`);
     return basename(await readlink(path));
   }
@@ -275,13 +270,8 @@ export class SriovSysfs {
    * between), and reads at most one page.
    */
   private async readAttribute(path: string): Promise<string | undefined> {
-    let st;
-    try {
-      st = await lstat(path);
-    } catch (e) {
-      if (errnoOf(e) === 'ENOENT') return undefined;
-      throw new PlumbError(`${path}: ${(e as Error).message}`, { cause: e });
-    }
+    const st = await lstatIfAny(path);
+    if (!st) return undefined;
     if (!st.isFile()) throw new PlumbError(`${path} is not a regular file`);
 
     let handle;
@@ -323,4 +313,14 @@ function parsePhysfn(vf: string, target: string): string {
 function requireNetdevName(name: string, what: string): string {
   if (!isValidNetdevName(name)) throw new PlumbError(`${what}: ${JSON.stringify(name.slice(0, 64))} is not a valid netdev name`);
   return name;
+}
+
+/** lstat, or undefined when there is no such entry; other failures name the path. */
+async function lstatIfAny(path: string): Promise<Awaited<ReturnType<typeof lstat>> | undefined> {
+  try {
+    return await lstat(path);
+  } catch (e) {
+    if (errnoOf(e) === 'ENOENT') return undefined;
+    throw new PlumbError(`${path}: ${(e as Error).message}`, { cause: e });
+  }
 }
