@@ -1,14 +1,15 @@
 // FakeNative: an in-memory NativeOps for unit tests. It models what callers depend on: which
 // netns the thread is in, which paths name which netns (several may name the same one, the host's
 // included) and which name other files, which links exist there, their ethtool features
-// (including the kernel's own follow-up changes), which processes live (for watchExit), and it
-// throws the same errors as the addon. Tests assert on the recorded arrays and on the resulting
-// state, not on call order.
+// (including the kernel's own follow-up changes) and their index, MAC and MTU (for moveLink),
+// which processes live (for watchExit), and it throws the same errors as the addon. Tests assert
+// on the recorded arrays and on the resulting state, not on call order.
 import { isIPv4, isIPv6 } from 'node:net';
 import type {
   Announcement,
   AnnouncementRequest,
   ExitWatch,
+  LinkMove,
   NativeOps,
   NativeSystemError,
   NetnsInspection,
@@ -57,6 +58,19 @@ export interface FakeLinkDeletion {
   ifName: string;
 }
 
+/** One moveLink call that succeeded, as given (mac and mtu only when given). */
+export type FakeLinkMove = LinkMove;
+
+/** A link's identity and link-level settings, as moveLink sets and keeps them. */
+export interface FakeLinkState {
+  /** Unique across every netns of the fake, so a move keeps it (see moveLink). */
+  ifindex: number;
+  up: boolean;
+  /** Lower case, `aa:bb:cc:dd:ee:ff`. */
+  mac: string;
+  mtu: number;
+}
+
 /** One configurePodInterface call that succeeded, as given (see podInterfaceOf for the result). */
 export interface FakePodInterfaceConfig extends PodInterfaceConfig {
   /** The netnsPath configurePodInterface was given. */
@@ -81,6 +95,10 @@ export interface FakeLinkOptions {
   fixed?: readonly string[];
   /** Administratively up; sending on a down link fails like the kernel's ENETDOWN. Default true. */
   up?: boolean;
+  /** Default: a locally administered MAC of its own, 02:00:00:00:hh:ll from the link's ifindex. */
+  mac?: string;
+  /** Default 1500. */
+  mtu?: number;
 }
 
 /**
@@ -128,10 +146,16 @@ const NUL_IN_PATH = 'the path contains a NUL byte';
 const MAX_PID = 2 ** 31 - 1;
 /** configurePodInterface's bound on addresses and on gateways. */
 const MAX_POD_ENTRIES = 32;
+/** moveLink's bounds on mtu. */
+const MIN_MTU = 68;
+const MAX_MTU = 65535;
+/** The first index addLink gives (1 is every netns's lo, which the fake does not model). */
+const FIRST_IFINDEX = 2;
 const MAC_RE = /^[0-9a-f]{2}(:[0-9a-f]{2}){5}$/i;
 const ERRNO = {
   ENOENT: { errno: 2, text: 'No such file or directory' },
   ESRCH: { errno: 3, text: 'No such process' },
+  EEXIST: { errno: 17, text: 'File exists' },
   ENODEV: { errno: 19, text: 'No such device' },
   EINVAL: { errno: 22, text: 'Invalid argument' },
   ENETDOWN: { errno: 100, text: 'Network is down' },
@@ -248,7 +272,49 @@ function checkPodList(fn: string, key: string, value: unknown, what: string, val
   });
 }
 
+/** A required non-empty string property, with the addon's TypeError (its StringProp). */
+function stringProp(fn: string, obj: object, key: string): string {
+  const value = (obj as Record<string, unknown>)[key];
+  if (typeof value !== 'string' || value === '') throw new TypeError(`${fn}: ${key} must be a non-empty string`);
+  return value;
+}
+
+/** moveLink's decoding of its argument, in the addon's order, with its TypeErrors. */
+function checkLinkMove(fn: string, spec: unknown): LinkMove {
+  if (!isPlainObject(spec)) throw new TypeError(`${fn}: argument 1 must be an object`);
+  const deviceName = (key: string): string => {
+    const name = stringProp(fn, spec, key);
+    checkDeviceName(fn, name);
+    return name;
+  };
+  const out: LinkMove = {
+    fromNetns: stringProp(fn, spec, 'fromNetns'),
+    ifName: deviceName('ifName'),
+    toNetns: stringProp(fn, spec, 'toNetns'),
+    tempName: deviceName('tempName'),
+    name: deviceName('name'),
+  };
+  const { mac, mtu } = spec as Partial<LinkMove>;
+  if (mac !== undefined) {
+    const text = stringProp(fn, spec, 'mac');
+    if (!MAC_RE.test(text)) throw new TypeError(`${fn}: invalid MAC "${text}"`);
+    if (parseInt(text.slice(0, 2), 16) & 1) throw new TypeError(`${fn}: MAC "${text}" is not a unicast address`);
+    if (/^0{2}(:0{2}){5}$/.test(text)) throw new TypeError(`${fn}: MAC "${text}" is the all-zero address`);
+    out.mac = text;
+  }
+  if (mtu !== undefined) {
+    if (typeof mtu !== 'number' || !Number.isInteger(mtu) || mtu < MIN_MTU || mtu > MAX_MTU) {
+      throw new TypeError(`${fn}: mtu must be an integer from ${MIN_MTU} to ${MAX_MTU}`);
+    }
+    out.mtu = mtu;
+  }
+  return out;
+}
+
 interface FakeLink {
+  ifindex: number;
+  mac: string;
+  mtu: number;
   up: boolean;
   /** What configurePodInterface added (see FakePodInterfaceState). */
   addresses: string[];
@@ -277,6 +343,8 @@ export class FakeNative implements NativeOps {
   readonly podInterfacesConfigured: FakePodInterfaceConfig[] = [];
   /** Every path inspectNetns was asked about, in order (not the calls refused for a non-string). */
   readonly netnsInspected: string[] = [];
+  /** moveLink calls that succeeded, in order (not those that failed, even after the move). */
+  readonly linksMoved: FakeLinkMove[] = [];
 
   /** Every path that names a netns, with the netns it names. */
   private readonly namespaces = new Map<string, FakeNetnsPath>();
@@ -284,6 +352,7 @@ export class FakeNative implements NativeOps {
   private readonly otherFiles = new Map<string, string>();
   private readonly inodes = new Map<FakeNetnsPath, number>([[null, HOST_NETNS_INO]]);
   private nextInode = FIRST_NETNS_INO;
+  private nextIfindex = FIRST_IFINDEX;
   /** Live processes, each with the resolvers of its live watches (not exited, not cancelled). */
   private readonly processes = new Map<number, Set<() => void>>();
   private readonly links = new Map<FakeNetnsPath, Map<string, FakeLink>>([[null, new Map()]]);
@@ -350,7 +419,12 @@ export class FakeNative implements NativeOps {
     const netns = opts.netns ?? null;
     const links = this.links.get(netns);
     if (links === undefined) throw new Error(`FakeNative.addLink: netns ${netns} not added`);
+    const ifindex = this.nextIfindex++;
+    const hex = (b: number): string => b.toString(16).padStart(2, '0');
     links.set(ifName, {
+      ifindex,
+      mac: (opts.mac ?? `02:00:00:00:${hex((ifindex >> 8) & 0xff)}:${hex(ifindex & 0xff)}`).toLowerCase(),
+      mtu: opts.mtu ?? 1500,
       up: opts.up ?? true,
       addresses: [],
       routes: [],
@@ -375,6 +449,13 @@ export class FakeNative implements NativeOps {
     const link = this.links.get(netns)?.get(ifName);
     if (link === undefined) throw new Error(`FakeNative.podInterfaceOf: no link ${ifName} in ${netns}`);
     return { up: link.up, addresses: [...link.addresses], routes: link.routes.map((r) => ({ ...r })) };
+  }
+
+  /** A link's index, up state, MAC and MTU, for assertions made outside runIn. */
+  linkOf(netns: FakeNetnsPath, ifName: string): FakeLinkState {
+    const link = this.links.get(netns)?.get(ifName);
+    if (link === undefined) throw new Error(`FakeNative.linkOf: no link ${ifName} in ${netns}`);
+    return { ifindex: link.ifindex, up: link.up, mac: link.mac, mtu: link.mtu };
   }
 
   /** Whether netns (null: the host) holds a link named ifName, for assertions. */
@@ -506,6 +587,49 @@ export class FakeNative implements NativeOps {
     if (!this.links.get(netns)!.delete(ifName)) return false;
     this.linksDeleted.push({ netns: netnsPath, ifName });
     return true;
+  }
+
+  /**
+   * Like the addon: validates everything first (rejecting with its TypeErrors, nothing changed),
+   * "enters" fromNetns then toNetns (rejecting like runIn throws, nothing changed), looks the link
+   * up in fromNetns (`if_nametoindex(ifName): No such device`), then step by step, each failure
+   * stopping the rest and undoing nothing: sets it down, renames it to tempName when different
+   * (`RTM_NEWLINK(ifName name tempName): File exists`, EEXIST, when taken there), moves it unless
+   * both paths name the same netns (`RTM_NEWLINK(tempName netns toNetns): File exists` when
+   * tempName is taken in toNetns), renames it to name when different (`RTM_NEWLINK(tempName name
+   * name): File exists`), sets mac and mtu when given. The link keeps its features, addresses,
+   * MAC, MTU and ifindex across the move (the fake's indexes never collide, so the move keeps
+   * them; the kernel gives a new one when the index is taken in toNetns). Resolves with the
+   * ifindex; records successful calls in linksMoved (the state is in linkOf and hasLink).
+   * Independent of runIn; settles in a microtask.
+   */
+  async moveLink(spec: LinkMove): Promise<number> {
+    const fn = 'moveLink';
+    const move = checkLinkMove(fn, spec);
+    const { ifName, tempName, name } = move;
+    const from = this.enter(move.fromNetns);
+    const to = this.enter(move.toNetns);
+    const fromLinks = this.links.get(from)!;
+    const toLinks = this.links.get(to)!;
+    const link = this.link('if_nametoindex', ifName, from);
+    link.up = false;
+    const rename = (links: Map<string, FakeLink>, oldName: string, newName: string): void => {
+      if (oldName === newName) return;
+      if (links.has(newName)) throw systemError('RTM_NEWLINK', `${oldName} name ${newName}`, 'EEXIST');
+      links.delete(oldName);
+      links.set(newName, link);
+    };
+    rename(fromLinks, ifName, tempName);
+    if (from !== to) {
+      if (toLinks.has(tempName)) throw systemError('RTM_NEWLINK', `${tempName} netns ${move.toNetns}`, 'EEXIST');
+      fromLinks.delete(tempName);
+      toLinks.set(tempName, link);
+    }
+    rename(toLinks, tempName, name);
+    if (move.mac !== undefined) link.mac = move.mac.toLowerCase();
+    if (move.mtu !== undefined) link.mtu = move.mtu;
+    this.linksMoved.push(move);
+    return link.ifindex;
   }
 
   /**

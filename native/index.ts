@@ -20,6 +20,27 @@ export interface PodInterfaceConfig {
   disableTxChecksum: boolean;
 }
 
+/** What Links.moveLink does with a link: from where, under which names, to where. */
+export interface LinkMove {
+  /** The netns the link is in now (any path setns accepts: /var/run/netns/x, /proc/PID/ns/net, /proc/self/ns/net ...). */
+  fromNetns: string;
+  /** Its name there. */
+  ifName: string;
+  /** The netns to move it into. */
+  toNetns: string;
+  /**
+   * The name it carries while it crosses: must not exist in toNetns (the kernel keeps a link's name
+   * on a move, and refuses it with EEXIST when that name is taken there). May equal ifName.
+   */
+  tempName: string;
+  /** Its final name in toNetns (may equal tempName). */
+  name: string;
+  /** Optional: the MAC (`aa:bb:cc:dd:ee:ff`, unicast, not all zeros) set in toNetns after the rename. */
+  mac?: string;
+  /** Optional: the MTU (an integer from 68 to 65535) set in toNetns after the rename and the MAC. */
+  mtu?: number;
+}
+
 /** What one announcement is about; `count` frames are sent back to back (default 1, at most 100). */
 export interface AnnouncementRequest {
   ifName: string;
@@ -147,6 +168,37 @@ export interface Links {
    * (NativeSystemError, e.g. EOPNOTSUPP for lo). Independent of an enclosing runIn.
    */
   deleteLink(netnsPath: string, ifName: string): Promise<boolean>;
+  /**
+   * Moves a link (an SR-IOV VF's netdev above all) from spec.fromNetns into spec.toNetns on a
+   * libuv worker thread, because the kernel waits for an RCU grace period (~15 ms) inside the move
+   * request. Both paths are opened first, from the worker thread's own netns (so a wrong one fails
+   * before the link is touched); then, with a NETLINK_ROUTE socket of each netns in turn: in
+   * fromNetns it looks up ifName, sets the link down (a name change needs that), renames it to
+   * tempName when different, and moves it (RTM_NEWLINK with IFLA_NET_NS_FD); in toNetns it renames
+   * tempName to name when different, then sets the MAC (IFLA_ADDRESS) and the MTU (IFLA_MTU) when
+   * given. One acknowledged request per step, in this order; the first failure stops the rest. The
+   * link is left DOWN (bring it up with PodInterfaces.configurePodInterface). Resolves with its
+   * ifindex in toNetns (the kernel keeps the index only when it is free there). Restores the
+   * thread's netns after each, also on failure (the process aborts if it cannot, like deleteLink);
+   * independent of an enclosing runIn.
+   * Never throws: invalid arguments reject with a TypeError before anything is queued
+   * (`moveLink: argument 1 must be an object`, `moveLink: fromNetns must be a non-empty string`
+   * (likewise ifName, toNetns, tempName, name, and mac when present), `moveLink: invalid interface
+   * name "..."` (over 15 bytes, '/' or whitespace), `moveLink: invalid MAC "..."`, `moveLink: MAC
+   * "..." is not a unicast address`, `... is the all-zero address`, `moveLink: mtu must be an
+   * integer from 68 to 65535`). Failures reject with a NativeSystemError naming the step:
+   * `setns(path): No such file or directory` (code ENOENT, syscall open) for either missing netns,
+   * `if_nametoindex(ifName): No such device` (ENODEV) for a missing link, then
+   * `RTM_NEWLINK(ifName down)`, `RTM_NEWLINK(ifName name tempName)`,
+   * `RTM_NEWLINK(tempName netns toNetns)` (e.g. File exists, EEXIST, when tempName is taken in
+   * toNetns), `RTM_NEWLINK(tempName name name)`, `RTM_NEWLINK(name address mac)`,
+   * `RTM_NEWLINK(name mtu N)`: errno text, with code, errno and syscall `RTM_NEWLINK`. Nothing is
+   * undone on failure: before the move succeeded the link stays in fromNetns, down, named tempName
+   * if that rename was done (else ifName); after it, the link stays in toNetns, down, named
+   * tempName until the final rename succeeded (else name). The caller knows both names and cleans
+   * up (a moveLink with fromNetns equal to toNetns renames in place: the kernel's move is a no-op).
+   */
+  moveLink(spec: LinkMove): Promise<number>;
 }
 
 /** The pod side of a CNI ADD, off the event loop. */
@@ -246,6 +298,7 @@ const OPERATIONS: readonly (keyof NativeOps)[] = [
   'setFeatures',
   'disableTxChecksum',
   'deleteLink',
+  'moveLink',
   'configurePodInterface',
   'watchExit',
 ];

@@ -4,6 +4,7 @@
 
 #include "ethtool.h"
 #include "links.h"
+#include "movelink.h"
 #include "netns.h"
 #include "packets.h"
 #include "podif.h"
@@ -15,6 +16,7 @@ static Napi::Object InitAddon(Napi::Env env, Napi::Object exports) {
   ovnode::RegisterPackets(env, exports);
   ovnode::RegisterEthtool(env, exports);
   ovnode::RegisterLinks(env, exports);
+  ovnode::RegisterMoveLink(env, exports);
   ovnode::RegisterPodInterface(env, exports);
   ovnode::RegisterProcesses(env, exports);
   return exports;

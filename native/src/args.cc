@@ -78,4 +78,27 @@ std::string InterfaceNameArg(const Napi::CallbackInfo& info, size_t index, const
   return name;
 }
 
+namespace {
+
+int HexDigit(char c) {
+  if (c >= '0' && c <= '9') return c - '0';
+  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+  return -1;
+}
+
+}  // namespace
+
+bool ParseMac(const std::string& text, std::array<uint8_t, 6>& mac) {
+  if (text.size() != 3 * mac.size() - 1) return false;
+  for (size_t i = 0; i < mac.size(); i++) {
+    const int hi = HexDigit(text[3 * i]);
+    const int lo = HexDigit(text[3 * i + 1]);
+    if (hi < 0 || lo < 0) return false;
+    if (i + 1 < mac.size() && text[3 * i + 2] != ':') return false;
+    mac[i] = static_cast<uint8_t>(hi << 4 | lo);
+  }
+  return true;
+}
+
 }  // namespace ovnode

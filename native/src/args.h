@@ -4,6 +4,7 @@
 
 #include <napi.h>
 
+#include <array>
 #include <cstdint>
 #include <string>
 
@@ -26,5 +27,9 @@ void CheckInterfaceName(Napi::Env env, const std::string& name, const char* fn);
 // kernel never lets into a device name (dev_valid_name), so such a name is a caller's bug rather
 // than a link that happens to be missing.
 void CheckDeviceName(Napi::Env env, const std::string& name, const char* fn);
+
+// Exactly six colon-separated pairs of hex digits ("0a:1B:..."); hand-rolled because sscanf's
+// "%2x" also takes signs and spaces. False, with mac unspecified, for anything else.
+bool ParseMac(const std::string& text, std::array<uint8_t, 6>& mac);
 
 }  // namespace ovnode

@@ -81,25 +81,6 @@ struct Announcement {
   uint32_t count;
 };
 
-int HexDigit(char c) {
-  if (c >= '0' && c <= '9') return c - '0';
-  if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-  if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-  return -1;
-}
-
-// Exactly "xx:xx:xx:xx:xx:xx"; hand-rolled because sscanf("%2x") also takes spaces and signs.
-bool ParseMac(const std::string& text, Mac& mac) {
-  if (text.size() != 3 * ETH_ALEN - 1) return false;
-  for (size_t i = 0; i < ETH_ALEN; i++) {
-    int hi = HexDigit(text[3 * i]);
-    int lo = HexDigit(text[3 * i + 1]);
-    if (hi < 0 || lo < 0 || (i + 1 < ETH_ALEN && text[3 * i + 2] != ':')) return false;
-    mac[i] = static_cast<uint8_t>(hi << 4 | lo);
-  }
-  return true;
-}
-
 // Validates one request object on the JavaScript thread. label starts every TypeError message:
 // the function name for the synchronous calls, e.g. "announce: announcements[2]" for announce.
 Announcement DecodeAnnouncement(const Napi::Object& req, Kind kind, const std::string& label) {
