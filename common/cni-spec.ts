@@ -32,7 +32,11 @@ export function compareVersions(a: string, b: string): number {
   return 0;
 }
 
-export interface CniInterface { name: string; mac?: string; mtu?: number; sandbox?: string }
+export interface CniInterface {
+  name: string; mac?: string; mtu?: number; sandbox?: string;
+  /** 1.1.0: a device the runtime hands over by PCI address (a VF bound to vfio-pci). */
+  pciID?: string;
+}
 export interface CniIpConfig { address: string; gateway?: string; interface?: number }
 export interface CniRoute { dst: string; gw?: string }
 export interface CniDns { nameservers?: string[]; domain?: string; search?: string[]; options?: string[] }

@@ -14,6 +14,7 @@ import type { CniRequest } from './server/request';
 import type { Attachment } from './store/attachment';
 import type { PodObj } from './objects/types';
 import type { PreparedPortsHook } from './cluster/prepared-ports';
+import type { VfAttacher } from './sriov/vf-attach';
 
 export interface NodeSettings {
   name: string;
@@ -46,6 +47,8 @@ export interface Deps {
   cluster?: ClusterHooks;
   /** Set on a Kubernetes node: pods' ports written when they are scheduled here, before their ADD. */
   prepared?: PreparedPortsHook;
+  /** SR-IOV VFs as pod interfaces (networks with a deviceID). */
+  sriov?: VfAttacher;
 }
 
 /** What the request path needs of the Kubernetes side; nothing here makes an API call inline. */

@@ -38,6 +38,9 @@ program
   .option('--cni-executable <file>', 'the CNI executable to install (default: dist/bin/ovnode next to this daemon)')
   .option('--manifests <dir>', 'watch this directory for Namespace/Pod/Subnet/SecurityGroup/Vip/NetworkPolicy YAML')
   .option('--reconcile-interval <seconds>', 'period of the loop that removes leaked ports, LSPs, veths and addresses (default 30)')
+  .option('--sriov-sysfs-root <dir>', 'find SR-IOV VFs, PFs and representors under this sysfs (default /sys)')
+  .option('--sriov-fake-nic', 'TEST DOUBLE: record PF-side VF settings and hw-tc-offload under --sriov-sysfs-root instead of driving a NIC')
+  .option('--hw-offload', 'OVS hardware offload: other_config:hw-offload=true, hw-tc-offload on PFs and VF representors')
   .option('--log-level <level>', 'pino log level', 'info')
   .action(async (raw: RawOptions) => {
     const log = createLogger(raw.logLevel);

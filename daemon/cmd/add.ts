@@ -3,7 +3,7 @@
 // pushes its inverse, so any failure leaves nothing behind.
 
 import type { CniResult } from '../../common/cni-spec';
-import { IpamError } from '../../common/errors';
+import { InvalidConfigError, IpamError } from '../../common/errors';
 import type { RequestContext } from '../context';
 import type { Family } from '../ipam/cidr';
 import { macForIp } from '../ipam/mac';
@@ -26,8 +26,27 @@ import type { PodPort } from '../policy/pods';
 import { poolNetwork } from '../cluster/hooks';
 import { portKeyIn } from '../cluster/tunnel-keys';
 import { buildResult } from './result';
+import type { VfAttacher } from '../sriov/vf-attach';
+import type { VfCheckpoint } from '../sriov/vf-checkpoint';
+import { vfSettingsFor, type VfRequest } from '../sriov/vf-request';
 
 export async function cmdAdd(ctx: RequestContext): Promise<CniResult> {
+  const { deps, req } = ctx;
+  const vfRequest = req.conf.vf;
+  if (vfRequest === undefined) return addAttachment(ctx, undefined);
+  const sriov = deps.sriov;
+  if (!sriov) throw new InvalidConfigError(`network config names VF ${vfRequest.deviceId} ("deviceID"), but this node's daemon runs without SR-IOV support`);
+  // The VF is held for the whole ADD: a late DEL of its previous pod, or a second ADD naming it,
+  // waits and then finds this one's checkpoint (and refuses) instead of racing it.
+  return sriov.withVf(vfRequest.deviceId, async () => {
+    const vf = await atStep('vf', () => sriov.describe(vfRequest.deviceId, { sandbox: req.containerId, ifName: req.ifName }));
+    return addAttachment(ctx, { sriov, request: vfRequest, checkpoint: vf });
+  });
+}
+
+interface VfAdd { sriov: VfAttacher; request: VfRequest; checkpoint: VfCheckpoint }
+
+async function addAttachment(ctx: RequestContext, vf: VfAdd | undefined): Promise<CniResult> {
   const { deps, req, log, signal } = ctx;
   const started = performance.now();
   const pod = await podOf(ctx);
@@ -51,6 +70,8 @@ export async function cmdAdd(ctx: RequestContext): Promise<CniResult> {
   let lspGone = true;
   try {
     const attachment = await timed('ipam', () => atStep('ipam', () => allocate(ctx, intent, pool, undo, () => lspGone)));
+    // A VF's OVS port is its representor, and its Interface row carries the VF's checkpoint.
+    if (vf) { attachment.hostIfName = vf.checkpoint.representor; attachment.vf = vf.checkpoint; }
     undo.push('logical switch port', async () => {
       lspGone = await undoTrackedWrite(lspWrite, {
         client: deps.nb,
@@ -85,14 +106,17 @@ export async function cmdAdd(ctx: RequestContext): Promise<CniResult> {
           });
           await timed('ovs', () => atStep('ovs', () => portWrite.run(() => attachPort(deps.ovs, { bridge: deps.node.bridge, attachment }))));
         };
-        ({ hostMac } = await timed('plumb', () => atStep('plumb', () => plumbPod(ctx, { intent, attachment, pool, undo, netnsIdentity, onHostSide: attachOvsPort }))));
+        const plumbing = { intent, attachment, pool, undo, netnsIdentity, onHostSide: attachOvsPort };
+        ({ hostMac } = await timed('plumb', () => atStep('plumb', () => (vf ? plumbVf(ctx, plumbing, vf, pod) : plumbPod(ctx, plumbing)))));
       })(),
     ]);
     await timed('wait', () => atStep('wait', () => waitOvnInstalled(deps.ovs, attachment.hostIfName, signal)));
     // Best effort and off the reply path: OVN already knows the binding (port security, static
     // addresses); the announcement only refreshes neighbours that cached an old MAC for the IP.
-    void timed('announce', () => deps.plumber.announce({ netns: req.netns, ifName: req.ifName, mac: attachment.mac, ips: attachment.ips }))
-      .catch((e: unknown) => log.warn({ step: 'announce', err: e }, 'address announcement failed'));
+    if (vf?.checkpoint.netdev !== undefined || !vf) {
+      void timed('announce', () => deps.plumber.announce({ netns: req.netns, ifName: req.ifName, mac: attachment.mac, ips: attachment.ips }))
+        .catch((e: unknown) => log.warn({ step: 'announce', err: e }, 'address announcement failed'));
+    }
     // This sandbox took the pod's port over: addresses an earlier sandbox held and this one
     // does not use are free now.
     const freed = pool.heldBySamePort(portHolder(attachment.lspName, attachment.sandbox))
@@ -104,7 +128,7 @@ export async function cmdAdd(ctx: RequestContext): Promise<CniResult> {
     log.info({ step: 'done', ips: attachment.ips, mac: attachment.mac, lsp: attachment.lspName, ms: +(performance.now() - started).toFixed(2) }, 'attached');
     deps.policy.scheduleSoon('pod added');
     deps.cluster?.attached(attachment, poolNetwork(pool, attachment.ips));
-    return buildResult({ attachment, hostMac, pool, conf: req.conf, mtu: intent.mtu });
+    return buildResult({ attachment, hostMac, pool, conf: req.conf, mtu: intent.mtu, ...(vf ? { vf: vf.checkpoint } : {}) });
   } catch (e) {
     await undo.unwind();
     throw e;
@@ -215,14 +239,38 @@ interface PlumbInput {
 
 async function plumbPod(ctx: RequestContext, { intent, attachment: a, pool, undo, netnsIdentity, onHostSide }: PlumbInput): Promise<{ hostMac: string }> {
   const { deps, req } = ctx;
-  const addresses = a.ips.map((ip) => `${ip}/${pool.cidr(ip.includes(':') ? 6 : 4)?.prefix}`);
-  // A secondary network gets its subnet's connected route only: the default route stays eth0's.
-  const gateways = intent.provider !== undefined ? [] : a.ips.map((ip) => pool.gateway(ip.includes(':') ? 6 : 4) as string);
+  const { addresses, gateways } = addressing(intent, a, pool);
   undo.push('veth', () => deps.plumber.destroy(a.hostIfName));
   return deps.plumber.create({
     netns: req.netns, netnsIdentity, hostIfName: a.hostIfName, podIfName: req.ifName, mac: a.mac, mtu: intent.mtu,
     addresses, gateways, disableTxChecksum: deps.node.datapathType === 'netdev',
   }, onHostSide);
+}
+
+/** The pod interface's addresses (CIDR) and default-route gateways. */
+function addressing(intent: PodIntent, a: Attachment, pool: SubnetPool): { addresses: string[]; gateways: string[] } {
+  const addresses = a.ips.map((ip) => `${ip}/${pool.cidr(ip.includes(':') ? 6 : 4)?.prefix}`);
+  // A secondary network gets its subnet's connected route only: the default route stays eth0's.
+  const gateways = intent.provider !== undefined ? [] : a.ips.map((ip) => pool.gateway(ip.includes(':') ? 6 : 4) as string);
+  return { addresses, gateways };
+}
+
+/**
+ * A VF instead of a veth: the checkpoint (with the OVS port) is written before anything touches
+ * the VF, so every later step has an undo that can rely on it; the VF's undo runs before the
+ * port's, which removes the checkpoint.
+ */
+async function plumbVf(ctx: RequestContext, { intent, attachment: a, pool, undo, onHostSide }: PlumbInput, vf: VfAdd, pod: PodObj | undefined): Promise<{ hostMac: string }> {
+  const { deps, req } = ctx;
+  const settings = vfSettingsFor(vf.request, a.mac, pod, intent.provider);
+  await onHostSide();
+  undo.push('vf', async () => { await vf.sriov.release(vf.checkpoint, { netns: req.netns, ifName: req.ifName }); });
+  await vf.sriov.plug(vf.checkpoint, {
+    netns: req.netns, ifName: req.ifName, mac: a.mac, mtu: intent.mtu, settings,
+    ...addressing(intent, a, pool),
+    disableTxChecksum: deps.node.datapathType === 'netdev',
+  });
+  return { hostMac: '' };
 }
 
 function holderHasLsp(deps: RequestContext['deps'], holder: string): boolean {

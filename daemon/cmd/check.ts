@@ -27,6 +27,12 @@ export async function cmdCheck(ctx: RequestContext): Promise<void> {
   if (JSON.stringify(prevIps) !== JSON.stringify([...att.ips].sort())) {
     throw new CheckError(`prevResult IPs ${prevIps.join(',')} differ from the attachment's ${att.ips.join(',')}`);
   }
+  if (att.vf) {
+    // The VF's MAC is held by its PF (spoofchk relies on it); a vfio-pci VF has nothing more to check.
+    const pf = await deps.sriov?.currentSettings(att.vf);
+    if (pf?.mac !== att.mac) throw new CheckError(`VF ${att.vf.vf} has MAC ${pf?.mac ?? '(unknown)'} on its PF, expected ${att.mac}`);
+    if (att.vf.netdev === undefined) return;
+  }
   await checkPodNetns(deps, req.netns);
   const live = await deps.plumber.inspect(req.netns, req.ifName);
   if (!live) throw new CheckError(`interface ${req.ifName} is missing in ${req.netns}`);

@@ -5,7 +5,9 @@
 import type { Deps, RequestContext } from '../context';
 import { hostIfName, lspNameFor, portNameFor } from '../intent/intent';
 import { interfaceProvider, isPrimaryProvider } from '../intent/provider';
-import { OvsdbUnavailableError } from '../../common/errors';
+import { OvsdbUnavailableError, PlumbError } from '../../common/errors';
+import type { Attachment } from '../store/attachment';
+import type { VfCheckpoint } from '../sriov/vf-checkpoint';
 import { portHolder } from '../ipam/pool';
 import { deleteLsps, ownLsps } from '../ovn/lsp';
 import { detachPorts } from '../ovs/port';
@@ -53,7 +55,12 @@ function releaseUnwritten(deps: Deps, lspName: string, sandbox: string, ifName: 
 
 export async function removeAttachment(deps: Deps, sandbox: string, ifName: string, opts: RemoveOptions = {}): Promise<Removed> {
   const found = findAttachment(deps, sandbox, ifName);
-  const portNames = [...new Set([hostIfName(sandbox, ifName), ...found.fromOvs.map((a) => a.hostIfName)])];
+  // A VF goes back to the node (netdev and PF settings) before its port, which holds its
+  // checkpoint, is removed; its representor is the NIC's, never deleted.
+  const vfs = found.fromOvs.filter((a) => a.vf !== undefined);
+  for (const a of vfs) await releaseVf(deps, a);
+  const representors = new Set(vfs.map((a) => a.hostIfName));
+  const portNames = [...new Set([hostIfName(sandbox, ifName), ...found.fromOvs.map((a) => a.hostIfName)])].filter((n) => !representors.has(n));
   // Only the rows this sandbox wrote, each by UUID: an ADD of a newer sandbox of the same pod
   // may replace the LSP (same name) while this DEL runs, and its row must survive.
   const lspRows = [...new Set(found.fromNb.map((a) => a.lspName))].flatMap((name) => ownLsps(deps.nb, name, sandbox, ifName));
@@ -81,5 +88,16 @@ export async function removeAttachment(deps: Deps, sandbox: string, ifName: stri
       veth = true;
     }
   }
-  return { ports, lsps, ips, veth };
+  return { ports: [...vfs.map((a) => a.hostIfName), ...ports], lsps, ips, veth };
+}
+
+/** Under the VF's lock: the VF put back, then its port (and checkpoint) removed. */
+async function releaseVf(deps: Deps, a: Attachment): Promise<void> {
+  const vf = a.vf as VfCheckpoint;
+  if (!deps.sriov) throw new PlumbError(`attachment ${a.sandbox.slice(0, 12)}/${a.ifName} holds VF ${vf.vf}, but this daemon runs without SR-IOV support`);
+  const sriov = deps.sriov;
+  await sriov.withVf(vf.vf, async () => {
+    await sriov.release(vf, { netns: a.netns, ifName: a.ifName });
+    await detachPorts(deps.ovs, deps.node.bridge, [a.hostIfName]);
+  });
 }

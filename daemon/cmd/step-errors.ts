@@ -5,9 +5,10 @@
 
 import { IpamError, isOvnodeError, OvsdbError, PlumbError, type OvnodeError } from '../../common/errors';
 
-export type Step = 'ipam' | 'plumb' | 'ovn' | 'ovs' | 'wait';
+export type Step = 'vf' | 'ipam' | 'plumb' | 'ovn' | 'ovs' | 'wait';
 
 const WRAP: Record<Step, (msg: string, o: { details?: string; cause?: unknown }) => OvnodeError> = {
+  vf: (m, o) => new PlumbError(m, o),
   ipam: (m, o) => new IpamError(m, o),
   plumb: (m, o) => new PlumbError(m, o),
   ovn: (m, o) => new OvsdbError(m, o),

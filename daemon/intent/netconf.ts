@@ -7,6 +7,7 @@ import { assertSupportedVersion } from '../../common/cni-spec';
 import { DecodeError, InvalidConfigError } from '../../common/errors';
 import { requireMac, requireStaticIps } from './addresses';
 import { checkProvider } from './provider';
+import { readVfRequest, type VfRequest } from '../sriov/vf-request';
 
 export interface ValidAttachment { containerId: string; ifName: string }
 
@@ -27,6 +28,8 @@ export interface NetConf {
   staticIps: string[];
   staticMac?: string;
   prevResult?: CniResult;
+  /** An SR-IOV network: the VF (deviceID) and its PF-side settings. */
+  vf?: VfRequest;
   /** GC (CNI 1.1): attachments the runtime still wants. */
   validAttachments?: ValidAttachment[];
 }
@@ -51,6 +54,8 @@ export function parseNetConf(raw: string, opts: { teardown?: boolean } = {}): Ne
     if (valid !== undefined) conf.validAttachments = parseValidAttachments(valid);
     // Only a hint for DEL (the port's name): a bad one is ignored, never an error.
     try { const p = readProvider(v); if (p !== undefined) conf.provider = p; } catch { /* the ADD refused it */ }
+    const vf = readVfRequest(v, true);
+    if (vf) conf.vf = vf;
     return conf;
   }
   const ls = str(v, 'logicalSwitch', false) ?? str(v, 'logical_switch', false);
@@ -70,6 +75,8 @@ export function parseNetConf(raw: string, opts: { teardown?: boolean } = {}): Ne
     }
   }
   readStatics(v, conf);
+  const vf = readVfRequest(v);
+  if (vf) conf.vf = vf;
   if (v.prevResult !== undefined) {
     if (!isObject(v.prevResult)) throw new InvalidConfigError('invalid network config: "prevResult" must be an object');
     try {

@@ -4,6 +4,7 @@ import { hostname } from 'node:os';
 import { InvalidConfigError } from '../../common/errors';
 import { DEFAULT_DAEMON_SOCKET } from '../../common/protocol';
 import { parseCidr } from '../ipam/cidr';
+import { DEFAULT_SYSFS_ROOT } from '../sriov/sysfs';
 
 export type StackMode = 'embedded' | 'external';
 
@@ -34,6 +35,19 @@ export interface DaemonOptions {
   reconcileIntervalMs?: number;
   /** Objects from the Kubernetes API (in-cluster, or `kubeconfig`) instead of a manifests directory. */
   kubernetes?: { kubeconfig?: string; cniBinDir?: string; cniConfDir?: string; cniExecutable?: string };
+  sriov: SriovOptions;
+}
+
+export interface SriovOptions {
+  /** Where VFs, PFs and representors are looked up (/sys; a fake NIC's tree in tests). */
+  sysfsRoot: string;
+  /**
+   * The NIC is the test double (sriov/fake-nic.ts): PF-side VF settings and hw-tc-offload are
+   * recorded under sysfsRoot instead of sent to a driver. Never for real hardware.
+   */
+  fakeNic: boolean;
+  /** OVS hardware offload: other_config:hw-offload=true, hw-tc-offload on PFs and representors. */
+  hwOffload: boolean;
 }
 
 export interface RawOptions {
@@ -58,6 +72,9 @@ export interface RawOptions {
   cniBinDir?: string;
   cniConfDir?: string;
   cniExecutable?: string;
+  sriovSysfsRoot?: string;
+  sriovFakeNic?: boolean;
+  hwOffload?: boolean;
 }
 
 /** Kube-OVN's default join subnet. */
@@ -101,6 +118,7 @@ export function parseOptions(raw: RawOptions): DaemonOptions {
     nodeName: raw.nodeName ?? (raw.kubernetes ? process.env.NODE_NAME : undefined) ?? hostname(),
     logLevel: raw.logLevel,
     serviceCidrs: [],
+    sriov: parseSriovOptions(raw),
   };
   const join = parseJoinCidrs(raw.joinCidr ?? ((raw.kubernetes || raw.kubeconfig !== undefined) ? process.env.OVNODE_JOIN_CIDR || undefined : undefined) ?? DEFAULT_JOIN_CIDR);
   opts.joinCidr = join.v4;
@@ -159,4 +177,22 @@ export function parseJoinCidrs(text: string): { v4: string; v6?: string } {
     throw new InvalidConfigError(`--join-cidr: ${v6.text} is too small: the IPv6 join CIDR needs /112 or shorter (it mirrors the IPv4 addresses' offsets)`);
   }
   return v6 === undefined ? { v4: v4.text } : { v4: v4.text, v6: v6.text };
+}
+
+/** On a cluster the DaemonSet passes these from the optional ConfigMap ovnode-config. */
+function parseSriovOptions(raw: RawOptions): SriovOptions {
+  const onCluster = raw.kubernetes || raw.kubeconfig !== undefined;
+  const env = (name: string): string | undefined => (onCluster ? process.env[name] || undefined : undefined);
+  const flag = (value: boolean | undefined, name: string, option: string): boolean => {
+    if (value !== undefined) return value;
+    const v = env(name);
+    if (v === undefined) return false;
+    if (v !== 'true' && v !== 'false') throw new InvalidConfigError(`${name} (${option}) must be true or false`);
+    return v === 'true';
+  };
+  const sysfsRoot = raw.sriovSysfsRoot ?? env('OVNODE_SRIOV_SYSFS_ROOT') ?? DEFAULT_SYSFS_ROOT;
+  if (!sysfsRoot.startsWith('/')) throw new InvalidConfigError('--sriov-sysfs-root must be an absolute path');
+  const fakeNic = flag(raw.sriovFakeNic, 'OVNODE_SRIOV_FAKE_NIC', '--sriov-fake-nic');
+  if (fakeNic && sysfsRoot === DEFAULT_SYSFS_ROOT) throw new InvalidConfigError('--sriov-fake-nic records into a fake sysfs tree: give its --sriov-sysfs-root (never the real /sys)');
+  return { sysfsRoot, fakeNic, hwOffload: flag(raw.hwOffload, 'OVNODE_HW_OFFLOAD', '--hw-offload') };
 }

@@ -7,7 +7,7 @@ import { closeSync, existsSync, openSync, writeFileSync } from 'node:fs';
 import type { Server } from 'node:http';
 import { networkInterfaces } from 'node:os';
 import type { Logger } from 'pino';
-import { loadNative } from '../../native/index';
+import { loadNative, type NativeOps } from '../../native/index';
 import type { Deps, NodeSettings, Readiness } from '../context';
 import { ExternalStack } from '../embedded/external-stack';
 import { EmbeddedStack, type NodeStack } from '../embedded/stack';
@@ -15,6 +15,14 @@ import { atSameOffset, formatIp, parseCidr } from '../ipam/cidr';
 import { macForIp } from '../ipam/mac';
 import { SubnetRegistry } from '../ipam/registry';
 import { openRtnl } from '../kernel/rtnl';
+import { createRtNetlink } from 'netlink';
+import { FakeNic } from '../sriov/fake-nic';
+import type { Nic } from '../sriov/nic';
+import { NetlinkNic } from '../sriov/pf-netlink';
+import { SriovSysfs } from '../sriov/sysfs';
+import { VfAttacher } from '../sriov/vf-attach';
+import { registerOffloadMetrics } from '../ovs/offload-stats';
+import type { SriovOptions } from './options';
 import { Metrics } from '../metrics';
 import { egressRouteOps, ensureTopology, type SwitchSpec } from '../ovn/topology';
 import { NodeNat, type NodePortRule } from './node-nat';
@@ -137,7 +145,7 @@ export async function startNode(opts: DaemonOptions, log: Logger): Promise<Runni
     const chassis = {
       systemId: opts.nodeName, hostname: opts.nodeName, sbRemote: `unix:${stack.paths.sbSocket}`,
       encapIp: opts.encapIp ?? underlayPlan?.encapIp ?? (opts.encapInterface ? encapIpOf(opts.encapInterface) : defaultEncapIp()),
-      bridge: BRIDGE, datapathType, interconnect: opts.kubernetes !== undefined,
+      bridge: BRIDGE, datapathType, interconnect: opts.kubernetes !== undefined, hwOffload: opts.sriov.hwOffload,
     };
     await configureChassis(clients.ovs, chassis);
     await ensureBridge(clients.ovs, chassis, { name: NODE_PORT, mac: macForIp(nodeJoinIp), ifaceId: `node-${opts.nodeName}` }, { freshSwitch });
@@ -231,6 +239,10 @@ export async function startNode(opts: DaemonOptions, log: Logger): Promise<Runni
       plumber: new PodPlumber({ nodeRtnl: rtnl, native, openRtnl, nodeNetnsPath }),
       conntrack: new ConntrackFlusher({ unixctl: new UnixctlClient(stack.paths.vswitchdCtl), subnets, log, metrics }),
     };
+    deps.sriov = new VfAttacher({
+      sysfs: new SriovSysfs(opts.sriov.sysfsRoot), nic: openNic(opts.sriov, native, cleanups), native, nodeRtnl: rtnl, nodeNetnsPath,
+      ovs: clients.ovs, hwOffload: opts.sriov.hwOffload, log,
+    });
     if (cluster) {
       const hooks = cluster.hooks;
       deps.cluster = hooks;
@@ -252,6 +264,9 @@ export async function startNode(opts: DaemonOptions, log: Logger): Promise<Runni
       programNodePorts(services.nodePortRules());
       services.onNodePorts(programNodePorts);
     }
+    // Offloaded datapath flows (smart NICs), read from vswitchd at each scrape.
+    const offloadMetrics = registerOffloadMetrics({ registry: metrics.registry, socketPath: stack.paths.vswitchdCtl, log });
+    cleanups.push(() => offloadMetrics.unregister());
     metrics.attachmentCount = () => ovsAttachments(clients.ovs).length;
     metrics.conntrackPendingCount = () => deps.conntrack?.pendingCount ?? 0;
     metrics.reconnectSources = {
@@ -353,4 +368,15 @@ function defaultEncapIp(): string {
     for (const a of addrs ?? []) if (a.family === 'IPv4' && !a.internal) return a.address;
   }
   return '127.0.0.1';
+}
+
+/**
+ * The NIC seam: the PF drivers through rtnetlink and ethtool, or the test double that records
+ * into a fake sysfs tree (--sriov-fake-nic).
+ */
+function openNic(o: SriovOptions, native: NativeOps, cleanups: Array<() => unknown>): Nic {
+  if (o.fakeNic) return new FakeNic(o.sysfsRoot);
+  const sock = createRtNetlink();
+  cleanups.push(() => sock.socket.close());
+  return new NetlinkNic({ rtnl: sock, ethtool: native });
 }

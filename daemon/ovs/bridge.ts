@@ -3,7 +3,7 @@
 
 import { OvsdbError } from '../../common/errors';
 import type { OvsdbClient } from '../ovsdb/client';
-import type { Operation } from '../ovsdb/types';
+import type { Mutation, Operation } from '../ovsdb/types';
 import { namedUuid, ovsMap, ovsSet, uuid } from '../ovsdb/values';
 import { OVS } from './schema';
 
@@ -19,6 +19,11 @@ export interface ChassisConfig {
    * zones) only from a chassis marked as an interconnection one.
    */
   interconnect?: boolean;
+  /**
+   * OVS hardware offload (other_config:hw-offload=true): vswitchd reads it once at start, so a
+   * running one applies it after its restart. Left as the operator set it when false.
+   */
+  hwOffload?: boolean;
 }
 
 /** Makes sure the Open_vSwitch root row exists and carries the chassis settings. */
@@ -34,9 +39,16 @@ export async function configureChassis(ovs: OvsdbClient, c: ChassisConfig): Prom
     'ovn-bridge-datapath-type': c.datapathType,
     'ovn-is-interconn': c.interconnect ? 'true' : 'false',
   };
+  const offload = { 'hw-offload': 'true' };
   const ops: Operation[] = root
-    ? [{ op: 'mutate', table: OVS.root, where: [], mutations: [['external_ids', 'delete', ovsSet(Object.keys(ids))], ['external_ids', 'insert', ovsMap(ids)]] }]
-    : [{ op: 'insert', table: OVS.root, row: { external_ids: ovsMap(ids) } }];
+    ? [{
+      op: 'mutate', table: OVS.root, where: [],
+      mutations: [
+        ['external_ids', 'delete', ovsSet(Object.keys(ids))], ['external_ids', 'insert', ovsMap(ids)],
+        ...(c.hwOffload ? [['other_config', 'delete', ovsSet(Object.keys(offload))], ['other_config', 'insert', ovsMap(offload)]] satisfies Mutation[] : []),
+      ],
+    }]
+    : [{ op: 'insert', table: OVS.root, row: { external_ids: ovsMap(ids), ...(c.hwOffload ? { other_config: ovsMap(offload) } : {}) } }];
   await ovs.transact(ops);
 }
 

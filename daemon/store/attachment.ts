@@ -1,5 +1,7 @@
 // What one CNI attachment (sandbox + interface) is made of, as the daemon records it.
 
+import type { VfCheckpoint } from '../sriov/vf-checkpoint';
+
 export interface Attachment {
   sandbox: string;
   ifName: string;
@@ -19,6 +21,8 @@ export interface Attachment {
   podUid?: string;
   /** A secondary network's provider as named on the pod (intent/provider.ts); none for the cluster network. */
   provider?: string;
+  /** An SR-IOV VF's checkpoint (hostIfName is then its representor): OVS side only. */
+  vf?: VfCheckpoint;
 }
 
 /** Key of an attachment: the CNI spec identifies one by container id + interface name. */

@@ -4,6 +4,7 @@
 // ours are prefixed "ovnode:".
 
 import type { Attachment } from './attachment';
+import { decodeVfCheckpoint, encodeVfCheckpoint, VF_CHECKPOINT_KEY } from '../sriov/vf-checkpoint';
 
 export const EXT = {
   ifaceId: 'iface-id',
@@ -56,6 +57,7 @@ export function toInterfaceExternalIds(a: Attachment): Ids {
   if (a.podName) ids[EXT.podName] = a.podName;
   if (a.podNamespace) ids[EXT.podNamespace] = a.podNamespace;
   if (a.provider) ids[EXT.provider] = a.provider;
+  if (a.vf) ids[VF_CHECKPOINT_KEY] = encodeVfCheckpoint(a.vf);
   return ids;
 }
 
@@ -63,6 +65,8 @@ export function toInterfaceExternalIds(a: Attachment): Ids {
 export function toLspExternalIds(a: Attachment, hostIfName = a.hostIfName): Ids {
   const ids = toInterfaceExternalIds(a);
   delete ids[EXT.ifaceId];
+  // The VF's checkpoint lives with its representor's port: the node's own database.
+  delete ids[VF_CHECKPOINT_KEY];
   ids['ovnode:host_ifname'] = hostIfName;
   return ids;
 }
@@ -95,5 +99,7 @@ function build(ids: Ids, lspName: string, hostIfName: string): Attachment {
   if (ids[EXT.podNamespace]) a.podNamespace = ids[EXT.podNamespace];
   if (ids[EXT.ifaceIdVer]) a.podUid = ids[EXT.ifaceIdVer];
   if (ids[EXT.provider]) a.provider = ids[EXT.provider];
+  const vf = decodeVfCheckpoint(ids[VF_CHECKPOINT_KEY]);
+  if (vf) a.vf = vf;
   return a;
 }

@@ -91,6 +91,8 @@ export interface TestClusterOptions {
    * once. Only for checking the harness itself.
    */
   withoutManifests?: boolean;
+  /** Runs once the node's netns exists, before its daemon starts; returns more daemon arguments. */
+  beforeStart?: (node: TestNode) => Promise<string[]>;
 }
 
 const APPLIED = '"msg":"policy applied"';
@@ -135,6 +137,7 @@ export class TestCluster {
     try {
       const extraArgs = [...(opts.withoutManifests ? [] : ['--manifests', manifestsDir]), ...(opts.extraArgs ?? [])];
       node = new TestNode({ netns, name: opts.name ?? 'n1', subnet: opts.subnet, extraArgs });
+      if (opts.beforeStart) extraArgs.push(...(await opts.beforeStart(node)));
       const log = new LogTap(node);
       const cluster = new TestCluster(netns, node, log, manifestsDir, stagingDir, opts);
       await node.start();

@@ -141,6 +141,9 @@ describe('DaemonSet ovnode (ovnoded)', () => {
       OVNODE_ENCAP_INTERFACE: { configMapKeyRef: { name: 'ovnode-config', key: 'encap-interface', optional: true } },
       OVNODE_SERVICE_CIDR: { configMapKeyRef: { name: 'ovnode-config', key: 'service-cidr', optional: true } },
       OVNODE_JOIN_CIDR: { configMapKeyRef: { name: 'ovnode-config', key: 'join-cidr', optional: true } },
+      OVNODE_HW_OFFLOAD: { configMapKeyRef: { name: 'ovnode-config', key: 'hw-offload', optional: true } },
+      OVNODE_SRIOV_SYSFS_ROOT: { configMapKeyRef: { name: 'ovnode-config', key: 'sriov-sysfs-root', optional: true } },
+      OVNODE_SRIOV_FAKE_NIC: { configMapKeyRef: { name: 'ovnode-config', key: 'sriov-fake-nic', optional: true } },
     });
     expect(c.envFrom).toBeUndefined();
   });
