@@ -4,10 +4,11 @@
 // where they survive a SIGKILL of the daemon and a test can check what was set and restored:
 //
 //   <root>/ovnode-fake-nic/vf-settings.json  { "<pfPci>/<vfIndex>": VfSettings }: what the NIC
-//       holds. Authoritative. Replaced atomically (temp file in the same dir, fsync, rename, fsync
-//       of the dir), so a reader sees the old or the new state, never a torn one.
+//       holds. Authoritative. Replaced atomically (temp file in the same dir, rename), so a reader
+//       sees the old or the new state, never a torn one. No fsync: what must survive is a SIGKILL
+//       of the daemon, and the page cache does; a real NIC would not survive a power loss either.
 //   <root>/ovnode-fake-nic/calls.jsonl       one JSON object per call (FakeNicCall): a record.
-//       Appended and fsynced BEFORE the state is replaced, so every state change has its line; a
+//       Appended BEFORE the state is replaced, so every state change has its line; a
 //       line whose change is not in the state means the process died between the two (a request
 //       sent to a NIC that may not have acted on it).
 //
@@ -111,19 +112,18 @@ export async function readFakeNicCalls(root: string): Promise<FakeNicCall[]> {
   return calls;
 }
 
-/** Appends one line and fsyncs it before returning. */
+/** Appends one line (one write: whole lines, whatever kills the process). */
 async function appendCall(root: string, call: FakeNicCall): Promise<void> {
   await mkdir(nicDir(root), { recursive: true });
   const handle = await open(join(nicDir(root), FAKE_NIC_CALLS_FILE), constants.O_WRONLY | constants.O_APPEND | constants.O_CREAT, 0o644);
   try {
     await handle.write(`${JSON.stringify(call)}\n`);
-    await handle.sync();
   } finally {
     await handle.close();
   }
 }
 
-/** Replaces the state file: temp file in the same dir, fsync, rename over, fsync the dir. */
+/** Replaces the state file: temp file in the same dir, renamed over. */
 async function writeState(root: string, state: FakeNicState): Promise<void> {
   const dir = nicDir(root);
   await mkdir(dir, { recursive: true });
@@ -133,7 +133,6 @@ async function writeState(root: string, state: FakeNicState): Promise<void> {
     const handle = await open(tmp, constants.O_WRONLY | constants.O_CREAT | constants.O_EXCL, 0o644);
     try {
       await handle.write(`${JSON.stringify(sorted, null, 2)}\n`);
-      await handle.sync();
     } finally {
       await handle.close();
     }
@@ -142,8 +141,6 @@ async function writeState(root: string, state: FakeNicState): Promise<void> {
     await rm(tmp, { force: true });
     throw e;
   }
-  const dirHandle = await open(dir, constants.O_RDONLY | constants.O_DIRECTORY);
-  try { await dirHandle.sync(); } finally { await dirHandle.close(); }
 }
 
 /**

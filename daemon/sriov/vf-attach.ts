@@ -70,6 +70,8 @@ export function vfHolders(ovs: OvsdbClient, vf: string): Array<VfOwner & { check
 export class VfAttacher {
   /** One ADD or DEL per VF at a time: a late DEL racing the next ADD of the same VF waits. */
   private readonly locks = new KeyedLock();
+  /** Netdevs whose hw-tc-offload this daemon turned on (name#ifindex). */
+  private readonly offloadOn = new Set<string>();
 
   constructor(private readonly deps: VfAttacherDeps) {}
 
@@ -109,17 +111,37 @@ export class VfAttacher {
    * the VF netdev into the pod under its temporary name, renamed, configured.
    */
   async plug(c: VfCheckpoint, p: VfPlug): Promise<void> {
-    await this.deps.nic.vfConfig.apply(vfRef(c), p.settings);
-    if (this.deps.hwOffload) {
-      await this.deps.nic.enableHwTcOffload(c.pfNetdev);
-      await this.deps.nic.enableHwTcOffload(c.representor);
+    // Independent of each other (PF driver, representor, the VF's own netdev): all at once, and
+    // all settled before a failure is reported, so the caller's undo never overlaps one.
+    const steps: Array<Promise<unknown>> = [
+      this.deps.nic.vfConfig.apply(vfRef(c), p.settings),
+      this.representorUp(c),
+    ];
+    if (this.deps.hwOffload) steps.push(this.hwTcOffload(c.pfNetdev), this.hwTcOffload(c.representor));
+    if (c.netdev !== undefined) {
+      const netdev = c.netdev;
+      steps.push((async () => {
+        await this.deps.native.moveLink({ fromNetns: this.deps.nodeNetnsPath, ifName: netdev, toNetns: p.netns, tempName: c.tempName, name: p.ifName, mac: p.mac, mtu: p.mtu });
+        await this.deps.native.configurePodInterface(p.netns, { ifName: p.ifName, addresses: p.addresses, gateways: p.gateways, disableTxChecksum: p.disableTxChecksum });
+      })());
     }
+    const failed = (await Promise.allSettled(steps)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
+  }
+
+  private async representorUp(c: VfCheckpoint): Promise<void> {
     const rep = await this.deps.nodeRtnl.getLink(c.representor);
     if (!rep) throw new PlumbError(`representor ${c.representor} of VF ${c.vf} disappeared`);
     if (!rep.up) await this.deps.nodeRtnl.setUp(rep.index);
-    if (c.netdev === undefined) return;
-    await this.deps.native.moveLink({ fromNetns: this.deps.nodeNetnsPath, ifName: c.netdev, toNetns: p.netns, tempName: c.tempName, name: p.ifName, mac: p.mac, mtu: p.mtu });
-    await this.deps.native.configurePodInterface(p.netns, { ifName: p.ifName, addresses: p.addresses, gateways: p.gateways, disableTxChecksum: p.disableTxChecksum });
+  }
+
+  /** Once per netdev (by name and ifindex: a re-created netdev starts with the feature off). */
+  private async hwTcOffload(netdev: string): Promise<void> {
+    const index = (await this.deps.nodeRtnl.getLink(netdev))?.index;
+    const key = `${netdev}#${index ?? ''}`;
+    if (this.offloadOn.has(key)) return;
+    await this.deps.nic.enableHwTcOffload(netdev);
+    this.offloadOn.add(key);
   }
 
   /** The VF's PF-side settings now. */
