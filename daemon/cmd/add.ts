@@ -264,7 +264,7 @@ async function plumbVf(ctx: RequestContext, { intent, attachment: a, pool, undo,
   const { deps, req } = ctx;
   const settings = vfSettingsFor(vf.request, a.mac, pod, intent.provider);
   await onHostSide();
-  undo.push('vf', async () => { await vf.sriov.release(vf.checkpoint, { netns: req.netns, ifName: req.ifName }); });
+  undo.push('vf', async () => { await vf.sriov.release(vf.checkpoint, { netns: req.netns, ifName: req.ifName, mac: a.mac }); });
   await vf.sriov.plug(vf.checkpoint, {
     netns: req.netns, ifName: req.ifName, mac: a.mac, mtu: intent.mtu, settings,
     ...addressing(intent, a, pool),

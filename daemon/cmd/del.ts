@@ -97,7 +97,7 @@ async function releaseVf(deps: Deps, a: Attachment): Promise<void> {
   if (!deps.sriov) throw new PlumbError(`attachment ${a.sandbox.slice(0, 12)}/${a.ifName} holds VF ${vf.vf}, but this daemon runs without SR-IOV support`);
   const sriov = deps.sriov;
   await sriov.withVf(vf.vf, async () => {
-    await sriov.release(vf, { netns: a.netns, ifName: a.ifName });
+    await sriov.release(vf, { netns: a.netns, ifName: a.ifName, mac: a.mac });
     await detachPorts(deps.ovs, deps.node.bridge, [a.hostIfName]);
   });
 }

@@ -241,6 +241,7 @@ export async function startNode(opts: DaemonOptions, log: Logger): Promise<Runni
     };
     deps.sriov = new VfAttacher({
       sysfs: new SriovSysfs(opts.sriov.sysfsRoot), nic: openNic(opts.sriov, native, cleanups), native, nodeRtnl: rtnl, nodeNetnsPath,
+      podLink: (netns, ifName) => deps.plumber.inspect(netns, ifName),
       ovs: clients.ovs, hwOffload: opts.sriov.hwOffload, log,
     });
     if (cluster) {

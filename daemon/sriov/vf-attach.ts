@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import type { Logger } from 'pino';
 import { PlumbError, TryAgainLaterError } from '../../common/errors';
-import { isNativeSystemError, type NativeOps } from '../../native/index';
+import type { NativeOps } from '../../native/index';
 import type { Rtnl } from '../kernel/rtnl';
 import type { OvsdbClient } from '../ovsdb/client';
 import { asMap } from '../ovsdb/values';
@@ -26,12 +26,17 @@ export interface VfAttacherDeps {
   /** A path naming the node's netns, for moves done on worker threads. */
   nodeNetnsPath: string;
   ovs: OvsdbClient;
+  /** A link of a pod netns (its MAC), or undefined: PodPlumber.inspect. */
+  podLink: (netns: string, ifName: string) => Promise<{ mac: string } | undefined>;
   /** The node is configured for hardware offload: hw-tc-offload on the PF and representors. */
   hwOffload: boolean;
   log: Logger;
 }
 
 export interface VfOwner { sandbox: string; ifName: string }
+
+/** Where an attachment put its VF: the pod netns, interface name and the attachment's MAC. */
+export interface VfWhere { netns: string; ifName: string; mac: string }
 
 export interface VfPlug {
   netns: string;
@@ -150,40 +155,45 @@ export class VfAttacher {
   }
 
   /**
-   * Inside withVf: the VF netdev back in the node under its own name, MAC and MTU (from the pod,
-   * or wherever an interrupted ADD or a deleted netns left it), then its PF settings as they were.
+   * Inside withVf: the VF's PF settings as they were, then its netdev back in the node under its
+   * own name, MAC and MTU (from the pod, or wherever an interrupted ADD or a deleted netns left it).
    * Throws when the VF cannot be put back; the checkpoint must then stay for a retry.
    */
-  async release(c: VfCheckpoint, where: { netns: string; ifName: string }): Promise<NetdevOutcome> {
-    const outcome = c.netdev === undefined ? 'no-netdev' : await this.returnNetdev(c, c.netdev, where);
+  async release(c: VfCheckpoint, where: VfWhere): Promise<NetdevOutcome> {
+    // PF settings first (sriov-cni's order): a VF on its way back never carries the pod's MAC or
+    // VLAN into the node, and a retry after a failure here redoes both steps.
     await this.deps.nic.vfConfig.apply(vfRef(c), c.settings);
+    const outcome = c.netdev === undefined ? 'no-netdev' : await this.returnNetdev(c, c.netdev, where);
     this.deps.log.info({ step: 'vf', vf: c.vf, netdev: outcome, pf: c.pfNetdev, vfIndex: c.vfIndex }, 'VF released');
     return outcome;
   }
 
-  private async returnNetdev(c: VfCheckpoint, netdev: string, where: { netns: string; ifName: string }): Promise<NetdevOutcome> {
-    const back = { toNetns: this.deps.nodeNetnsPath, tempName: c.tempName, name: netdev, ...(c.mac ? { mac: c.mac } : {}), ...(c.mtu ? { mtu: c.mtu } : {}) };
-    if (where.netns && this.deps.native.exists(where.netns)) {
-      // Renamed to the pod's name, or still under the temporary one when the ADD stopped between.
-      for (const ifName of [where.ifName, c.tempName]) {
-        try {
-          await this.deps.native.moveLink({ fromNetns: where.netns, ifName, ...back });
-          return 'returned';
-        } catch (e) {
-          if (!(isNativeSystemError(e) && e.code === 'ENODEV')) throw e;
-        }
-      }
-    }
-    // Not in the pod: still in the node (an ADD that stopped before or while moving it, or a VF
-    // the kernel returned when the pod's netns went), under its crossing name or the one sysfs
-    // gives it now. Put its name, MAC and MTU back where it is.
+  private async returnNetdev(c: VfCheckpoint, netdev: string, where: VfWhere): Promise<NetdevOutcome> {
+    const back = { toNetns: this.deps.nodeNetnsPath, name: netdev, ...(c.mac ? { mac: c.mac } : {}), ...(c.mtu ? { mtu: c.mtu } : {}) };
+    // Still in the node (an ADD that stopped before or while moving it, or a VF the kernel
+    // returned when the pod's netns went): under its crossing name, or the name sysfs gives the
+    // VF now (sysfs shows only this netns' netdevs). Its name, MAC and MTU are put back there.
     const now = await this.deps.sysfs.describeVf(c.vf).then((d) => d.netdev, () => undefined);
-    for (const name of [c.tempName, now, netdev]) {
+    for (const name of [c.tempName, now]) {
       if (name === undefined || !(await this.deps.nodeRtnl.getLink(name))) continue;
       await this.deps.native.moveLink({ fromNetns: this.deps.nodeNetnsPath, ifName: name, ...back, tempName: name === netdev ? netdev : c.tempName });
-      return name === netdev && c.tempName !== netdev ? 'not-moved' : 'returned';
+      return name === netdev ? 'not-moved' : 'returned';
     }
-    this.deps.log.warn({ step: 'vf', vf: c.vf, netdev, netns: where.netns }, 'VF netdev found neither in the pod nor in the node; its PF settings are restored');
+    if (where.netns && this.deps.native.exists(where.netns)) {
+      // In the pod: under the crossing name (no other link has it), or renamed to the pod's
+      // interface name, which is only the VF if it carries the attachment's MAC (an ADD that
+      // failed on a name the pod already had must not take the pod's own link).
+      if (await this.deps.podLink(where.netns, c.tempName)) {
+        await this.deps.native.moveLink({ fromNetns: where.netns, ifName: c.tempName, ...back, tempName: c.tempName });
+        return 'returned';
+      }
+      const link = await this.deps.podLink(where.netns, where.ifName);
+      if (link && link.mac.toLowerCase() === where.mac.toLowerCase()) {
+        await this.deps.native.moveLink({ fromNetns: where.netns, ifName: where.ifName, ...back, tempName: c.tempName });
+        return 'returned';
+      }
+    }
+    this.deps.log.warn({ step: 'vf', vf: c.vf, netdev, netns: where.netns }, 'VF netdev found neither in the node nor in the pod; its PF settings are restored');
     return 'absent';
   }
 }

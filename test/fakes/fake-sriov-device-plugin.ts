@@ -113,6 +113,11 @@ export class FakeSriovDevicePlugin extends EventEmitter {
     }
     this.socketPath = join(this.pluginDir, this.endpoint);
     this.kubeletSocketPath = join(this.pluginDir, KUBELET_SOCKET);
+    // sun_path holds 107 bytes and a NUL: a longer path is cut short by the kernel, and the socket
+    // then exists under a name kubelet never dials. Pass a shorter pluginDir (a symlink will do).
+    for (const path of [this.socketPath, this.kubeletSocketPath]) {
+      if (Buffer.byteLength(path) > 107) throw new Error(`FakeSriovDevicePlugin: socket path ${path} is longer than a unix socket address allows (107 bytes)`);
+    }
     this.options = { preStartRequired: false, getPreferredAllocationAvailable: opts.preferredAllocation ?? false };
     this.registerTimeoutMs = opts.registerTimeoutMs ?? 10_000;
     this.log = opts.log ?? (() => {});

@@ -13,11 +13,14 @@ import { FakeNicOnNode, linkIn } from './harness/fake-nic';
 import { TestNode } from './harness/node';
 import { requireArtefacts } from './harness/paths';
 import { scrapeMetrics } from './harness/node-probe';
+import { vfTempName } from '../../daemon/sriov/vf-attach';
+
+const vfTempNameFor = (sandbox: string): string => vfTempName(sandbox, 'eth0');
 import { cniEnv, netconf, resultIps, runShimAsync, type ShimResult } from './harness/shim-calls';
 
 const NS = 'vfs';
 /** The daemon on the fake NIC; debug logs carry each ADD's steps (the SIGKILL test waits for them). */
-const SRIOV_ARGS = (): string[] => ['--sriov-sysfs-root', nic.root, '--sriov-fake-nic', '--hw-offload', '--log-level', 'debug'];
+const SRIOV_ARGS = (): string[] => ['--sriov-sysfs-root', nic.root, '--sriov-fake-nic', '--hw-offload', '--log-level', 'debug', '--reconcile-interval', '1'];
 let cluster: TestCluster;
 let nic: FakeNicOnNode;
 let node: TestNode;
@@ -180,6 +183,22 @@ describe('SR-IOV VFs on a fake NIC (switchdev, hw-offload on)', () => {
     expectVfHome(0);
   }, 60_000);
 
+  it('an ADD that fails after the VF moved (the pod already has an eth0) puts everything back and says why', async () => {
+    podManifest('vf-clash', {});
+    await cluster.waitApplied();
+    const ns = cluster.netns.create(`v${++seq}`);
+    execFileSync('ip', ['-n', ns, 'link', 'add', 'eth0', 'type', 'veth', 'peer', 'name', 'eth0peer']);
+    const id = `${cluster.netns.prefix}-vf-clash`;
+    const args = `IgnoreUnknown=1;K8S_POD_NAMESPACE=${NS};K8S_POD_NAME=vf-clash`;
+    const r = await runShimAsync(cniEnv({ command: 'ADD', containerId: id, netns: cluster.netns.path(ns), args }), netconf(node.socket, { deviceID: nic.vf(0).pci }));
+    expect(r.status).not.toBe(0);
+    expect(r.json?.code).toBe(102);
+    expect(String(r.json?.msg) + String(r.json?.details)).toMatch(/eth0.*File exists|File exists.*eth0/);
+    expectVfHome(0);
+    expect(linkIn(ns, vfTempNameFor(id))).toBeUndefined();
+    expect(ovsVsctl(['--columns=name', 'find', 'Interface', `external_ids:iface-id=vf-clash.${NS}`])).toBe('');
+  }, 60_000);
+
   it('a VF pod whose netns vanished is cleaned up by its DEL', async () => {
     const p = await addVfPod('vf-gone', 2);
     expect(pfSettings(2).mac).toBe(macOf(p));
@@ -187,6 +206,18 @@ describe('SR-IOV VFs on a fake NIC (switchdev, hw-offload on)', () => {
     expect((await delPod(p)).status).toBe(0);
     expect(pfSettings(2)).toEqual(DEFAULTS);
     expect(ovsVsctl(['list-ports', 'br-int']).split('\n')).not.toContain(nic.vf(2).representor);
+    nic.createVfLinks(2);
+  }, 60_000);
+
+  it('a VF pod whose netns vanished and whose DEL never comes is cleaned by the reconcile loop', async () => {
+    const p = await addVfPod('vf-lost', 2);
+    expect(pfSettings(2).mac).toBe(macOf(p));
+    const mark = cluster.log.mark;
+    cluster.netns.remove(p.ns);
+    await cluster.log.waitFor((l) => l.raw.includes('"msg":"VF released"') && l.raw.includes(nic.vf(2).pci), { from: mark, timeoutMs: 30_000, what: 'the reconcile loop releasing VF 2' });
+    expect(pfSettings(2)).toEqual(DEFAULTS);
+    expect(ovsVsctl(['list-ports', 'br-int']).split('\n')).not.toContain(nic.vf(2).representor);
+    pods.splice(pods.indexOf(p), 1);
     nic.createVfLinks(2);
   }, 60_000);
 

@@ -10,6 +10,8 @@ import { apply, kubectl, kubectlJson, kubectlOk, readLab, REPO, TOOLS_IMAGE, wai
 export const SYSTEM_NS = 'kube-system';
 /** The join network the lab's ovnode runs with (ConfigMap ovnode-config). */
 export const LAB_JOIN_CIDRS = '100.64.0.0/16,fd00:100:64::/112';
+/** Where each lab node's fake SR-IOV sysfs tree is (the node's /var/lib/ovnode, the daemon's too). */
+export const LAB_FAKE_SYSFS = '/var/lib/ovnode/fake-sysfs';
 
 /** Deploys ovnode unless it already runs; resolves once both DaemonSets are rolled out on every node. */
 export async function deployOvnode(): Promise<{ fresh: boolean }> {
@@ -21,7 +23,10 @@ export async function deployOvnode(): Promise<{ fresh: boolean }> {
     // Geneve on the lab's overlay network (eth1), apart from the API traffic on eth0; the lab's
     // Service CIDR; a dual-stack join network, so dual-stack pods have IPv6 egress and node routes.
     await kubectlOk(['-n', SYSTEM_NS, 'create', 'configmap', 'ovnode-config', `--from-literal=encap-interface=${lab.overlay.interface}`,
-      `--from-literal=service-cidr=${lab.serviceCidr}`, `--from-literal=join-cidr=${LAB_JOIN_CIDRS}`]);
+      `--from-literal=service-cidr=${lab.serviceCidr}`, `--from-literal=join-cidr=${LAB_JOIN_CIDRS}`,
+      // SR-IOV on the FAKE NIC the sriov tests build under each node's /var/lib/ovnode (no
+      // hardware here), with OVS hardware offload on as a smart-NIC node runs it.
+      `--from-literal=sriov-sysfs-root=${LAB_FAKE_SYSFS}`, '--from-literal=sriov-fake-nic=true', '--from-literal=hw-offload=true']);
     await kubectlOk(['apply', '-f', join(REPO, 'deploy')], { timeoutMs: 120_000 });
   }
   for (const ds of ['ovnode-ovs', 'ovnode']) await waitDaemonSetReady(ds);

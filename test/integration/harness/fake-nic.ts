@@ -5,7 +5,7 @@
 // veth end. PF-side VF settings are what the daemon's FakeNic records under the same root.
 
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FakeSriovSysfs, type FakePf } from '../../fakes/fake-sriov-sysfs';
@@ -13,6 +13,8 @@ import { FakeSriovSysfs, type FakePf } from '../../fakes/fake-sriov-sysfs';
 export interface FakeNicOptions {
   /** The node's netns name (ip netns). */
   nodeNs: string;
+  /** Directory for the fake sysfs tree (created; removed by destroy); default a new temp dir. */
+  root?: string;
   pfPci?: string;
   pfNetdev?: string;
   numVfs?: number;
@@ -24,7 +26,8 @@ export class FakeNicOnNode {
   private constructor(readonly root: string, readonly sysfs: FakeSriovSysfs, readonly pf: FakePf, private readonly nodeNs: string) {}
 
   static async create(opts: FakeNicOptions): Promise<FakeNicOnNode> {
-    const root = mkdtempSync(join(tmpdir(), 'ovt-fake-sysfs-'));
+    const root = opts.root ?? mkdtempSync(join(tmpdir(), 'ovt-fake-sysfs-'));
+    mkdirSync(root, { recursive: true });
     try {
       const sysfs = new FakeSriovSysfs(root);
       const pfNetdev = opts.pfNetdev ?? 'fpf0';
