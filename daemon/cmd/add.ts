@@ -26,6 +26,8 @@ import type { PodPort } from '../policy/pods';
 import { poolNetwork } from '../cluster/hooks';
 import { portKeyIn } from '../cluster/tunnel-keys';
 import { buildResult } from './result';
+import { releaseVf } from './del';
+import { findAttachment } from '../store/lookup';
 import type { VfAttacher } from '../sriov/vf-attach';
 import type { VfCheckpoint } from '../sriov/vf-checkpoint';
 import { vfSettingsFor, type VfRequest } from '../sriov/vf-request';
@@ -36,6 +38,12 @@ export async function cmdAdd(ctx: RequestContext): Promise<CniResult> {
   if (vfRequest === undefined) return addAttachment(ctx, undefined);
   const sriov = deps.sriov;
   if (!sriov) throw new InvalidConfigError(`network config names VF ${vfRequest.deviceId} ("deviceID"), but this node's daemon runs without SR-IOV support`);
+  // An earlier ADD of this very attachment that never got its DEL (a daemon killed mid-ADD, a
+  // runtime retrying) still holds its VF: that VF is put back first, so what this ADD records as
+  // the VF's original state really is.
+  for (const earlier of findAttachment(deps, req.containerId, req.ifName).fromOvs) {
+    if (earlier.vf) await releaseVf(deps, earlier);
+  }
   // The VF is held for the whole ADD: a late DEL of its previous pod, or a second ADD naming it,
   // waits and then finds this one's checkpoint (and refuses) instead of racing it.
   return sriov.withVf(vfRequest.deviceId, async () => {

@@ -92,7 +92,7 @@ export async function removeAttachment(deps: Deps, sandbox: string, ifName: stri
 }
 
 /** Under the VF's lock: the VF put back, then its port (and checkpoint) removed. */
-async function releaseVf(deps: Deps, a: Attachment): Promise<void> {
+export async function releaseVf(deps: Deps, a: Attachment): Promise<void> {
   const vf = a.vf as VfCheckpoint;
   if (!deps.sriov) throw new PlumbError(`attachment ${a.sandbox.slice(0, 12)}/${a.ifName} holds VF ${vf.vf}, but this daemon runs without SR-IOV support`);
   const sriov = deps.sriov;

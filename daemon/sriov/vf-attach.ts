@@ -86,11 +86,12 @@ export class VfAttacher {
   }
 
   /**
-   * Inside withVf: finds the VF and records what it is now, changing nothing. Refuses a VF another
+   * Inside withVf: finds the VF and records what it is now, changing nothing. Refuses a VF an
    * attachment holds (its checkpoint is in OVSDB until its DEL completed).
    */
   async describe(deviceId: string, owner: VfOwner): Promise<VfCheckpoint> {
-    const held = vfHolders(this.deps.ovs, deviceId).filter((h) => h.sandbox !== owner.sandbox || h.ifName !== owner.ifName);
+    // Any holder, this attachment included: the ADD released its own earlier hold before.
+    const held = vfHolders(this.deps.ovs, deviceId);
     if (held.length > 0) {
       const h = held[0] as VfOwner;
       throw new TryAgainLaterError(`VF ${deviceId} is attached to sandbox ${h.sandbox.slice(0, 12)} (${h.ifName}): its DEL has not completed`);

@@ -199,6 +199,18 @@ describe('SR-IOV VFs on a fake NIC (switchdev, hw-offload on)', () => {
     expect(ovsVsctl(['--columns=name', 'find', 'Interface', `external_ids:iface-id=vf-clash.${NS}`])).toBe('');
   }, 60_000);
 
+  it('an ADD repeated for the same attachment (no DEL between) takes the VF over; the DEL restores the first original', async () => {
+    const p = await addVfPod('vf-again', 0, { annotations: { 'ovn.kubernetes.io/vlan_id': '42' } });
+    expect(pfSettings(0).vlan).toBe(42);
+    const again = await runShimAsync(cniEnv({ command: 'ADD', containerId: p.id, netns: p.path, args: p.args }), netconf(node.socket, p.conf));
+    expect(again.status, again.stdout).toBe(0);
+    expect(linkIn(p.ns, 'eth0')?.up).toBe(true);
+    expect(pfSettings(0).vlan).toBe(42);
+    expect((await delPod(p)).status).toBe(0);
+    // Restored to what the VF was before the first ADD, not to the first ADD's settings.
+    expectVfHome(0);
+  }, 60_000);
+
   it('a VF pod whose netns vanished is cleaned up by its DEL', async () => {
     const p = await addVfPod('vf-gone', 2);
     expect(pfSettings(2).mac).toBe(macOf(p));
