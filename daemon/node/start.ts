@@ -145,7 +145,7 @@ export async function startNode(opts: DaemonOptions, log: Logger): Promise<Runni
     const chassis = {
       systemId: opts.nodeName, hostname: opts.nodeName, sbRemote: `unix:${stack.paths.sbSocket}`,
       encapIp: opts.encapIp ?? underlayPlan?.encapIp ?? (opts.encapInterface ? encapIpOf(opts.encapInterface) : defaultEncapIp()),
-      bridge: BRIDGE, datapathType, interconnect: opts.kubernetes !== undefined, hwOffload: opts.sriov.hwOffload,
+      bridge: BRIDGE, datapathType, interconnect: opts.kubernetes !== undefined, hwOffload: vswitchdOffload(opts.sriov, datapathType, log),
     };
     await configureChassis(clients.ovs, chassis);
     await ensureBridge(clients.ovs, chassis, { name: NODE_PORT, mac: macForIp(nodeJoinIp), ifaceId: `node-${opts.nodeName}` }, { freshSwitch });
@@ -380,4 +380,16 @@ function openNic(o: SriovOptions, native: NativeOps, cleanups: Array<() => unkno
   const sock = createRtNetlink();
   cleanups.push(() => sock.socket.close());
   return new NetlinkNic({ rtnl: sock, ethtool: native });
+}
+
+/**
+ * Whether vswitchd's other_config:hw-offload is set. Only on the kernel datapath: on the
+ * userspace one vswitchd would give its AF_PACKET (system) ports the tc flow API (it adds their
+ * ingress qdisc), i.e. let the kernel forward some datapath flows behind its back, while nothing
+ * there can reach a NIC. The NIC side (hw-tc-offload, representors) is configured either way.
+ */
+function vswitchdOffload(o: SriovOptions, datapathType: 'netdev' | 'system', log: Logger): boolean {
+  if (!o.hwOffload || datapathType === 'system') return o.hwOffload;
+  log.warn({ step: 'start', datapathType }, 'hw-offload: other_config:hw-offload left unset on the userspace datapath (tc offload of its system ports would bypass it); hw-tc-offload on PFs and representors still applies');
+  return false;
 }

@@ -114,7 +114,12 @@ describe('SR-IOV VFs through kubelet, a device plugin and Multus (fake NIC on th
       expect(n.nic.nodeLink(n.nic.vf(vf).netdev), `${pod}: VF ${vf} netdev moved into the pod`).toBeUndefined();
       expect((await vsctl(n.node.name, ['get', 'Interface', n.nic.vf(vf).representor as string, 'external_ids:iface-id'])).trim().replace(/"/g, ''))
         .toBe(`${pod}.${NS}.${PROVIDER}`);
-      expect((await vsctl(n.node.name, ['get', 'Open_vSwitch', '.', 'other_config:hw-offload'])).trim().replace(/"/g, '')).toBe('true');
+      // hw-offload is configured (lab ConfigMap): the NIC side got hw-tc-offload on the PF and
+      // the representor; vswitchd's own hw-offload stays off on the lab's userspace datapath.
+      const calls = readFileSync(join(n.nic.root, 'ovnode-fake-nic', 'calls.jsonl'), 'utf8');
+      expect(calls).toContain(`"netdev":"${n.nic.vf(vf).representor}"`);
+      expect(calls).toContain(`"netdev":"${n.nic.pf.netdev}"`);
+      expect(await vsctl(n.node.name, ['get', 'Open_vSwitch', '.', 'other_config'])).not.toContain('hw-offload');
       // Multus lists net1 with the VF's PCI address (its device-info from the deviceID).
       const status = JSON.parse(((await kubectlJson<KubeObject>(['-n', NS, 'get', 'pod', pod])).metadata.annotations ?? {})['k8s.v1.cni.cncf.io/network-status'] ?? '[]') as Array<{ interface?: string; mac?: string }>;
       expect(status.find((s) => s.interface === 'net1')?.mac).toBe(mac);

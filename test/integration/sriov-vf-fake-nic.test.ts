@@ -120,7 +120,10 @@ describe('SR-IOV VFs on a fake NIC (switchdev, hw-offload on)', () => {
     expect(nic.nodeLink(nic.vf(0).netdev)).toBeUndefined();
     // Its representor is the OVS port, bound to the pod's logical port.
     expect(ovsVsctl(['get', 'Interface', nic.vf(0).representor as string, 'external_ids:iface-id'])).toBe(`vf-a.${NS}`);
-    expect(ovsVsctl(['get', 'Open_vSwitch', '.', 'other_config:hw-offload'])).toBe('true');
+    // On the userspace datapath vswitchd's hw-offload stays off (it would hand the kernel tc
+    // flows of its AF_PACKET ports), and the daemon says so; the NIC side is configured anyway.
+    expect(ovsVsctl(['get', 'Open_vSwitch', '.', 'other_config'])).not.toContain('hw-offload');
+    expect(cluster.log.lines.some((l) => l.raw.includes('other_config:hw-offload left unset on the userspace datapath'))).toBe(true);
     expect(pfSettings(0)).toEqual({ ...DEFAULTS, mac: macOf(a), vlan: 100, qos: 0, spoofchk: true, trust: false, linkState: 'enable', minTxRate: 0, maxTxRate: 500 });
     expect(pfSettings(1)).toEqual({ ...DEFAULTS, mac: macOf(b) });
     const calls = readFileSync(join(nic.root, 'ovnode-fake-nic', 'calls.jsonl'), 'utf8');
