@@ -16,7 +16,7 @@ import { FakeSriovDevicePlugin } from '../fakes/fake-sriov-device-plugin';
 import { FakeNicOnNode } from '../integration/harness/fake-nic';
 import { apply, kubectl, kubectlJson, readLab, uniqueName, waitForObject, waitForPodReady, type KubeObject, type LabNode } from './harness/lab';
 import { deployMultus, removeMultus } from './harness/multus';
-import { createNamespace, deleteNamespace, freeSubnetCidr, pingFrom, podExec, testPod, vsctl } from './harness/ovnode';
+import { createNamespace, deleteNamespace, freeSubnetCidr, nbPorts, pingFrom, podExec, testPod, vsctl } from './harness/ovnode';
 
 const NS = uniqueName('vf');
 const SUBNET = uniqueName('vf-net');
@@ -137,8 +137,25 @@ describe('SR-IOV VFs through kubelet, a device plugin and Multus (fake NIC on th
   it('the two VF pods on two nodes talk over net1 through their representors and OVN', async () => {
     const a = await net1('vf-a');
     const b = await net1('vf-b');
-    expect(await pingFrom(NS, 'vf-a', b.ip), `vf-a net1 -> vf-b net1 ${b.ip}`).toBe(true);
-    expect(await pingFrom(NS, 'vf-b', a.ip), `vf-b net1 -> vf-a net1 ${a.ip}`).toBe(true);
+    // Each zone holds the other node's VF port (remote, bound to that node's chassis) first: the
+    // pods are Ready once their own node plugged them, not once every other zone heard of it.
+    const [na, nb] = nics as [NodeNic, NodeNic];
+    const started = Date.now();
+    for (const [zone, peer] of [[na.node.name, `vf-b.${NS}.${PROVIDER}`], [nb.node.name, `vf-a.${NS}.${PROVIDER}`]] as const) {
+      let seen = false;
+      for (let i = 0; i < 60 && !seen; i++) {
+        seen = (await nbPorts(zone)).get(peer)?.remoteNode !== undefined;
+        if (!seen) await new Promise((r) => setTimeout(r, 500));
+      }
+      expect(seen, `${zone}'s NB holds ${peer} as a remote port`).toBe(true);
+    }
+    console.log(`remote VF ports in both zones ${Date.now() - started} ms after the test began`);
+    // The first packets of a new flow take the slow path of both nodes' userspace datapaths
+    // (seconds on a loaded 2-core machine): up to ten one-second pings.
+    const reaches = async (from: string, ip: string): Promise<boolean> => (await pingFrom(NS, from, ip, 5)) || pingFrom(NS, from, ip, 5);
+    expect(await reaches('vf-a', b.ip), `vf-a net1 -> vf-b net1 ${b.ip}`).toBe(true);
+    console.log(`vf-a -> vf-b answered ${Date.now() - started} ms after the test began`);
+    expect(await reaches('vf-b', a.ip), `vf-b net1 -> vf-a net1 ${a.ip}`).toBe(true);
   });
 
   it('deleting the pods puts every VF back in its node with its PF settings, and kubelet can allocate them again', async () => {
