@@ -9,7 +9,7 @@ import { validateObject } from '../objects/validate';
 import { SUPPORTED_KINDS } from '../objects/parse';
 import type { Kind, KubeObject, RejectedObject } from '../objects/types';
 
-/** The API collection each kind is watched at (cluster-wide). */
+/** The API collection each kind is watched at (cluster-wide): KubeStore watches every one. */
 export const RESOURCE_PATHS: Readonly<Record<Kind, string>> = {
   Namespace: '/api/v1/namespaces',
   Pod: '/api/v1/pods',
@@ -17,6 +17,8 @@ export const RESOURCE_PATHS: Readonly<Record<Kind, string>> = {
   Subnet: '/apis/kubeovn.io/v1/subnets',
   SecurityGroup: '/apis/kubeovn.io/v1/security-groups',
   Vip: '/apis/kubeovn.io/v1/vips',
+  ProviderNetwork: '/apis/kubeovn.io/v1/provider-networks',
+  Vlan: '/apis/kubeovn.io/v1/vlans',
 };
 
 /** A raw object reduced to what validation and the daemon read, plus the bookkeeping of the watch. */

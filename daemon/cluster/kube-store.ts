@@ -16,7 +16,8 @@ import type { EventRecorder } from './events';
 import type { PodLookup } from './hooks';
 import { projectObject, RESOURCE_PATHS, type SlimObject } from './kube-objects';
 
-const KINDS: readonly Kind[] = ['Namespace', 'Pod', 'NetworkPolicy', 'Subnet', 'SecurityGroup', 'Vip'];
+// Every kind the daemon knows: a kind added to the object model is watched without a second list here.
+const KINDS = Object.keys(RESOURCE_PATHS) as Kind[];
 
 interface PodWaiter {
   accept: (pod: PodObj) => boolean;

@@ -13,11 +13,13 @@ export const SUPPORTED_KINDS: Readonly<Record<Kind, string>> = {
   Subnet: 'kubeovn.io/v1',
   SecurityGroup: 'kubeovn.io/v1',
   Vip: 'kubeovn.io/v1',
+  ProviderNetwork: 'kubeovn.io/v1',
+  Vlan: 'kubeovn.io/v1',
   NetworkPolicy: 'networking.k8s.io/v1',
 };
 
 const SUPPORTED_TEXT =
-  'ovnode reads v1 Namespace, Pod and List, kubeovn.io/v1 Subnet, SecurityGroup and Vip, networking.k8s.io/v1 NetworkPolicy';
+  'ovnode reads v1 Namespace, Pod and List, kubeovn.io/v1 Subnet, SecurityGroup, Vip, ProviderNetwork and Vlan, networking.k8s.io/v1 NetworkPolicy';
 
 /** One document (or List item) of a known kind, not yet validated. */
 export interface RawObject {

@@ -1,11 +1,12 @@
 // Kubernetes-shaped objects ovnode acts on: Namespace, Pod, and Kube-OVN's Subnet,
-// SecurityGroup and Vip, and networking.k8s.io/v1 NetworkPolicy. Field names and meanings are
-// those of Kubernetes and Kube-OVN, so users' existing YAML works unchanged. These are the
-// validated, defaulted forms: every optional list is present (possibly empty).
+// SecurityGroup, Vip, ProviderNetwork and Vlan, and networking.k8s.io/v1 NetworkPolicy. Field
+// names and meanings are those of Kubernetes and Kube-OVN, so users' existing YAML works
+// unchanged. These are the validated, defaulted forms: every optional list is present (possibly
+// empty).
 
 export interface ObjectMeta {
   name: string;
-  /** Empty for cluster-scoped kinds (Namespace, Subnet, SecurityGroup, Vip). */
+  /** Empty for cluster-scoped kinds (all but Pod and NetworkPolicy). */
   namespace: string;
   labels: Record<string, string>;
   annotations: Record<string, string>;
@@ -72,6 +73,13 @@ export interface SubnetObj {
     allowSubnets: string[];
     protocol?: 'IPv4' | 'IPv6' | 'Dual';
     vpc?: string;
+    /** The Vlan (by name) that makes this an underlay subnet; absent for an overlay one. */
+    vlan?: string;
+    /**
+     * An underlay subnet's gateway is OVN's logical router instead of the physical network's
+     * router (Kube-OVN's default false: the physical one). Meaningless without `vlan`.
+     */
+    logicalGateway: boolean;
   };
 }
 
@@ -97,6 +105,42 @@ export interface VipObj {
   kind: 'Vip';
   metadata: ObjectMeta;
   spec: { subnet: string; v4ip?: string; v6ip?: string; macAddress?: string };
+}
+
+/** A NIC other than the default one, on the nodes named. */
+export interface ProviderNetworkInterface {
+  interface: string;
+  nodes: string[];
+}
+/**
+ * kubeovn.io/v1 ProviderNetwork: which uplink NIC each node puts into the bridge `br-<name>`,
+ * mapped as `<name>:br-<name>` in ovn-bridge-mappings. The name is at most 12 characters.
+ */
+export interface ProviderNetworkObj {
+  kind: 'ProviderNetwork';
+  metadata: ObjectMeta;
+  spec: {
+    /** The NIC of every node not listed in customInterfaces. */
+    defaultInterface: string;
+    /** Per-node NICs; a node appears in at most one entry. */
+    customInterfaces: ProviderNetworkInterface[];
+    /** Nodes that do not join the network (Kube-OVN ignores this once nodeSelector is set). */
+    excludeNodes: string[];
+    /** When set, only the nodes it selects join the network. */
+    nodeSelector?: LabelSelector;
+  };
+}
+
+/** kubeovn.io/v1 Vlan: an 802.1Q tag on a provider network (Kube-OVN makes both immutable). */
+export interface VlanObj {
+  kind: 'Vlan';
+  metadata: ObjectMeta;
+  spec: {
+    /** 0..4095; 0 means untagged frames. */
+    id: number;
+    /** The ProviderNetwork's name; it need not exist yet. */
+    provider: string;
+  };
 }
 
 export interface NetworkPolicyPort {
@@ -125,7 +169,15 @@ export interface NetworkPolicyObj {
   };
 }
 
-export type KubeObject = NamespaceObj | PodObj | SubnetObj | SecurityGroupObj | VipObj | NetworkPolicyObj;
+export type KubeObject =
+  | NamespaceObj
+  | PodObj
+  | SubnetObj
+  | SecurityGroupObj
+  | VipObj
+  | ProviderNetworkObj
+  | VlanObj
+  | NetworkPolicyObj;
 export type Kind = KubeObject['kind'];
 export type ObjectOf<K extends Kind> = Extract<KubeObject, { kind: K }>;
 

@@ -1,10 +1,10 @@
 // kubeovn.io/v1 Subnet: the checks of Kube-OVN's webhook (pkg/util/validator.go ValidateSubnet)
 // and CRD schema for the fields ovnode uses, plus the controller's defaulting (gateway, protocol,
-// gateway added to excludeIps).
+// gateway added to excludeIps). `vlan` makes it an underlay subnet (validate-underlay.ts).
 
 import { contains, formatIp, lastAddress, parseCidr, parseIp, type Cidr, type Family } from '../ipam/cidr';
 import { child, FieldErrors, index, type Json } from './field-errors';
-import { dns1123LabelErrors } from './validate-meta';
+import { dns1123LabelErrors, dns1123SubdomainErrors } from './validate-meta';
 import type { ObjectMeta, SubnetAcl, SubnetAclAction, SubnetObj } from './types';
 
 const ACL_ACTIONS: readonly SubnetAclAction[] = ['allow', 'allow-related', 'allow-stateless', 'drop', 'reject'];
@@ -172,6 +172,23 @@ function readStrings(errs: FieldErrors, v: unknown, path: string, check: (s: str
   return out;
 }
 
+/** spec.vlan: a Vlan's name (the Vlan itself may come later); '' and absent mean overlay. */
+function readVlanRef(errs: FieldErrors, v: unknown): string | undefined {
+  const vlan = errs.string(v, 'spec.vlan');
+  if (!vlan) return undefined;
+  for (const m of dns1123SubdomainErrors(vlan)) errs.invalid('spec.vlan', vlan, `is not a Vlan name: ${m}`);
+  return vlan;
+}
+
+function readLogicalGateway(errs: FieldErrors, spec: Json): boolean {
+  const logical = errs.boolean(spec.logicalGateway, 'spec.logicalGateway') ?? false;
+  // Kube-OVN's webhook: with OVN as the gateway there is no underlay-to-overlay link to make.
+  if (logical && spec.u2oInterconnection === true) {
+    errs.forbidden('spec.logicalGateway', "logicalGateway and u2oInterconnection can't both be true");
+  }
+  return logical;
+}
+
 export function validateSubnet(errs: FieldErrors, metadata: ObjectMeta, doc: Json): SubnetObj {
   const spec = errs.object(doc.spec, 'spec') ?? {};
   const cidrs = readCidrBlock(errs, spec);
@@ -207,8 +224,11 @@ export function validateSubnet(errs: FieldErrors, metadata: ObjectMeta, doc: Jso
     private: errs.boolean(spec.private, 'spec.private') ?? false,
     allowSubnets,
     protocol: protocol ?? derived,
+    logicalGateway: readLogicalGateway(errs, spec),
   };
   const vpc = errs.string(spec.vpc, 'spec.vpc');
   if (vpc) out.vpc = vpc;
+  const vlan = readVlanRef(errs, spec.vlan);
+  if (vlan) out.vlan = vlan;
   return { kind: 'Subnet', metadata, spec: out };
 }

@@ -8,6 +8,7 @@ import { validateNetworkPolicy } from './validate-network-policy';
 import { validateNamespace, validatePod } from './validate-pod';
 import { validateSecurityGroup } from './validate-security-group';
 import { validateSubnet } from './validate-subnet';
+import { validateProviderNetwork, validateVlan } from './validate-underlay';
 import { validateVip } from './validate-vip';
 import type { Kind, KubeObject, ObjectMeta, RejectedObject } from './types';
 
@@ -22,6 +23,9 @@ const KINDS: Record<Kind, MetaRules & { validate: KindValidator }> = {
   Subnet: { scope: 'Cluster', nameRule: 'subdomain', validate: validateSubnet },
   SecurityGroup: { scope: 'Cluster', nameRule: 'subdomain', validate: validateSecurityGroup },
   Vip: { scope: 'Cluster', nameRule: 'subdomain', validate: validateVip },
+  // A label: the name becomes part of interface and OVS names (br-<name>); validate-underlay.ts adds the 12-character limit.
+  ProviderNetwork: { scope: 'Cluster', nameRule: 'label', validate: validateProviderNetwork },
+  Vlan: { scope: 'Cluster', nameRule: 'subdomain', validate: validateVlan },
 };
 
 /** Whether objects of `kind` live in a namespace (Pod, NetworkPolicy). */

@@ -5,8 +5,8 @@
 //   - everything the schema accepts and ovnode refuses is a known gap, listed in crd-corpus.ts with
 //     why a 1.20 schema cannot say it; ovnode refuses such an object and reports it;
 //   - pruning never changes what ovnode reads from an object it accepts.
-// Subnet, SecurityGroup and Vip are the kinds with CRDs here; Namespace, Pod and NetworkPolicy are
-// built into Kubernetes, and the API server validates them itself.
+// Subnet, SecurityGroup, Vip, ProviderNetwork and Vlan are the kinds with CRDs here; Namespace,
+// Pod and NetworkPolicy are built into Kubernetes, and the API server validates them itself.
 import { describe, expect, it } from 'vitest';
 import { CASES, KNOWN_GAPS, seedCases, type Case } from './crd-corpus';
 import { apiserverCreate, ovnodeVerdict, type Doc } from './manifests';

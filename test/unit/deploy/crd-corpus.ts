@@ -1,4 +1,4 @@
-// The corpus of crd-corpus.test.ts: Subnet, SecurityGroup and Vip objects, each declared
+// The corpus of crd-corpus.test.ts: Subnet, SecurityGroup, Vip, ProviderNetwork and Vlan objects, each declared
 // accepted by both the API server (deploy/00-crds.yaml) and ovnode, refused by both, or a known gap
 // (the schema accepts, ovnode refuses) with why a 1.20 schema cannot say it.
 import { readdirSync, readFileSync } from 'node:fs';
@@ -32,6 +32,8 @@ const sgRule = (extra: Doc, ...drop: string[]): Doc => {
   return r;
 };
 const vip = (spec: Doc | undefined): Doc => ({ apiVersion: 'kubeovn.io/v1', kind: 'Vip', metadata: { name: 'vip1' }, ...(spec === undefined ? {} : { spec }) });
+const pn = (spec: Doc, name = 'physnet1'): Doc => ({ apiVersion: 'kubeovn.io/v1', kind: 'ProviderNetwork', metadata: { name }, spec: { defaultInterface: 'eth1', ...spec } });
+const vlan = (spec: Doc): Doc => ({ apiVersion: 'kubeovn.io/v1', kind: 'Vlan', metadata: { name: 'vlan100' }, spec });
 
 export const seedCases: Case[] = readdirSync(SEEDS)
   .filter((f) => f.startsWith('subnet-acl-'))
@@ -239,6 +241,64 @@ export const CASES: Case[] = [
   { name: 'the all-zero MAC with hyphens', obj: vip({ subnet: 's', macAddress: '00-00-00-00-00-00' }), refuse: 'spec.macAddress' },
   { name: 'a MAC with mixed separators', obj: vip({ subnet: 's', macAddress: '02:00-00:00:00:01' }), refuse: 'spec.macAddress' },
   { name: 'a MAC of five octets', obj: vip({ subnet: 's', macAddress: '02:00:00:00:01' }), refuse: 'spec.macAddress' },
+
+  // ---- ProviderNetwork: accepted by both ----
+  {
+    name: "the underlay guide's shape: default NIC, a per-node NIC, excluded nodes, a node selector",
+    obj: pn({
+      customInterfaces: [{ interface: 'ens4f0', nodes: ['worker-b', 'worker-c'] }], excludeNodes: ['control-0'],
+      nodeSelector: { matchLabels: { 'net.example.org/underlay': 'yes' }, matchExpressions: [{ key: 'kubernetes.io/hostname', operator: 'In', values: ['worker-a'] }] },
+    }),
+  },
+  { name: 'a name of 12 characters and a NIC name of 15', obj: pn({ defaultInterface: 'enp0s31f6abcdef' }, 'physnet-rack') },
+  { name: 'every Kube-OVN ProviderNetwork field ovnode does not act on', obj: pn({ exchangeLinkName: false, autoCreateVlanSubinterfaces: true, preserveVlanInterfaces: true, vlanInterfaces: ['eth1.100'] }) },
+
+  // ---- ProviderNetwork: refused by both ----
+  { name: 'a ProviderNetwork name of 13 characters', obj: pn({}, 'physnet-rack1'), refuse: 'metadata.name' },
+  { name: 'the ProviderNetwork name int (br-int)', obj: pn({}, 'int'), refuse: 'metadata.name' },
+  { name: 'no defaultInterface', obj: { ...pn({}), spec: { excludeNodes: ['n1'] } }, refuse: 'spec.defaultInterface: Required value' },
+  { name: 'a defaultInterface of 16 characters', obj: pn({ defaultInterface: 'enp0s31f6abcdefg' }), refuse: 'spec.defaultInterface' },
+  { name: "a defaultInterface with '/'", obj: pn({ defaultInterface: 'eth/1' }), refuse: 'spec.defaultInterface' },
+  { name: 'a customInterfaces NIC with a space', obj: pn({ customInterfaces: [{ interface: 'eth 2', nodes: ['n1'] }] }), refuse: 'spec.customInterfaces[0].interface' },
+
+  // ---- ProviderNetwork: gaps ----
+  {
+    name: 'one node in two customInterfaces entries',
+    obj: pn({ customInterfaces: [{ interface: 'eth2', nodes: ['n1'] }, { interface: 'eth3', nodes: ['n1'] }] }),
+    gap: 'uniqueness across the nodes of different list entries',
+  },
+
+  // ---- Vlan: accepted by both ----
+  { name: 'a tagged Vlan on a provider network', obj: vlan({ id: 100, provider: 'physnet1' }) },
+  { name: 'an untagged Vlan (id 0)', obj: vlan({ id: 0, provider: 'physnet1' }) },
+  { name: 'the top VLAN id', obj: vlan({ id: 4095, provider: 'physnet1' }) },
+
+  // ---- Vlan: refused by both ----
+  { name: 'VLAN id 4096', obj: vlan({ id: 4096, provider: 'physnet1' }), refuse: 'spec.id' },
+  { name: 'VLAN id negative', obj: vlan({ id: -1, provider: 'physnet1' }), refuse: 'spec.id' },
+  { name: 'VLAN id quoted', obj: vlan({ id: '100', provider: 'physnet1' }), refuse: 'spec.id: Invalid value: "100": must be of type integer' },
+  { name: 'Vlan provider a number', obj: vlan({ id: 100, provider: 1 }), refuse: 'spec.provider' },
+
+  // ---- Vlan: gaps ----
+  {
+    name: 'a Vlan without provider',
+    obj: vlan({ id: 100 }),
+    gap: "deliberate: the CRD keeps Kube-OVN's pre-v1.9 Vlans applicable; ovnode has no default provider network to fill in",
+  },
+  {
+    name: "a pre-v1.9 Vlan: vlanId and providerInterfaceName",
+    obj: vlan({ vlanId: 10, providerInterfaceName: 'eth1' }),
+    gap: 'deliberate, as above; read as id 0 it would put the subnet on the untagged network',
+  },
+
+  // ---- Subnet underlay fields ----
+  { name: 'an underlay Subnet with the logical gateway', obj: net({ vlan: 'vlan100', logicalGateway: true }) },
+  { name: 'logicalGateway quoted', obj: net({ vlan: 'vlan100', logicalGateway: 'true' }), refuse: 'spec.logicalGateway' },
+  {
+    name: 'logicalGateway with u2oInterconnection',
+    obj: net({ vlan: 'vlan100', logicalGateway: true, u2oInterconnection: true }),
+    gap: 'two fields that may not both be true',
+  },
 ];
 
 /** The known gaps, for the record: each is refused by ovnode (and reported), not by the schema. */

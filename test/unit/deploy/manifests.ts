@@ -94,6 +94,8 @@ const CRD_OF: Partial<Record<Kind, string>> = {
   Subnet: 'subnets.kubeovn.io',
   SecurityGroup: 'security-groups.kubeovn.io',
   Vip: 'vips.kubeovn.io',
+  ProviderNetwork: 'provider-networks.kubeovn.io',
+  Vlan: 'vlans.kubeovn.io',
 };
 
 /** Kinds ovnode validates that come from deploy/'s CRDs (the others are built into Kubernetes). */

@@ -16,6 +16,8 @@ const RESOURCES = [
   ...Object.values(FAKE_RESOURCES),
   { prefix: '/apis/kubeovn.io/v1', plural: 'security-groups', kind: 'SecurityGroup', namespaced: false },
   { prefix: '/apis/kubeovn.io/v1', plural: 'vips', kind: 'Vip', namespaced: false },
+  { prefix: '/apis/kubeovn.io/v1', plural: 'provider-networks', kind: 'ProviderNetwork', namespaced: false },
+  { prefix: '/apis/kubeovn.io/v1', plural: 'vlans', kind: 'Vlan', namespaced: false },
   { prefix: '/api/v1', plural: 'events', kind: 'Event', namespaced: true },
 ];
 

@@ -68,6 +68,7 @@ describe('seed 004 Subnet ACL examples', () => {
         allowSubnets: [],
         protocol: 'IPv4',
         vpc: 'vpc1',
+        logicalGateway: false,
       });
     });
   }

@@ -12,7 +12,7 @@ const S = 'Subnet sn';
 describe('Subnet', () => {
   const rows: Row[] = [
     {
-      desc: 'defaults: gateway = first address, excludeIps gets the gateway, provider ovn, protocol from cidrBlock',
+      desc: 'defaults: gateway = first address, excludeIps gets the gateway, provider ovn, protocol from cidrBlock, no vlan, logicalGateway false',
       body: { metadata: { name: 'sn' }, spec: { cidrBlock: '10.16.0.0/24' } },
       check: (o) =>
         expect(subnetSpec(o)).toEqual({
@@ -25,6 +25,7 @@ describe('Subnet', () => {
           private: false,
           allowSubnets: [],
           protocol: 'IPv4',
+          logicalGateway: false,
         }),
     },
     {

@@ -53,7 +53,7 @@ export function subnet(name: string, spec: Partial<SubnetObj['spec']> & { cidrBl
   return {
     kind: 'Subnet',
     metadata: meta(name),
-    spec: { gateway: '', excludeIps: [], acls: [] as SubnetAcl[], namespaces: [], provider: 'ovn', private: false, allowSubnets: [], ...spec },
+    spec: { gateway: '', excludeIps: [], acls: [] as SubnetAcl[], namespaces: [], provider: 'ovn', private: false, allowSubnets: [], logicalGateway: false, ...spec },
   };
 }
 
@@ -80,7 +80,7 @@ export function podPort(p: PodObj, ips: string[], opts: { lsp?: string; ls?: str
 /** The NB tables and columns the daemon monitors and writes (ovn-nb(5) names and shapes). */
 export const NB_SCHEMA = schemaOf('OVN_Northbound', {
   Logical_Switch: { name: 'string', ports: 'set:uuid', acls: 'set:uuid', qos_rules: 'set:uuid', external_ids: 'map', other_config: 'map' },
-  Logical_Switch_Port: { name: 'string', type: 'string', addresses: 'set:string', port_security: 'set:string', options: 'map', external_ids: 'map' },
+  Logical_Switch_Port: { name: 'string', type: 'string', addresses: 'set:string', port_security: 'set:string', options: 'map', external_ids: 'map', tag: 'optional:integer' },
   Logical_Router: { name: 'string', ports: 'set:uuid', static_routes: 'set:uuid', external_ids: 'map' },
   Logical_Router_Static_Route: { ip_prefix: 'string', nexthop: 'string', external_ids: 'map' },
   Logical_Router_Port: { name: 'string', mac: 'string', networks: 'set:string', external_ids: 'map' },
