@@ -22,6 +22,7 @@ import { NetlinkNic } from '../sriov/pf-netlink';
 import { SriovSysfs } from '../sriov/sysfs';
 import { VfAttacher } from '../sriov/vf-attach';
 import { registerOffloadMetrics } from '../ovs/offload-stats';
+import { ProviderNetworks } from './provider-networks';
 import type { SriovOptions } from './options';
 import { Metrics } from '../metrics';
 import { egressRouteOps, ensureTopology, type SwitchSpec } from '../ovn/topology';
@@ -278,6 +279,9 @@ export async function startNode(opts: DaemonOptions, log: Logger): Promise<Runni
     const swept = await reconcile(deps);
     // Subnets, port groups and ACLs exist before the first ADD is served.
     await policy.start();
+    // Underlay: this node's uplinks in their provider bridges, mapped for localnet ports.
+    const providerNetworks = new ProviderNetworks({ ovs: clients.ovs, rtnl, store: objects, nodeName: opts.nodeName, datapathType, log });
+    cleanups.push(providerNetworks.start());
     if (cluster) {
       // Pods scheduled here get their port before their ADD (prepared-ports.ts).
       const prepared = new PreparedPorts({

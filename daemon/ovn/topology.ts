@@ -4,7 +4,7 @@
 
 import type { OvsdbClient } from '../ovsdb/client';
 import type { Operation } from '../ovsdb/types';
-import { asArray, asMap, namedUuid, ovsMap, ovsSet, uuid } from '../ovsdb/values';
+import { asArray, asMap, namedUuid, ovsMap, ovsSet, uuid, type Row } from '../ovsdb/values';
 import { NB } from '../ovs/schema';
 import { portTunnelKey } from '../cluster/tunnel-keys';
 
@@ -19,6 +19,25 @@ export interface SwitchSpec {
   routerPortMac: string;
   /** Datapath key shared by every zone (tunnel-keys.ts); unset: northd picks a local one. */
   tunnelKey?: number;
+  /** An underlay subnet (Kube-OVN Subnet.spec.vlan): a localnet port instead of the overlay. */
+  underlay?: UnderlaySpec;
+}
+
+export interface UnderlaySpec {
+  /** The ProviderNetwork: the physical network name ovn-bridge-mappings maps to br-<provider>. */
+  provider: string;
+  /** 802.1Q tag of the localnet port; 0 = untagged. */
+  vlanId: number;
+  /** Kube-OVN's logicalGateway: the OVN router serves the gateway address (default: the physical router does). */
+  logicalGateway: boolean;
+}
+
+/** Kube-OVN's name for a subnet's localnet port. */
+export const localnetPortName = (subnet: string): string => `localnet.${subnet}`;
+
+/** What an underlay switch's external_ids record, so a change of VLAN or gateway mode is seen. */
+export function underlayKey(u: UnderlaySpec | undefined): string {
+  return u ? `${u.provider}/${u.vlanId}/${u.logicalGateway ? 'lgw' : 'pgw'}` : '';
 }
 
 export interface NodePortSpec {
@@ -67,10 +86,60 @@ export function removeSwitchOps(nb: OvsdbClient, name: string): Operation[] {
 }
 
 export function switchOps(nb: OvsdbClient, s: SwitchSpec, routerRef: ReturnType<typeof uuid>, i: number, extraIds: Record<string, string> = {}): Operation[] {
+  const ids = ovsMap({
+    'ovnode:owner': 'ovnode', 'ovnode:cidrs': s.cidrs.join(','), 'ovnode:gateways': s.gateways.join(','),
+    ...(s.underlay ? { 'ovnode:underlay': underlayKey(s.underlay) } : {}), ...extraIds,
+  });
+  const ls = [...nb.rows(NB.ls).values()].find((r) => r.name === s.name);
+  // An underlay subnet's gateway is the physical router's unless logicalGateway: no router port.
+  // The switch goes first: a new localnet port is linked to it by name.
+  const switchPart = s.underlay && !s.underlay.logicalGateway ? underlaySwitchOps(nb, s, ls, ids) : routedSwitchOps(nb, s, ls, ids, routerRef, i);
+  return [...switchPart, ...localnetOps(nb, s, ls, i)];
+}
+
+/** The localnet port an underlay switch has and an overlay one has not, with its provider and tag. */
+function localnetOps(nb: OvsdbClient, s: SwitchSpec, ls: Row | undefined, i: number): Operation[] {
+  const name = localnetPortName(s.name);
+  const port = [...nb.rows(NB.lsp).values()].find((r) => r.name === name);
+  if (!s.underlay) {
+    if (!port || !ls) return [];
+    return [{ op: 'mutate', table: NB.ls, where: [['_uuid', '==', uuid(ls._uuid)]], mutations: [['ports', 'delete', ovsSet([uuid(port._uuid)])]] }];
+  }
+  const row = {
+    type: 'localnet', addresses: ovsSet(['unknown']), options: ovsMap({ network_name: s.underlay.provider }),
+    tag: ovsSet(s.underlay.vlanId > 0 ? [s.underlay.vlanId] : []),
+  };
+  if (port) return [{ op: 'update', table: NB.lsp, where: [['_uuid', '==', uuid(port._uuid)]], row }];
+  const ref = `localnet${i}`;
+  return [
+    { op: 'insert', table: NB.lsp, 'uuid-name': ref, row: { name, ...row, external_ids: ovsMap({ 'ovnode:owner': 'ovnode' }) } },
+    ls
+      ? { op: 'mutate', table: NB.ls, where: [['_uuid', '==', uuid(ls._uuid)]], mutations: [['ports', 'insert', ovsSet([namedUuid(ref)])]] }
+      : { op: 'mutate', table: NB.ls, where: [['name', '==', s.name]], mutations: [['ports', 'insert', ovsSet([namedUuid(ref)])]] },
+  ];
+}
+
+/** An underlay switch without a router port (one an earlier overlay version had goes). */
+function underlaySwitchOps(nb: OvsdbClient, s: SwitchSpec, ls: Row | undefined, ids: ReturnType<typeof ovsMap>): Operation[] {
+  const otherConfig = ovsMap(s.tunnelKey === undefined ? {} : { 'requested-tnl-key': String(s.tunnelKey) });
+  if (!ls) {
+    return [{ op: 'insert', table: NB.ls, row: { name: s.name, external_ids: ids, other_config: otherConfig } }];
+  }
+  const ops: Operation[] = [
+    { op: 'update', table: NB.ls, where: [['_uuid', '==', uuid(ls._uuid)]], row: { external_ids: ids } },
+    { op: 'mutate', table: NB.ls, where: [['_uuid', '==', uuid(ls._uuid)]], mutations: [['other_config', 'delete', ovsSet(['requested-tnl-key'])], ['other_config', 'insert', otherConfig]] },
+  ];
+  const routerPort = asArray<string>(ls.ports).map((p) => nb.rows(NB.lsp).get(p)).find((r) => r?.name === `${s.name}-${ROUTER}`);
+  if (routerPort) ops.push({ op: 'mutate', table: NB.ls, where: [['_uuid', '==', uuid(ls._uuid)]], mutations: [['ports', 'delete', ovsSet([uuid(routerPort._uuid)])]] });
+  const lrp = [...nb.rows(NB.lrp).values()].find((r) => r.name === `${ROUTER}-${s.name}`);
+  const router = routerRef(nb);
+  if (lrp && router) ops.push({ op: 'mutate', table: NB.lr, where: [['_uuid', '==', router]], mutations: [['ports', 'delete', ovsSet([uuid(lrp._uuid)])]] });
+  return ops;
+}
+
+function routedSwitchOps(nb: OvsdbClient, s: SwitchSpec, ls: Row | undefined, ids: ReturnType<typeof ovsMap>, routerRef: ReturnType<typeof uuid>, i: number): Operation[] {
   const lrpName = `${ROUTER}-${s.name}`;
   const networks = ovsSet(gatewayNetworks(s));
-  const ids = ovsMap({ 'ovnode:owner': 'ovnode', 'ovnode:cidrs': s.cidrs.join(','), 'ovnode:gateways': s.gateways.join(','), ...extraIds });
-  const ls = [...nb.rows(NB.ls).values()].find((r) => r.name === s.name);
   const lrp = [...nb.rows(NB.lrp).values()].find((r) => r.name === lrpName);
   const otherConfig = ovsMap(s.tunnelKey === undefined ? {} : { 'requested-tnl-key': String(s.tunnelKey) });
   // The router port is the gateway's key in every zone: a routed packet from another node names

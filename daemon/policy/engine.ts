@@ -114,7 +114,7 @@ export class PolicyEngine {
       for (const s of desired.switches) s.tunnelKey = keys.get(s.name);
       const router = routerRef(nb);
       const plan = planReconcile(nb, desired, {
-        switchOps: (s, i) => (router ? switchOps(nb, { name: s.name, cidrs: s.cidrs, gateways: s.gateways, tunnelKey: s.tunnelKey, routerPortMac: macForIp(s.gateways.find((g) => !g.includes(':')) ?? s.gateways[0]) }, router, 1000 + i, { 'ovnode:subnet': 'true' }) : []),
+        switchOps: (s, i) => (router ? switchOps(nb, { name: s.name, cidrs: s.cidrs, gateways: s.gateways, tunnelKey: s.tunnelKey, routerPortMac: macForIp(s.gateways.find((g) => !g.includes(':')) ?? s.gateways[0]), ...(s.underlay ? { underlay: s.underlay } : {}) }, router, 1000 + i, { 'ovnode:subnet': 'true' }) : []),
         removeSwitchOps: (name) => removeSwitchOps(nb, name),
       });
       const version = 'version' in store ? (store as { version: number }).version : this.applied;

@@ -2,6 +2,7 @@
 // produce and what reconcile.ts diffs against the NB. Every row carries a stable key so that an
 // unchanged object is recognised and left alone (no delete-and-recreate churn).
 
+import type { UnderlaySpec } from '../ovn/topology';
 export type AclAction = 'allow' | 'allow-related' | 'allow-stateless' | 'drop' | 'reject';
 
 export interface DesiredAcl {
@@ -40,6 +41,8 @@ export interface DesiredSwitch {
   gateways: string[];
   /** Datapath key shared by every zone (cluster/tunnel-keys.ts). */
   tunnelKey?: number;
+  /** Underlay (Subnet.spec.vlan): the localnet port's provider and tag, and who is the gateway. */
+  underlay?: UnderlaySpec;
   acls: DesiredAcl[];
   qos: DesiredQos[];
 }

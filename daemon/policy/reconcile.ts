@@ -4,6 +4,7 @@
 // same inputs produces no operation at all (established connections never notice).
 
 import { NB } from '../ovs/schema';
+import { underlayKey } from '../ovn/topology';
 import type { OvsdbClient } from '../ovsdb/client';
 import type { Operation } from '../ovsdb/types';
 import { asArray, asMap, namedUuid, ovsMap, ovsSet, uuid, type Atom, type Row } from '../ovsdb/values';
@@ -64,7 +65,7 @@ function planSwitches(p: Planner, desired: DesiredState, switches: SwitchPlanner
     const ids = asMap(ls?.external_ids);
     const key = s.tunnelKey === undefined ? undefined : String(s.tunnelKey);
     if (!ls || ids['ovnode:cidrs'] !== s.cidrs.join(',') || ids['ovnode:gateways'] !== s.gateways.join(',')
-      || asMap(ls.other_config)['requested-tnl-key'] !== key) {
+      || asMap(ls.other_config)['requested-tnl-key'] !== key || (ids['ovnode:underlay'] ?? '') !== underlayKey(s.underlay)) {
       p.ops.push(...switches.switchOps(s, i));
       p.count('switches');
     }

@@ -5,6 +5,7 @@
 
 import { formatIp, parseCidr } from '../ipam/cidr';
 import type { ObjectStore, SubnetObj } from '../objects/types';
+import type { UnderlaySpec } from '../ovn/topology';
 import type { DesiredAcl, DesiredQos, DesiredSwitch } from './model';
 import { PRIORITY } from './priorities';
 
@@ -37,7 +38,8 @@ export function translateSubnets(ctx: SubnetContext): DesiredSwitch[] {
     const owner = `subnet/${s.metadata.name}`;
     const acls: DesiredAcl[] = [stateful(owner), ...s.spec.acls.map((a) => ({ ...a, owner }))];
     if (s.spec.private) acls.push(...privateAcls(shape, s.spec.allowSubnets, ctx.joinCidrs, owner));
-    out.push({ name: shape.name, cidrs: shape.cidrs, gateways: shape.gateways, acls, qos: ctx.qosBySwitch.get(shape.name) ?? [] });
+    const underlay = underlayOf(ctx.store, s);
+    out.push({ name: shape.name, cidrs: shape.cidrs, gateways: shape.gateways, ...(underlay ? { underlay } : {}), acls, qos: ctx.qosBySwitch.get(shape.name) ?? [] });
   }
   return out;
 }
@@ -59,4 +61,16 @@ function privateAcls(s: SubnetShape, allow: string[], joinCidrs: readonly string
     );
   }
   return acls;
+}
+
+/**
+ * An underlay subnet's localnet settings, from its Vlan (Kube-OVN: Subnet.spec.vlan names a Vlan,
+ * whose provider is the ProviderNetwork). A Vlan not (yet) there: still underlay, with no uplink
+ * (provider '' gives no localnet traffic anywhere) rather than an overlay switch the subnet's
+ * pods were never meant to be on.
+ */
+export function underlayOf(store: ObjectStore, s: SubnetObj): UnderlaySpec | undefined {
+  if (!s.spec.vlan) return undefined;
+  const vlan = store.get('Vlan', s.spec.vlan);
+  return { provider: vlan?.spec.provider ?? '', vlanId: vlan?.spec.id ?? 0, logicalGateway: s.spec.logicalGateway };
 }

@@ -196,6 +196,63 @@ describe('runs', () => {
   });
 });
 
+describe('underlay subnets (Subnet.spec.vlan)', () => {
+  const vlan = (name: string, id: number, provider: string): KubeObject => ({ kind: 'Vlan', metadata: { name, namespace: '', labels: {}, annotations: {} }, spec: { id, provider } } as unknown as KubeObject);
+  /** The daemon does not monitor `tag`: read from the server. */
+  const tagOf = async (lsp: string): Promise<number[]> => {
+    const [r] = await env.nb.transact([{ op: 'select', table: 'Logical_Switch_Port', where: [['name', '==', lsp]], columns: ['tag'] }]);
+    const tag = (r?.rows as Array<{ tag: unknown }> | undefined)?.[0]?.tag;
+    // Wire form: the bare integer, or ["set", [...]].
+    if (typeof tag === 'number') return [tag];
+    return Array.isArray(tag) && tag[0] === 'set' ? (tag[1] as number[]) : [];
+  };
+  const lsps = (ls: string): string[] => asArray<string>(byName(env.nb, 'Logical_Switch', ls)?.ports).map((u) => env.nb.rows('Logical_Switch_Port').get(u)?.name as string).sort();
+  const run = async (what: string, change: () => void): Promise<void> => {
+    const done = sink.next((l) => applied('objects')(l) || l.msg.startsWith('policy apply failed'));
+    change();
+    const line = await done;
+    if (line.msg !== 'policy applied') throw new Error(`${what}: ${JSON.stringify(line)}`);
+    await idle();
+  };
+
+  it('a localnet port with the Vlan\'s provider and tag, no router port; VLAN and gateway mode changes follow; overlay again removes it', async () => {
+    await engine.start();
+    await run('underlay', () => { store.apply(vlan('v100', 100, 'phys')); store.apply(subnet('under', { cidrBlock: '192.168.100.0/24', gateway: '192.168.100.1', vlan: 'v100' })); });
+    expect(lsps('under')).toEqual(['localnet.under']);
+    const ln = byName(env.nb, 'Logical_Switch_Port', 'localnet.under');
+    expect(ln?.type).toBe('localnet');
+    expect(asArray(ln?.addresses)).toEqual(['unknown']);
+    expect(asMap(ln?.options)).toEqual({ network_name: 'phys' });
+    expect(await tagOf('localnet.under')).toEqual([100]);
+    expect(byName(env.nb, 'Logical_Router_Port', 'ovn-cluster-under')).toBeUndefined();
+    await engine.reconcileNow('again');
+    expect(sink.runs.at(-1)).toMatchObject({ reason: 'again', ops: 0 });
+
+    await run('retag', () => store.apply(vlan('v100', 200, 'phys')));
+    expect(await tagOf('localnet.under')).toEqual([200]);
+
+    await run('logical gateway', () => store.apply(subnet('under', { cidrBlock: '192.168.100.0/24', gateway: '192.168.100.1', vlan: 'v100', logicalGateway: true })));
+    expect(lsps('under')).toEqual(['localnet.under', 'under-ovn-cluster']);
+    expect(asArray(byName(env.nb, 'Logical_Router_Port', 'ovn-cluster-under')?.networks)).toEqual(['192.168.100.1/24']);
+
+    const lrp = byName(env.nb, 'Logical_Router_Port', 'ovn-cluster-under')?._uuid;
+    await run('physical gateway', () => store.apply(subnet('under', { cidrBlock: '192.168.100.0/24', gateway: '192.168.100.1', vlan: 'v100' })));
+    expect(lsps('under')).toEqual(['localnet.under']);
+    // Unlinked from the router (the real schema then garbage-collects the row; this test's has no roots).
+    expect(asArray(byName(env.nb, 'Logical_Router', 'ovn-cluster')?.ports)).not.toContain(lrp);
+
+    await run('overlay', () => store.apply(subnet('under', { cidrBlock: '192.168.100.0/24', gateway: '192.168.100.1' })));
+    expect(lsps('under')).toEqual(['under-ovn-cluster']);
+  });
+
+  it('a VLAN id 0 is untagged', async () => {
+    await engine.start();
+    await run('untagged', () => { store.apply(vlan('native', 0, 'phys')); store.apply(subnet('flat', { cidrBlock: '192.168.50.0/24', vlan: 'native' })); });
+    expect(byName(env.nb, 'Logical_Switch_Port', 'localnet.flat')?.type).toBe('localnet');
+    expect(await tagOf('localnet.flat')).toEqual([]);
+  });
+});
+
 describe('switchFor', () => {
   const cases: { desc: string; annotations: Record<string, string> | undefined; ns: string | undefined; want: string | undefined }[] = [
     { desc: 'the logical_switch annotation wins', annotations: { 'ovn.kubernetes.io/logical_switch': 'other' }, ns: 'team', want: 'other' },
