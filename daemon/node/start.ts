@@ -46,6 +46,7 @@ import { MemoryStore } from '../objects/memory-store';
 import type { ObjectStore } from '../objects/types';
 import { PolicyEngine } from '../policy/engine';
 import { subnetShape } from '../policy/subnets';
+import type { SubnetObj } from '../objects/types';
 import { NB_MONITOR, OVS_MONITOR, SB_MONITOR } from './monitors';
 import { configureNodePort } from './node-port';
 import { SubnetRoutes } from './subnet-routes';
@@ -296,7 +297,9 @@ export async function startNode(opts: DaemonOptions, log: Logger): Promise<Runni
     // The node reaches pods of every Subnet (kubelet probes), not only of the default one.
     const routes = new SubnetRoutes({ rtnl, device: NODE_PORT, joinGateways: joinGws, joinCidrs, log });
     // Service CIDRs too: the node (hostNetwork pods, NodePort's DNAT) reaches ClusterIPs through OVN.
-    const subnetCidrs = (): string[] => [...opts.subnets, ...opts.serviceCidrs, ...objects.list('Subnet').flatMap((sn) => subnetShape(sn).cidrs)];
+    // Not an underlay subnet whose gateway is the physical router: OVN does not route it.
+    const routedHere = (sn: SubnetObj): boolean => !sn.spec.vlan || sn.spec.logicalGateway;
+    const subnetCidrs = (): string[] => [...opts.subnets, ...opts.serviceCidrs, ...objects.list('Subnet').filter(routedHere).flatMap((sn) => subnetShape(sn).cidrs)];
     let routedKey = subnetCidrs().join(',');
     await routes.sync(subnetCidrs());
     // Most store changes are pods: only a different CIDR list costs a route dump.
