@@ -56,6 +56,20 @@ export interface InternalPortSpec { name: string; mac: string; ifaceId: string }
 
 /** Creates the bridge (with its local port) and the node's internal port when missing. */
 export async function ensureBridge(ovs: OvsdbClient, c: ChassisConfig, nodePort: InternalPortSpec, opts: { freshSwitch: boolean }): Promise<void> {
+  try {
+    await ensureBridgeOnce(ovs, c, nodePort, opts);
+  } catch (e) {
+    // ovn-controller creates the integration bridge itself once it reads ovn-bridge (written by
+    // configureChassis just before): with a stack that runs it already (--stack external), its
+    // insert can commit between our cache read and our transaction, whose insert then breaks the
+    // name index (seen in CI). Its row reached our cache before this reply (the server sends a
+    // commit's monitor updates before it answers a later transaction): one more pass updates it.
+    if (!(e instanceof OvsdbError) || ![...ovs.rows(OVS.bridge).values()].some((b) => b.name === c.bridge)) throw e;
+    await ensureBridgeOnce(ovs, c, nodePort, opts);
+  }
+}
+
+async function ensureBridgeOnce(ovs: OvsdbClient, c: ChassisConfig, nodePort: InternalPortSpec, opts: { freshSwitch: boolean }): Promise<void> {
   const bridge = [...ovs.rows(OVS.bridge).values()].find((b) => b.name === c.bridge);
   const ops: Operation[] = [];
   if (!bridge) {

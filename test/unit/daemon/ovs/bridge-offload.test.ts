@@ -1,10 +1,10 @@
-// configureChassis and OVS hardware offload: other_config:hw-offload=true when asked (in the same
+// ensureBridge losing the insert race to ovn-controller; configureChassis and OVS hardware offload: other_config:hw-offload=true when asked (in the same
 // transaction as the chassis settings, on a fresh database and on an existing root row), left as
 // it is otherwise. Against the fake OVSDB server with the real Open_vSwitch schema.
 
 import pino from 'pino';
 import { afterEach, describe, expect, it } from 'vitest';
-import { configureChassis, type ChassisConfig } from '../../../../daemon/ovs/bridge';
+import { configureChassis, ensureBridge, type ChassisConfig } from '../../../../daemon/ovs/bridge';
 import { OVS } from '../../../../daemon/ovs/schema';
 import { OvsdbClient } from '../../../../daemon/ovsdb/client';
 import { ovsMap } from '../../../../daemon/ovsdb/values';
@@ -53,5 +53,29 @@ describe('configureChassis: hw-offload', () => {
     const bare = await client();
     await configureChassis(bare, chassis);
     expect((await otherConfig(bare))['hw-offload']).toBeUndefined();
+  });
+});
+
+describe('ensureBridge', () => {
+  it('survives ovn-controller creating the integration bridge between its read and its write', async () => {
+    const ovs = await client();
+    await configureChassis(ovs, chassis);
+    // ovn-controller's insert, committed after the daemon looked at its cache: the daemon's
+    // first look (stubbed) still sees no bridge, so its insert breaks the Interface name index.
+    await ovs.transact([
+      { op: 'insert', table: OVS.iface, 'uuid-name': 'i', row: { name: 'br-int', type: 'internal' } },
+      { op: 'insert', table: OVS.port, 'uuid-name': 'p', row: { name: 'br-int', interfaces: ['named-uuid', 'i'] } },
+      { op: 'insert', table: OVS.bridge, 'uuid-name': 'b', row: { name: 'br-int', ports: ['named-uuid', 'p'], fail_mode: 'secure' } },
+      { op: 'mutate', table: OVS.root, where: [], mutations: [['bridges', 'insert', ['set', [['named-uuid', 'b']]]]] },
+    ]);
+    const rows = ovs.rows.bind(ovs);
+    let stale = true;
+    (ovs as unknown as { rows: typeof ovs.rows }).rows = (table: string) => (stale && table === OVS.bridge ? (stale = false, new Map()) : rows(table));
+    await ensureBridge(ovs, chassis, { name: 'ovn0', mac: '0a:58:64:40:00:02', ifaceId: 'node-n1' }, { freshSwitch: true });
+    const [r] = await ovs.transact([{ op: 'select', table: OVS.bridge, where: [['name', '==', 'br-int']], columns: ['name', 'datapath_type'] }]);
+    expect((r?.rows as unknown[]).length).toBe(1);
+    expect((r?.rows as Array<{ datapath_type: string }>)[0]?.datapath_type).toBe('system');
+    const [p] = await ovs.transact([{ op: 'select', table: OVS.port, where: [['name', '==', 'ovn0']], columns: ['name'] }]);
+    expect((p?.rows as unknown[]).length).toBe(1);
   });
 });
