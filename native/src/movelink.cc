@@ -295,19 +295,7 @@ class MoveLinkWorker : public Napi::AsyncWorker {
 // moveLink(spec): Promise<number>. Never throws: invalid arguments reject with a TypeError before
 // anything is queued.
 Napi::Value MoveLink(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  MoveLinkWorker* worker = nullptr;
-  try {
-    worker = new MoveLinkWorker(env, DecodeSpec(ObjectArg(info, 0, kFn)));
-  } catch (const Napi::Error& e) {
-    Napi::Promise::Deferred refused = Napi::Promise::Deferred::New(env);
-    refused.Reject(e.Value());
-    return refused.Promise();
-  }
-  // Owned by the queue from here: node-addon-api deletes it after OnOK/OnError.
-  Napi::Promise promise = worker->Promise();
-  worker->Queue();
-  return promise;
+  return QueueInNetns(info.Env(), [&] { return new MoveLinkWorker(info.Env(), DecodeSpec(ObjectArg(info, 0, kFn))); });
 }
 
 }  // namespace

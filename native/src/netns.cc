@@ -281,20 +281,7 @@ class InspectNetnsWorker : public Napi::AsyncWorker {
 // inspectNetns(path): Promise<NetnsInspection>. Never throws: a path that is not a string rejects
 // with the TypeError before anything is queued.
 Napi::Value InspectNetns(const Napi::CallbackInfo& info) {
-  Napi::Env env = info.Env();
-  std::string path;
-  try {
-    path = StringArg(info, 0, "inspectNetns");
-  } catch (const Napi::Error& e) {
-    Napi::Promise::Deferred refused = Napi::Promise::Deferred::New(env);
-    refused.Reject(e.Value());
-    return refused.Promise();
-  }
-  auto* worker = new InspectNetnsWorker(env, std::move(path));
-  // Owned by the queue from here: node-addon-api deletes it after OnOK/OnError.
-  Napi::Promise promise = worker->Promise();
-  worker->Queue();
-  return promise;
+  return QueueInNetns(info.Env(), [&] { return new InspectNetnsWorker(info.Env(), StringArg(info, 0, "inspectNetns")); });
 }
 
 }  // namespace

@@ -76,13 +76,14 @@ class NetnsWorker : public Napi::AsyncWorker {
   std::optional<NativeFailure> failure_;
 };
 
-// The JavaScript entry of an asynchronous netns operation: calls make() on the JavaScript thread,
-// where it decodes and validates the arguments and returns a new NetnsWorker subclass; queues it
-// and returns its promise. Never throws: a Napi::Error from make() (an invalid argument's
-// TypeError) rejects the returned promise instead, before anything is queued.
+// The JavaScript entry of an asynchronous native operation: calls make() on the JavaScript thread,
+// where it decodes and validates the arguments and returns a new worker (a NetnsWorker subclass,
+// or any AsyncWorker with a Promise()); queues it and returns its promise. Never throws: a
+// Napi::Error from make() (an invalid argument's TypeError) rejects the returned promise
+// instead, before anything is queued.
 template <class Make>
 Napi::Value QueueInNetns(Napi::Env env, Make&& make) {
-  NetnsWorker* worker = nullptr;
+  decltype(make()) worker = nullptr;
   try {
     worker = make();
   } catch (const Napi::Error& e) {
