@@ -5,60 +5,33 @@
 //
 // Each "world" is: a switch netns running ovs-vswitchd (a netdev datapath creates its tap device
 // there, so it cannot clash with anything in the root netns), its own ovsdb-server, database,
-// control socket, pid files and logs in a temp dir, and two client netns whose veths are ports of
+// control socket, pid files and logs in a temp dir (harness/private-vswitchd.ts), and two client netns whose veths are ports of
 // br0. Processes are stopped by pid, namespaces and directories removed, even when a test fails.
-import { execFile, execFileSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
+import { execFileSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import pino from 'pino';
 import { Registry } from 'prom-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { registerOffloadMetrics } from '../../daemon/ovs/offload-stats';
 import { UnixctlClient } from '../../daemon/ovs/unixctl';
 import { NetnsSet } from './harness/netns';
-import { RealOvsdbServer } from './harness/ovsdb-server';
+import { PrivateVswitchd, VSWITCH_SCHEMA } from './harness/private-vswitchd';
 
-const run = promisify(execFile);
-const SCHEMA = '/usr/share/openvswitch/vswitch.ovsschema';
 const log = pino({ level: 'silent' });
 
 function requireTools(): void {
-  const missing = [SCHEMA, '/usr/sbin/ovs-vswitchd', '/usr/sbin/ovsdb-server', '/usr/bin/ovs-vsctl', '/usr/bin/ping'].filter((p) => !existsSync(p));
+  const missing = [VSWITCH_SCHEMA, '/usr/sbin/ovs-vswitchd', '/usr/sbin/ovsdb-server', '/usr/bin/ovs-vsctl', '/usr/bin/ping'].filter((p) => !existsSync(p));
   if (missing.length > 0) throw new Error(`offload metrics integration test needs openvswitch-switch and iputils-ping; missing: ${missing.join(', ')}`);
   if (process.getuid?.() !== 0) throw new Error('offload metrics integration test needs root (network namespaces, OVS)');
 }
 
-/** Waits until `pid` is gone or a zombie (a detached daemon is reaped by someone else, later). */
-async function gone(pid: number, timeoutMs = 5_000): Promise<boolean> {
-  for (const end = Date.now() + timeoutMs; Date.now() < end;) {
-    let stat = '';
-    try { stat = readFileSync(`/proc/${pid}/stat`, 'utf8'); } catch { return true; }
-    if (/ Z /.test(stat.slice(stat.lastIndexOf(')')))) return true;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return false;
-}
-
 class World {
-  readonly dir = mkdtempSync(join(tmpdir(), 'ovnode-offload-it-'));
   readonly netns = new NetnsSet();
-  readonly db = new RealOvsdbServer(this.dir, SCHEMA);
-  readonly ctl = join(this.dir, 'vswitchd.ctl');
   readonly sw = `${this.netns.prefix}-sw`;
   readonly a = `${this.netns.prefix}-a`;
   readonly b = `${this.netns.prefix}-b`;
-  vswitchdPid: number | undefined;
-
-  private get env(): NodeJS.ProcessEnv {
-    const d = this.dir;
-    return { ...process.env, OVS_RUNDIR: d, OVS_DBDIR: d, OVS_LOGDIR: d, OVS_SYSCONFDIR: d };
-  }
-
-  private vsctl(...args: string[]): Promise<unknown> {
-    return run('ovs-vsctl', [`--db=unix:${this.db.socketPath}`, '--timeout=10', ...args], { env: this.env });
-  }
+  readonly ovs = new PrivateVswitchd({ netns: this.sw, dirPrefix: 'ovnode-offload-it-' });
+  readonly ctl = this.ovs.ctlSocket;
 
   /** ovsdb-server, ovs-vswitchd (in the switch netns), br0 (netdev) with a veth per client netns. */
   async start(otherConfig: Record<string, string> = {}): Promise<void> {
@@ -77,45 +50,24 @@ class World {
       execFileSync('ip', ['-n', ns, 'link', 'set', 'eth0', 'up']);
       execFileSync('ip', ['-n', this.sw, 'link', 'set', `${p}${side}1`, 'up']);
     }
-    await this.db.create();
-    await this.db.start();
-    await this.vsctl('--no-wait', 'init');
-    const settings = Object.entries(otherConfig).map(([k, v]) => `other_config:${k}=${v}`);
-    if (settings.length > 0) await this.vsctl('--no-wait', 'set', 'Open_vSwitch', '.', ...settings);
-    const pidfile = join(this.dir, 'vswitchd.pid');
-    try {
-      await run('ip', ['netns', 'exec', this.sw, 'ovs-vswitchd', `unix:${this.db.socketPath}`, `--pidfile=${pidfile}`,
-        `--unixctl=${this.ctl}`, `--log-file=${join(this.dir, 'vswitchd.log')}`, '--detach', '--no-chdir'], { env: this.env });
-    } finally {
-      if (existsSync(pidfile)) this.vswitchdPid = Number(readFileSync(pidfile, 'utf8').trim());
-    }
+    await this.ovs.start(otherConfig);
     // Waits until vswitchd has applied it (no --no-wait): the datapath and ports exist after.
-    await this.vsctl('add-br', 'br0', '--', 'set', 'bridge', 'br0', 'datapath_type=netdev', 'fail-mode=standalone',
+    await this.ovs.vsctl('add-br', 'br0', '--', 'set', 'bridge', 'br0', 'datapath_type=netdev', 'fail-mode=standalone',
       '--', 'add-port', 'br0', `${p}a1`, '--', 'add-port', 'br0', `${p}b1`);
   }
 
   /** SIGTERM by pid, as a crash or a restart would leave the control socket unanswered. */
-  async stopVswitchd(): Promise<void> {
-    const pid = this.vswitchdPid;
-    if (pid === undefined) return;
-    this.vswitchdPid = undefined;
-    try { process.kill(pid, 'SIGTERM'); } catch { return; }
-    if (!(await gone(pid))) {
-      try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
-      await gone(pid);
-    }
+  stopVswitchd(): Promise<void> {
+    return this.ovs.stopVswitchd();
   }
 
   vswitchdLog(): string {
-    const f = join(this.dir, 'vswitchd.log');
-    return existsSync(f) ? readFileSync(f, 'utf8').split('\n').slice(-30).join('\n') : '(no log)';
+    return this.ovs.logTail();
   }
 
   async destroy(): Promise<void> {
-    await this.stopVswitchd().catch(() => undefined);
-    await this.db.stop().catch(() => undefined);
+    await this.ovs.destroy();
     this.netns.removeAll();
-    rmSync(this.dir, { recursive: true, force: true });
   }
 }
 

@@ -8,33 +8,26 @@
 // mapping, vswitchd's tap). Processes are stopped by pid, namespaces and the directory removed,
 // also when a test fails. Addresses are private and exist only inside these namespaces.
 
-import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OVS_MONITOR } from '../../daemon/node/monitors';
 import { syncProviderBridges, type ProviderBridgeSpec } from '../../daemon/node/provider-bridges';
 import { OvsdbClient } from '../../daemon/ovsdb/client';
 import { NetnsSet } from './harness/netns';
-import { RealOvsdbServer } from './harness/ovsdb-server';
+import { PrivateVswitchd, VSWITCH_SCHEMA } from './harness/private-vswitchd';
 
-const run = promisify(execFile);
-const SCHEMA = '/usr/share/openvswitch/vswitch.ovsschema';
 const NET = '10.79.100'; // only inside the test's namespaces
 
 const netns = new NetnsSet();
-const dir = mkdtempSync(join(tmpdir(), `${netns.prefix}-provbr-`));
-const db = new RealOvsdbServer(dir, SCHEMA);
-const env: NodeJS.ProcessEnv = { ...process.env, OVS_RUNDIR: dir, OVS_DBDIR: dir, OVS_LOGDIR: dir, OVS_SYSCONFDIR: dir };
 /** Short and unique: the provider (<= 12) and br-<provider> (a tap in the node netns). */
 const provider = `${netns.prefix}p`;
 const bridgeName = `br-${provider}`;
 const node = `${netns.prefix}-node`;
 const phys = `${netns.prefix}-phys`;
-let vswitchdPid: number | undefined;
+/** ovsdb-server and ovs-vswitchd (in the node netns), with their files in a directory of this run's. */
+const vswitchd = new PrivateVswitchd({ netns: node, dirPrefix: `${netns.prefix}-provbr-` });
 let ovs: OvsdbClient | undefined;
 let writes = 0;
 const captures = new Set<ChildProcess>();
@@ -44,8 +37,7 @@ const sh = (ns: string, cmd: string[]): string => {
   if (r.status !== 0) throw new Error(`${cmd.join(' ')} in ${ns}: ${r.status} ${r.stderr}`);
   return r.stdout;
 };
-const vsctl = async (...args: string[]): Promise<string> =>
-  (await run('ovs-vsctl', [`--db=unix:${db.socketPath}`, '--timeout=10', ...args], { env })).stdout.trim();
+const vsctl = async (...args: string[]): Promise<string> => (await vswitchd.vsctl(...args)).trim();
 const vsctlStatus = async (...args: string[]): Promise<{ ok: boolean; out: string }> => {
   try {
     return { ok: true, out: await vsctl(...args) };
@@ -53,10 +45,7 @@ const vsctlStatus = async (...args: string[]): Promise<{ ok: boolean; out: strin
     return { ok: false, out: String((e as { stderr?: string }).stderr ?? e) };
   }
 };
-const vswitchdLog = (): string => {
-  const f = join(dir, 'vswitchd.log');
-  return existsSync(f) ? readFileSync(f, 'utf8').split('\n').slice(-30).join('\n') : '(no log)';
-};
+const vswitchdLog = (): string => vswitchd.logTail();
 const client = (): OvsdbClient => {
   if (!ovs) throw new Error('no OVSDB client');
   return ovs;
@@ -99,19 +88,8 @@ async function capture(filter: string[], traffic: () => void, seconds = 4): Prom
   return out;
 }
 
-/** Waits until `pid` is gone or a zombie (a detached daemon is reaped by someone else). */
-async function gone(pid: number, timeoutMs = 5_000): Promise<boolean> {
-  for (const end = Date.now() + timeoutMs; Date.now() < end;) {
-    let stat = '';
-    try { stat = readFileSync(`/proc/${pid}/stat`, 'utf8'); } catch { return true; }
-    if (/ Z /.test(stat.slice(stat.lastIndexOf(')')))) return true;
-    await new Promise((r) => setTimeout(r, 20));
-  }
-  return false;
-}
-
 beforeAll(async () => {
-  const missing = [SCHEMA, '/usr/sbin/ovs-vswitchd', '/usr/sbin/ovsdb-server', '/usr/bin/ovs-vsctl', '/usr/bin/ping'].filter((p) => !existsSync(p));
+  const missing = [VSWITCH_SCHEMA, '/usr/sbin/ovs-vswitchd', '/usr/sbin/ovsdb-server', '/usr/bin/ovs-vsctl', '/usr/bin/ping'].filter((p) => !existsSync(p));
   if (missing.length > 0) throw new Error(`provider bridge integration test needs openvswitch-switch and iputils-ping; missing: ${missing.join(', ')}`);
   if (!existsSync('/usr/bin/tcpdump')) throw new Error('provider bridge integration test needs tcpdump');
   if (process.getuid?.() !== 0) throw new Error('provider bridge integration test needs root (network namespaces, OVS)');
@@ -122,17 +100,8 @@ beforeAll(async () => {
   sh(phys, ['ip', 'link', 'set', 'ph0', 'up']);
   sh(node, ['ip', 'link', 'set', 'lo', 'up']);
   sh(node, ['ip', 'link', 'set', 'up0', 'up']); // no address: an underlay uplink carries none (see the module)
-  await db.create();
-  await db.start();
-  await vsctl('--no-wait', 'init');
-  const pidfile = join(dir, 'vswitchd.pid');
-  try {
-    await run('ip', ['netns', 'exec', node, 'ovs-vswitchd', `unix:${db.socketPath}`, `--pidfile=${pidfile}`,
-      `--unixctl=${join(dir, 'vswitchd.ctl')}`, `--log-file=${join(dir, 'vswitchd.log')}`, '--detach', '--no-chdir'], { env });
-  } finally {
-    if (existsSync(pidfile)) vswitchdPid = Number(readFileSync(pidfile, 'utf8').trim());
-  }
-  ovs = new OvsdbClient({ socketPath: db.socketPath, database: 'Open_vSwitch', logger: pino({ level: 'silent' }) });
+  await vswitchd.start();
+  ovs = new OvsdbClient({ socketPath: vswitchd.dbSocket, database: 'Open_vSwitch', logger: pino({ level: 'silent' }) });
   await ovs.connect(AbortSignal.timeout(10_000));
   await ovs.monitor(OVS_MONITOR);
   const transact = ovs.transact.bind(ovs);
@@ -145,19 +114,9 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const c of captures) if (c.pid !== undefined && c.exitCode === null) process.kill(c.pid, 'SIGKILL');
   await ovs?.close().catch(() => undefined);
-  const pid = vswitchdPid;
-  vswitchdPid = undefined;
-  if (pid !== undefined) {
-    try { process.kill(pid, 'SIGTERM'); } catch { /* gone */ }
-    if (!(await gone(pid))) {
-      try { process.kill(pid, 'SIGKILL'); } catch { /* gone */ }
-      await gone(pid);
-    }
-  }
-  await db.stop().catch(() => undefined);
+  await vswitchd.destroy();
   // Deleting the namespaces takes the veth pair and vswitchd's taps with them.
   netns.removeAll();
-  rmSync(dir, { recursive: true, force: true });
 });
 
 const spec: ProviderBridgeSpec = { provider, interface: 'up0', vlanIds: [0, 100] };

@@ -1,55 +1,37 @@
 // A "physical network" for underlay tests: a network namespace the test creates, holding a switch
-// (a private ovsdb-server + ovs-vswitchd on the userspace datapath: this kernel has neither
-// 8021q nor bridge VLAN filtering, and OVS tags in userspace) whose trunk ports lead to the
-// nodes' uplinks (veth pairs), and a router: an access port of one VLAN (an OVS internal port,
-// i.e. a tap device in this namespace) holding the gateway address. Everything is removed by
-// destroy(), processes by pid.
+// (a private ovsdb-server + ovs-vswitchd on the userspace datapath, see private-vswitchd.ts: this
+// kernel has neither 8021q nor bridge VLAN filtering, and OVS tags in userspace) whose trunk ports
+// lead to the nodes' uplinks (veth pairs), and a router: an access port of one VLAN (an OVS
+// internal port, i.e. a tap device in this namespace) holding the gateway address. Everything is
+// removed by destroy(), processes by pid.
 
-import { execFile, execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { promisify } from 'node:util';
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import type { NetnsSet } from './netns';
-import { RealOvsdbServer } from './ovsdb-server';
+import { PrivateVswitchd } from './private-vswitchd';
 
-const run = promisify(execFile);
-const SCHEMA = '/usr/share/openvswitch/vswitch.ovsschema';
 const BRIDGE = 'physw';
 
 export class PhysicalNetwork {
-  readonly dir = mkdtempSync(join(tmpdir(), 'ovt-phys-'));
   readonly ns: string;
-  private readonly db = new RealOvsdbServer(this.dir, SCHEMA);
-  private vswitchdPid: number | undefined;
+  private readonly ovs: PrivateVswitchd;
   private readonly captures = new Set<ChildProcess>();
   private seq = 0;
 
   constructor(private readonly netns: NetnsSet) {
     this.ns = netns.create('phys');
+    this.ovs = new PrivateVswitchd({ netns: this.ns, dirPrefix: 'ovt-phys-' });
   }
 
-  private get env(): NodeJS.ProcessEnv {
-    const d = this.dir;
-    return { ...process.env, OVS_RUNDIR: d, OVS_DBDIR: d, OVS_LOGDIR: d, OVS_SYSCONFDIR: d };
-  }
+  /** The switch's directory (database, sockets, pid files, logs). */
+  get dir(): string { return this.ovs.dir; }
 
-  vsctl(...args: string[]): Promise<{ stdout: string }> {
-    return run('ovs-vsctl', [`--db=unix:${this.db.socketPath}`, '--timeout=10', ...args], { env: this.env });
+  vsctl(...args: string[]): Promise<string> {
+    return this.ovs.vsctl(...args);
   }
 
   /** The switch, up and empty. */
   async start(): Promise<void> {
-    await this.db.create();
-    await this.db.start();
-    await this.vsctl('--no-wait', 'init');
-    const pidfile = join(this.dir, 'vswitchd.pid');
-    try {
-      await run('ip', ['netns', 'exec', this.ns, 'ovs-vswitchd', `unix:${this.db.socketPath}`, `--pidfile=${pidfile}`,
-        `--unixctl=${join(this.dir, 'vswitchd.ctl')}`, `--log-file=${join(this.dir, 'vswitchd.log')}`, '--detach', '--no-chdir'], { env: this.env });
-    } finally {
-      if (existsSync(pidfile)) this.vswitchdPid = Number(readFileSync(pidfile, 'utf8').trim());
-    }
+    await this.ovs.start();
     await this.vsctl('add-br', BRIDGE, '--', 'set', 'bridge', BRIDGE, 'datapath_type=netdev', 'fail-mode=standalone');
   }
 
@@ -101,18 +83,12 @@ export class PhysicalNetwork {
   }
 
   log(): string {
-    const f = join(this.dir, 'vswitchd.log');
-    return existsSync(f) ? readFileSync(f, 'utf8').split('\n').slice(-30).join('\n') : '(no log)';
+    return this.ovs.logTail();
   }
 
   async destroy(): Promise<void> {
     for (const c of this.captures) c.kill('SIGKILL');
-    if (this.vswitchdPid !== undefined) {
-      try { process.kill(this.vswitchdPid, 'SIGKILL'); } catch { /* gone */ }
-      this.vswitchdPid = undefined;
-    }
-    await this.db.stop('SIGKILL').catch(() => undefined);
+    await this.ovs.destroy('SIGKILL');
     this.netns.remove(this.ns);
-    rmSync(this.dir, { recursive: true, force: true });
   }
 }
