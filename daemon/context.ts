@@ -1,6 +1,7 @@
 // The daemon's dependencies, built once in main.ts and handed to every handler: no
 // module-level state, so tests build their own.
 
+import type { VmAddressKeeper } from './cluster/vm-addresses';
 import type { Logger } from 'pino';
 import type { NativeOps } from '../native/index';
 import type { SubnetRegistry } from './ipam/registry';
@@ -45,6 +46,8 @@ export interface Deps {
   conntrack?: ConntrackFlusher;
   /** Set on a Kubernetes node: where pods come from and what is written back to the API. */
   cluster?: ClusterHooks;
+  /** Running VMs' addresses held on this node (cluster/vm-addresses.ts): a DEL gives them back to their VM. */
+  vmAddresses?: Pick<VmAddressKeeper, 'reclaim'>;
   /** Set on a Kubernetes node: pods' ports written when they are scheduled here, before their ADD. */
   prepared?: PreparedPortsHook;
   /** SR-IOV VFs as pod interfaces (networks with a deviceID). */
@@ -61,6 +64,8 @@ export interface ClusterHooks {
   podFor(namespace: string, name: string, uid: string | undefined, signal: AbortSignal): Promise<PodObj>;
   /** A successful ADD: the pod's annotations are written back, off the request path. */
   attached(a: Attachment, network: { cidrs: string[]; gateways: string[] }): void;
+  /** The NB options of a VM pod's port (where its VM is bound, cluster/vm-migration.ts); {} for other pods. */
+  vmPortOptions?(pod: PodObj | undefined): Record<string, string>;
 }
 
 /** What one handler call gets: the deps, the decoded request, its logger and deadline signal. */

@@ -24,6 +24,7 @@ import { publishNodeContract, type NodeContract } from './node-contract';
 import { PeerNodes } from './peer-nodes';
 import { RemoteChassis } from './remote-chassis';
 import { RemotePorts } from './remote-ports-sync';
+import { ChassisNames, VmMigrations, vmPortOptions } from './vm-migration';
 import { ServicesController } from '../services/controller';
 import type { OvsdbClient } from '../ovsdb/client';
 import { PodAnnotationWriter } from './pod-annotations';
@@ -86,6 +87,8 @@ export async function startCluster(s: ClusterSettings, log: Logger, signal: Abor
   const claims = new WatchedClaims(api, log);
   let remote: RemoteChassis | undefined;
   let remotePorts: RemotePorts | undefined;
+  let chassisNames: ChassisNames | undefined;
+  let migrations: VmMigrations | undefined;
   let services: ServicesController | undefined;
   const peers = new PeerNodes({ api, log, onPeers: (list) => { void remote?.sync(list); void remotePorts?.sync(); } });
   let ipam: ClusterIpam | undefined;
@@ -114,6 +117,7 @@ export async function startCluster(s: ClusterSettings, log: Logger, signal: Abor
   const joinZones = async ({ nb, sb }: { nb: OvsdbClient; sb: OvsdbClient }, contract: NodeContract, join: JoinOptions): Promise<void> => {
     nodeStatus.enqueue('contract', async () => { await publishNodeContract(api, s.nodeName, contract); return true; });
     remote = new RemoteChassis({ sb, localChassis: contract.chassisId, log });
+    chassisNames = new ChassisNames(s.nodeName, contract.chassisId, () => peers.peers());
     await remote.sync(peers.peers());
     remotePorts = new RemotePorts({
       nb, sb, store, localNode: s.nodeName, joinSwitch: join.joinSwitch, peers: () => peers.peers(), log,
@@ -121,6 +125,8 @@ export async function startCluster(s: ClusterSettings, log: Logger, signal: Abor
       ...(join.onPortsWritten ? { onPortsWritten: join.onPortsWritten } : {}),
     });
     await remotePorts.start();
+    migrations = new VmMigrations({ nb, sb, store, localNode: s.nodeName, chassis: chassisNames, writer, log });
+    await migrations.start();
   };
   const startServices = async (nb: OvsdbClient, nodeAddresses: () => string[], startSignal: AbortSignal): Promise<ServicesController> => {
     services = new ServicesController({ api, nb, nodeAddresses, log });
@@ -139,10 +145,12 @@ export async function startCluster(s: ClusterSettings, log: Logger, signal: Abor
     nodeStatus.enqueue('network-available', async () => { await markNetworkAvailable(api, s.nodeName); return true; });
   };
   return {
-    api, store, hooks: new KubeClusterHooks(store, writer), serving, useClaims, joinZones, claimJoinAddress: claimJoin, startServices,
+    api, store, serving,
+    hooks: new KubeClusterHooks(store, writer, undefined, (pod) => (chassisNames ? vmPortOptions(store, chassisNames, pod) : {})), useClaims, joinZones, claimJoinAddress: claimJoin, startServices,
     close: async () => {
       writer.close();
       remotePorts?.stop();
+      migrations?.stop();
       nodeStatus.close();
       ipam?.stop();
       await Promise.all([store.close(), claims.stop(), peers.stop(), services?.stop()]);

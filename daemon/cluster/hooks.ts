@@ -22,7 +22,14 @@ export interface PodLookup {
 export const POD_WAIT_MS = 1_000;
 
 export class KubeClusterHooks implements ClusterHooks {
-  constructor(private readonly pods: PodLookup, private readonly writer: PodAnnotationWriter, private readonly waitMs = POD_WAIT_MS) {}
+  constructor(
+    private readonly pods: PodLookup,
+    private readonly writer: PodAnnotationWriter,
+    private readonly waitMs = POD_WAIT_MS,
+    private readonly vmOptions: (pod: PodObj | undefined) => Record<string, string> = () => ({}),
+  ) {}
+
+  vmPortOptions(pod: PodObj | undefined): Record<string, string> { return this.vmOptions(pod); }
 
   async podFor(namespace: string, name: string, uid: string | undefined, signal: AbortSignal): Promise<PodObj> {
     // An earlier pod of the same name may still be in the cache: the runtime's uid decides.

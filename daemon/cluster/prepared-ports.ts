@@ -27,6 +27,7 @@ import { NB } from '../ovs/schema';
 import { ANNOTATION } from '../policy/port-settings';
 import { EXT, OWNER, PREPARED } from '../store/external-ids';
 import { portKeyIn } from './tunnel-keys';
+import { vmOf } from './kubevirt';
 
 export interface PreparedPortsDeps {
   nb: OvsdbClient;
@@ -57,7 +58,8 @@ export const podPortName = (namespace: string, name: string): string => `${name}
  * earlier allocation to take again).
  */
 export function preparable(pod: PodObj, nodeName: string): boolean {
-  if (pod.spec.nodeName !== nodeName || pod.spec.hostNetwork) return false;
+  // A VM's port is named for the VM and may be bound elsewhere still (a migration's source).
+  if (pod.spec.nodeName !== nodeName || pod.spec.hostNetwork || vmOf(pod)) return false;
   if (pod.status?.finished || pod.status?.deleting) return false;
   const ann = pod.metadata.annotations ?? {};
   return ann[ANNOTATION.ipAddress] === undefined && ann[ANNOTATION.macAddress] === undefined && ann[ANNOTATION.allocated] === undefined;

@@ -91,12 +91,15 @@ export function indexedPorts(nb: Pick<OvsdbClient, 'rows'>, byName: (name: strin
   };
 }
 
+/** requested-chassis: the port's chassis, then a migrating VM's other one. */
+const requestedChassis = (p: Pick<RemotePort, 'chassis' | 'additionalChassis'>): string => [p.chassis, ...(p.additionalChassis ?? [])].join(',');
+
 function portRow(p: RemotePort): WireRow {
   return {
     name: p.lspName,
     type: '',
     addresses: ovsSet([p.address]),
-    options: ovsMap({ 'requested-chassis': p.chassis, 'requested-tnl-key': String(p.tunnelKey) }),
+    options: ovsMap({ 'requested-chassis': requestedChassis(p), 'requested-tnl-key': String(p.tunnelKey) }),
     external_ids: ovsMap({ [REMOTE_NODE]: p.node, [REMOTE_PORT_POD]: p.pod }),
   };
 }
@@ -105,7 +108,7 @@ function sameRow(row: Row, p: RemotePort): boolean {
   const opts = asMap(row.options);
   const ids = asMap(row.external_ids);
   const addrs = asArray<string>(row.addresses);
-  return row.type === '' && addrs.length === 1 && addrs[0] === p.address && opts['requested-chassis'] === p.chassis
+  return row.type === '' && addrs.length === 1 && addrs[0] === p.address && opts['requested-chassis'] === requestedChassis(p)
     && opts['requested-tnl-key'] === String(p.tunnelKey) && Object.keys(opts).length === 2
     && ids[REMOTE_NODE] === p.node && ids[REMOTE_PORT_POD] === p.pod;
 }
@@ -186,19 +189,26 @@ function chassisByName(sb: Pick<OvsdbClient, 'rows'>): Map<string, string> {
 }
 
 /**
- * SB operations binding these bindings to their port's chassis: only bindings of this
- * controller's NB ports (`ours`), never a local pod's port that happens to have a desired name.
+ * SB operations binding these bindings to their port's chassis (and a migrating VM's port also to
+ * its additional one, as that chassis' ovn-controller would have claimed it in a shared SB): only
+ * bindings of this controller's NB ports (`ours`), never a local pod's port that happens to have
+ * a desired name.
  */
-export function planBindings(sb: Pick<OvsdbClient, 'rows'>, bindings: Iterable<Row>, desired: ReadonlyMap<string, Pick<RemotePort, 'chassis'>>, ours: (name: string) => boolean): Operation[] {
+export function planBindings(sb: Pick<OvsdbClient, 'rows'>, bindings: Iterable<Row>, desired: ReadonlyMap<string, Pick<RemotePort, 'chassis' | 'additionalChassis'>>, ours: (name: string) => boolean): Operation[] {
   const chassis = chassisByName(sb);
   const ops: Operation[] = [];
   for (const pb of bindings) {
     const name = pb.logical_port as string;
     if (!ours(name)) continue;
-    const want = desired.get(name)?.chassis;
-    const target = want === undefined ? undefined : chassis.get(want);
-    if (target === undefined || asArray<string>(pb.chassis)[0] === target) continue;
-    ops.push({ op: 'update', table: SB.pb, where: [['_uuid', '==', uuid(pb._uuid)]], row: { chassis: uuid(target) } });
+    const want = desired.get(name);
+    const target = want === undefined ? undefined : chassis.get(want.chassis);
+    if (target === undefined) continue;
+    const row: WireRow = {};
+    if (asArray<string>(pb.chassis)[0] !== target) row.chassis = uuid(target);
+    const additional = (want?.additionalChassis ?? []).map((c) => chassis.get(c)).filter((u): u is string => u !== undefined);
+    const have = asArray<string>(pb.additional_chassis);
+    if (have.length !== additional.length || additional.some((u) => !have.includes(u))) row.additional_chassis = ovsSet(additional.map((u) => uuid(u)));
+    if (Object.keys(row).length > 0) ops.push({ op: 'update', table: SB.pb, where: [['_uuid', '==', uuid(pb._uuid)]], row });
   }
   return ops;
 }

@@ -18,9 +18,10 @@ import { UniqueIndex } from '../ovsdb/unique-index';
 import { asArray, asMap, type Row } from '../ovsdb/values';
 import { NB, SB } from '../ovs/schema';
 import type { PeerNode } from './node-contract';
+import { vmOf, type VmRef } from './kubevirt';
 import { indexedPorts, isOurs, planBindings, planChangedPorts, planRemotePorts, scanPorts, type ScannedPorts } from './remote-port-plan';
 import {
-  candidatesOf, lostSlot, nodePorts, passContext, slotOf, slotTable, type PassContext, type RemotePort, type Skip, type SlotTable,
+  candidatesOf, holderPort, lostSlot, nodePorts, passContext, slotOf, slotTable, vmPodLookup, type PassContext, type RemotePort, type Skip, type SlotTable,
 } from './remote-ports';
 
 export interface RemotePortsOptions {
@@ -63,6 +64,8 @@ export class RemotePorts {
   readonly #dirtyPods = new Set<string>();
   readonly #dirtyBindings = new Set<string>();
   #retry: NodeJS.Timeout | undefined;
+  /** The VM of each VM pod seen (a deleted pod's siblings must be re-decided too). */
+  readonly #vmOfPod = new Map<string, VmRef>();
   /** Passes run, by kind (tests and logs). */
   readonly passes = { full: 0, incremental: 0 };
 
@@ -163,14 +166,20 @@ export class RemotePorts {
     const { nb, sb, store, localNode, joinSwitch } = this.opts;
     const ctx = passContext({ store, localNode, peers: this.opts.peers(), nb, ...(joinSwitch === undefined ? {} : { joinSwitch }) });
     const table = slotTable(store, ctx, this.#skip);
+    this.#vmOfPod.clear();
+    for (const p of store.list('Pod')) {
+      const vm = vmOf(p);
+      if (vm) this.#vmOfPod.set(`${p.metadata.namespace}/${p.metadata.name}`, vm);
+    }
     const desired = new Map<string, RemotePort>();
     const holderOf = new Map<string, string>();
     for (const slot of table.slots()) {
       const { holder, losers } = table.holder(slot);
       for (const l of losers) this.#skip(l.facts.pod, lostSlot(l));
-      if (!holder) continue;
-      holderOf.set(slot, holder.port.lspName);
-      desired.set(holder.port.lspName, holder.port);
+      const port = holder && holderPort(holder, ctx);
+      if (!port) continue;
+      holderOf.set(slot, port.lspName);
+      desired.set(port.lspName, port);
     }
     for (const p of nodePorts(ctx, new Set(holderOf.keys()), this.#skip)) desired.set(p.lspName, p);
     const scanned = scanPorts(nb);
@@ -183,12 +192,19 @@ export class RemotePorts {
   async #podsPass(d: Decided, pods: string[], bindings: string[]): Promise<void> {
     this.passes.incremental++;
     const { nb, sb, store } = this.opts;
+    // Where VMs are bound depends on all their pods: looked up afresh in every pass.
+    d.ctx = { ...d.ctx, vmPods: vmPodLookup(store) };
     const touched = new Set<string>();
     for (const key of pods) {
       const at = key.indexOf('/');
       const obj = store.get('Pod', key.slice(at + 1), key.slice(0, at));
       const candidates = obj ? candidatesOf(obj, d.ctx, this.#skip) : [];
       for (const slot of d.table.set(key, candidates)) touched.add(slot);
+      // A VM pod's change (a target appearing, activated, going) moves its VM's port, which
+      // another of its pods may hold; a pod gone from the store is known by what it was.
+      const vm = vmOf(obj) ?? this.#vmOfPod.get(key);
+      if (obj && vmOf(obj)) this.#vmOfPod.set(key, vmOf(obj) as VmRef); else this.#vmOfPod.delete(key);
+      if (vm) for (const p of d.ctx.vmPods(vm)) for (const slot of d.table.slotsOf(`${p.metadata.namespace}/${p.metadata.name}`)) touched.add(slot);
     }
     // A pod entering or leaving the join switch competes with the peers' node ports: decided as a
     // whole (the table is rebuilt too).
@@ -203,7 +219,8 @@ export class RemotePorts {
       for (const l of losers) this.#skip(l.facts.pod, lostSlot(l));
       const before = d.holderOf.get(slot);
       if (before !== undefined) { changed.add(before); d.desired.delete(before); d.holderOf.delete(slot); }
-      if (holder) holders.push(holder.port);
+      const port = holder && holderPort(holder, d.ctx);
+      if (port) holders.push(port);
     }
     for (const p of holders) {
       d.holderOf.set(slotOf(p.logicalSwitch, p.tunnelKey), p.lspName);

@@ -21,6 +21,7 @@ import { atSameOffset, parseCidr, type Cidr } from '../ipam/cidr';
 import { keyCidr, portKeyIn } from './tunnel-keys';
 import { macForIp } from '../ipam/mac';
 import type { PeerNode } from './node-contract';
+import { bindingNodes, portBaseName, vmAddressPod, vmBinding, vmOf, VmPodIndex, type VmRef } from './kubevirt';
 
 export const REMOTE_PORT_POD = 'ovnode:pod';
 
@@ -29,6 +30,8 @@ export interface RemotePort {
   logicalSwitch: string;
   node: string;
   chassis: string;
+  /** A migrating VM's other location (kubevirt.ts): its binding lists it as an additional chassis. */
+  additionalChassis?: string[];
   /** "MAC IP..." */
   address: string;
   tunnelKey: number;
@@ -57,6 +60,14 @@ export interface PassContext {
   keyCidrs: ReadonlyMap<string, Cidr | undefined>;
   /** The join switch's IPv6 CIDR (dual stack): a peer's IPv6 join address mirrors its IPv4 one. */
   joinCidr6?: Cidr;
+  /** The pods of a VM (grouped once per pass). */
+  vmPods: (vm: VmRef) => readonly PodObj[];
+}
+
+/** A VM pod lookup over the store as it is now, grouped on first use. */
+export function vmPodLookup(store: Pick<ObjectStore, 'list'>): (vm: VmRef) => readonly PodObj[] {
+  let index: VmPodIndex | undefined;
+  return (vm) => (index ??= new VmPodIndex(store.list('Pod'))).pods(vm);
 }
 
 export function passContext(input: RemotePortInputs): PassContext {
@@ -70,7 +81,7 @@ export function passContext(input: RemotePortInputs): PassContext {
     if (ls.name === input.joinSwitch) joinCidr6 = cidrs.split(',').map((c) => parseCidr(c)).find((c) => c.family === 6);
   }
   return {
-    localNode: input.localNode, peers: input.peers, chassisOf, keyCidrs,
+    localNode: input.localNode, peers: input.peers, chassisOf, keyCidrs, vmPods: vmPodLookup(input.store),
     ...(input.joinSwitch === undefined ? {} : { joinSwitch: input.joinSwitch }),
     ...(joinCidr6 === undefined ? {} : { joinCidr6 }),
   };
@@ -89,6 +100,8 @@ interface PodFacts {
   address: string;
   deleting: boolean;
   createdAt: string;
+  /** The VM whose port this is (a virt-launcher pod's). */
+  vm?: VmRef;
   /** The port key in a switch's key CIDR (the last answer is kept: switches rarely change). */
   keyIn(cidr: Cidr): number | undefined;
 }
@@ -137,8 +150,12 @@ function interfaceFacts(obj: PodObj, provider: string | undefined): PodFacts | u
   let lastCidr: Cidr | undefined;
   let lastKey: number | undefined;
   const { name, namespace } = obj.metadata;
+  // A VM's pods share its port, named for the VM.
+  const base = portBaseName(obj);
+  const vm = vmOf(obj);
   return {
-    pod: `${namespace}/${name}`, namespace, name, lspName: provider === undefined ? `${name}.${namespace}` : `${name}.${namespace}.${provider}`,
+    ...(vm ? { vm } : {}),
+    pod: `${namespace}/${name}`, namespace, name, lspName: provider === undefined ? `${base}.${namespace}` : `${base}.${namespace}.${provider}`,
     node: obj.spec.nodeName ?? '', logicalSwitch: at('logical_switch') ?? '', mac, ips, address: [mac, ...ips].join(' '),
     deleting: obj.status?.deleting === true, createdAt: obj.status?.createdAt ?? '',
     keyIn: (cidr) => {
@@ -202,12 +219,17 @@ export class SlotTable {
     return [...touched];
   }
 
-  /** The slot's holder and the candidates it beat. */
+  /** The slot's holder and the candidates it beat (a VM's other pods share its port: none of them lost). */
   holder(slot: string): { holder: Candidate | undefined; losers: Candidate[] } {
     const list = this.#bySlot.get(slot) ?? [];
     let best: Candidate | undefined;
     for (const c of list) if (!best || betterHolder(c.facts, best.facts) < 0) best = c;
-    return { holder: best, losers: list.filter((c) => c !== best) };
+    return { holder: best, losers: list.filter((c) => c !== best && !(c.facts.vm && c.facts.lspName === best?.facts.lspName)) };
+  }
+
+  /** The slots a pod's candidates are on. */
+  slotsOf(pod: string): string[] {
+    return (this.#byPod.get(pod) ?? []).map((c) => c.slot);
   }
 
   slots(): IterableIterator<string> { return this.#bySlot.keys(); }
@@ -221,6 +243,28 @@ export function slotTable(store: Pick<ObjectStore, 'list'>, ctx: PassContext, sk
     if (cs.length > 0) table.set(`${obj.metadata.namespace}/${obj.metadata.name}`, cs);
   }
   return table;
+}
+
+/**
+ * The port a slot's holder gets here: its own, or for a VM's port the chassis its VM is bound to
+ * now (serving node first, a migration's target next), leaving out this node's own chassis,
+ * whose ovn-controller binds a local port itself. Undefined when the VM is served only here.
+ */
+export function holderPort(c: Candidate, ctx: PassContext): RemotePort | undefined {
+  if (!c.facts.vm) return c.port;
+  const pods = ctx.vmPods(c.facts.vm);
+  // Pods of one VM with different addresses each hold a slot: only the address the VM uses
+  // gets the port (one port of that name).
+  const factsOf = (p: PodObj): PodFacts | undefined => podFacts(p).find((f) => f.lspName === c.facts.lspName);
+  const ref = vmAddressPod(pods, (p) => factsOf(p) !== undefined);
+  if (ref && factsOf(ref)?.address !== c.facts.address) return undefined;
+  const b = vmBinding(pods);
+  if (!b) return c.port;
+  const nodes = bindingNodes(b).filter((n) => n !== ctx.localNode);
+  const chassis = nodes.map((n) => ctx.chassisOf.get(n)).filter((x): x is string => x !== undefined);
+  const [main, ...additional] = chassis;
+  if (main === undefined) return undefined;
+  return { ...c.port, node: nodes[0] as string, chassis: main, ...(additional.length > 0 ? { additionalChassis: additional } : {}) };
 }
 
 export const lostSlot = (c: Candidate): string => `another pod has address ${c.facts.ips.join(',')} on ${c.facts.logicalSwitch} (its node is releasing it)`;
@@ -259,9 +303,10 @@ export function desiredRemotePorts(input: RemotePortInputs, skip: Skip = () => {
   for (const slot of table.slots()) {
     const { holder, losers } = table.holder(slot);
     for (const l of losers) skip(l.facts.pod, lostSlot(l));
-    if (!holder) continue;
+    const port = holder && holderPort(holder, ctx);
+    if (!port) continue;
     taken.add(slot);
-    out.push(holder.port);
+    out.push(port);
   }
   out.push(...nodePorts(ctx, taken, skip));
   return out;

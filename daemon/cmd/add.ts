@@ -9,7 +9,8 @@ import type { Family } from '../ipam/cidr';
 import { macForIp } from '../ipam/mac';
 import type { SubnetPool } from '../ipam/pool';
 import { buildIntent, type PodIntent, type PodSource } from '../intent/intent';
-import { interfaceProvider, isPrimaryProvider, providerSubnet } from '../intent/provider';
+import { interfaceProvider, isPrimaryProvider, PRIMARY_PROVIDER, providerSubnet } from '../intent/provider';
+import { allowsMigration, isMigrationTarget, KUBEVIRT, vmAddressOf, vmOf, vmPods } from '../cluster/kubevirt';
 import { TrackedWrite, undoTrackedWrite } from '../attach/tracked-write';
 import { parsePortHolder, portHolder } from '../ipam/pool';
 import { createLsp, deleteLspRow, findLsp, ownLsps } from '../ovn/lsp';
@@ -97,6 +98,9 @@ async function addAttachment(ctx: RequestContext, vf: VfAdd | undefined): Promis
         attachment,
         portSecurity: portSecurityLine(deps.objects, pod, attachment.mac, attachment.ips),
         tunnelKey: portKeyIn(pool.cidr(4) ?? pool.cidr(6), attachment.ips),
+        // A VM's port is requested where its VM is bound: a migration target's stays blocked
+        // until the VM's RARP arrives here.
+        options: deps.cluster?.vmPortOptions?.(pod) ?? {},
         // Port groups and address sets this pod belongs to join the same transaction: policies
         // hold from the port's first packet.
         extraOps: (lspRef) => deps.policy.admissionOps(admissionView(attachment, pod), lspRef),
@@ -121,7 +125,9 @@ async function addAttachment(ctx: RequestContext, vf: VfAdd | undefined): Promis
     await timed('wait', () => atStep('wait', () => waitOvnInstalled(deps.ovs, attachment.hostIfName, signal)));
     // Best effort and off the reply path: OVN already knows the binding (port security, static
     // addresses); the announcement only refreshes neighbours that cached an old MAC for the IP.
-    if (vf?.checkpoint.netdev !== undefined || !vf) {
+    // A migration target announces nothing: the address is the running VM's until the VM's own
+    // RARP moves it here.
+    if ((vf?.checkpoint.netdev !== undefined || !vf) && !intent.migrationTarget) {
       void timed('announce', () => deps.plumber.announce({ netns: req.netns, ifName: req.ifName, mac: attachment.mac, ips: attachment.ips }))
         .catch((e: unknown) => log.warn({ step: 'announce', err: e }, 'address announcement failed'));
     }
@@ -150,15 +156,35 @@ async function addAttachment(ctx: RequestContext, vf: VfAdd | undefined): Promis
  * or namespace; a secondary network's (a NAD with its own provider) from its provider, refused
  * when no Subnet is bound to it.
  */
-function podSource({ deps, req }: RequestContext, pod: PodObj | undefined): PodSource {
+function podSource(ctx: RequestContext, pod: PodObj | undefined): PodSource {
+  const { deps, req } = ctx;
   const provider = req.conf.provider;
   if (provider === undefined || isPrimaryProvider(provider)) {
     const ls = deps.policy.switchFor(pod, req.args.podNamespace);
-    return ls ? { pod, logicalSwitch: ls } : { pod };
+    return { ...(ls ? { pod, logicalSwitch: ls } : { pod }), ...vmSource(ctx, pod, PRIMARY_PROVIDER) };
   }
   const named = interfaceProvider(pod, provider, req.ifName);
   const logicalSwitch = req.conf.logicalSwitch ?? providerSubnet(deps.objects, pod, provider, named);
-  return { pod, logicalSwitch, provider: named };
+  return { pod, logicalSwitch, provider: named, ...vmSource(ctx, pod, named) };
+}
+
+/**
+ * A virt-launcher pod's interface is its VM's port: named for the VM, with the MAC and addresses
+ * another pod of the VM holds (a live migration's source). A migration target of a VM that does
+ * not allow migration over the pod network is refused, as KubeVirt would not migrate it.
+ */
+function vmSource({ deps }: RequestContext, pod: PodObj | undefined, provider: string): Pick<PodSource, 'portBase' | 'vmAddress' | 'migrationTarget'> {
+  const vm = vmOf(pod);
+  if (!vm || !pod) return {};
+  if (isMigrationTarget(pod) && !allowsMigration(pod)) {
+    throw new InvalidConfigError(`pod ${vm.namespace}/${pod.metadata.name} is a live migration target of VM ${vm.name}, which does not allow migration over the pod network (annotation ${KUBEVIRT.allowMigration})`);
+  }
+  const vmAddress = vmAddressOf(vmPods(deps.objects, vm), pod.metadata, provider);
+  return {
+    portBase: vm.name,
+    ...(vmAddress ? { vmAddress } : {}),
+    ...(vmAddress && isMigrationTarget(pod) ? { migrationTarget: true } : {}),
+  };
 }
 
 /** The Pod object of the request: from the API watch on a cluster (waited for), else the manifests. */
@@ -189,9 +215,13 @@ async function allocate(ctx: RequestContext, intent: PodIntent, pool: SubnetPool
     }
   });
   const ips: string[] = [];
-  const take = async (ip: string): Promise<void> => {
+  const take = async (ip: string, vmAddress = false): Promise<void> => {
     const from = pool.ownerOf(ip);
-    await allocator.reserve(ip, holder, opts);
+    // An address this node holds for the same port already (an earlier sandbox, or a VM's address
+    // kept for it) is the port's by that hold: no claim to make. So is a VM's address another of
+    // its pods holds: the VM owns it cluster-wide, wherever it runs.
+    if (vmAddress || (from !== undefined && parsePortHolder(from)?.lspName === intent.lspName) || from === intent.lspName) pool.reserve(ip, holder);
+    else await allocator.reserve(ip, holder, opts);
     claimed.push({ ip, from });
     ips.push(ip);
   };
@@ -211,7 +241,9 @@ async function allocate(ctx: RequestContext, intent: PodIntent, pool: SubnetPool
       return false;
     }
   };
-  if (intent.staticIps.length > 0) {
+  if (intent.vmIps.length > 0) {
+    for (const ip of intent.vmIps) await take(ip, true);
+  } else if (intent.staticIps.length > 0) {
     for (const ip of intent.staticIps) await take(ip);
   } else if (!(await takePreferred())) {
     for (const family of pool.families) {

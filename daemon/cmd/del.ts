@@ -12,6 +12,7 @@ import { portHolder } from '../ipam/pool';
 import { deleteLsps, ownLsps } from '../ovn/lsp';
 import { detachPorts } from '../ovs/port';
 import { findAttachment } from '../store/lookup';
+import { portBaseName } from '../cluster/kubevirt';
 
 export async function cmdDel(ctx: RequestContext): Promise<void> {
   const { req, deps, log } = ctx;
@@ -23,10 +24,12 @@ export async function cmdDel(ctx: RequestContext): Promise<void> {
 /** The port the request implies: a secondary network's carries its provider (as the pod names it, while the pod is known). */
 function impliedPortName({ req, deps }: RequestContext): string {
   const provider = req.conf.provider;
-  if (provider === undefined || isPrimaryProvider(provider)) return lspNameFor(req);
   const { podName, podNamespace } = req.args;
   const pod = podName && podNamespace ? deps.objects.get('Pod', podName, podNamespace) : undefined;
-  return portNameFor(req, interfaceProvider(pod, provider, req.ifName));
+  // A VM's pods share the VM's port (cluster/kubevirt.ts).
+  const base = pod ? portBaseName(pod) : undefined;
+  if (provider === undefined || isPrimaryProvider(provider)) return lspNameFor(req, base);
+  return portNameFor(req, interfaceProvider(pod, provider, req.ifName), base);
 }
 
 export interface Removed { ports: string[]; lsps: string[]; ips: string[]; veth: boolean }
@@ -75,6 +78,10 @@ export async function removeAttachment(deps: Deps, sandbox: string, ifName: stri
   // this sandbox: a newer sandbox that took them over keeps them.
   const ips = deleted.flatMap((r) => deps.subnets.all().flatMap((pool) => pool.release(portHolder(r.name, r.sandbox))));
   if (opts.lspName !== undefined && !deleted.some((r) => r.name === opts.lspName)) ips.push(...releaseUnwritten(deps, opts.lspName, sandbox, ifName));
+  // A VM's address released by a pod of a VM that runs on elsewhere (a migration's source) is
+  // the VM's again in the same turn: never free, and its connections live on at the new node.
+  const kept = new Set(deps.vmAddresses?.reclaim(ips) ?? []);
+  if (kept.size > 0) ips.splice(0, ips.length, ...ips.filter((ip) => !kept.has(ip)));
   // Called in the same turn as the release: the flusher holds the addresses until their
   // conntrack entries are gone, so the next pod given one never meets this pod's connections.
   // DEL does not wait for it (~15 ms through ovs-vswitchd): an ADD asking for one of these

@@ -22,6 +22,13 @@ export interface PodIntent {
    */
   preferredIps: string[];
   staticMac?: string;
+  /**
+   * A VM's addresses, held by another of its pods (a live migration's source): this pod shares
+   * that pod's port, so they are taken as the port's own, never allocated or claimed anew.
+   */
+  vmIps: string[];
+  /** The pod is a migration's target: the VM's address is in use elsewhere until it moves here. */
+  migrationTarget?: boolean;
   mtu: number;
   podName?: string;
   podNamespace?: string;
@@ -36,10 +43,14 @@ export function hostIfName(containerId: string, ifName: string): string {
   return `${createHash('sha256').update(`${containerId}/${ifName}`).digest('hex').slice(0, 12)}_h`;
 }
 
-/** `<pod>.<namespace>` as Kube-OVN names pod ports; extra interfaces get their name appended. */
-export function lspNameFor(req: Pick<CniRequest, 'containerId' | 'ifName' | 'args'>): string {
+/**
+ * `<pod>.<namespace>` as Kube-OVN names pod ports (`base` replaces the pod name: a VM's pods
+ * share its port); extra interfaces get their name appended.
+ */
+export function lspNameFor(req: Pick<CniRequest, 'containerId' | 'ifName' | 'args'>, base?: string): string {
   const { podName, podNamespace } = req.args;
-  if (podName && podNamespace) return req.ifName === 'eth0' ? `${podName}.${podNamespace}` : `${podName}.${podNamespace}.${req.ifName}`;
+  const name = base ?? podName;
+  if (name && podNamespace) return req.ifName === 'eth0' ? `${name}.${podNamespace}` : `${name}.${podNamespace}.${req.ifName}`;
   return `${req.containerId}.${req.ifName}`;
 }
 
@@ -50,16 +61,22 @@ export interface PodSource {
   logicalSwitch?: string;
   /** A secondary interface: its provider as named on the pod (interfaceProvider). */
   provider?: string;
+  /** What the pod's ports are named after (a VM's name for its virt-launcher pods). */
+  portBase?: string;
+  /** The VM's MAC and addresses, as another of its pods holds them. */
+  vmAddress?: { mac: string; ips: string[] };
+  migrationTarget?: boolean;
 }
 
 /**
  * The port of a secondary interface carries its provider (Kube-OVN's `<pod>.<namespace>.<provider>`);
  * the cluster network's is lspNameFor's.
  */
-export function portNameFor(req: Pick<CniRequest, 'containerId' | 'ifName' | 'args'>, provider: string | undefined): string {
+export function portNameFor(req: Pick<CniRequest, 'containerId' | 'ifName' | 'args'>, provider: string | undefined, base?: string): string {
   const { podName, podNamespace } = req.args;
-  if (provider !== undefined && podName && podNamespace) return `${podName}.${podNamespace}.${provider}`;
-  return lspNameFor(req);
+  const name = base ?? podName;
+  if (provider !== undefined && name && podNamespace) return `${name}.${podNamespace}.${provider}`;
+  return lspNameFor(req, base);
 }
 
 /**
@@ -79,15 +96,18 @@ export function buildIntent(req: CniRequest, node: NodeSettings, defaultSwitch: 
   // A written-back allocation is the pod's record, not a user's static request.
   const writtenBack = ann[key('allocated')] === 'true';
   const intent: PodIntent = {
-    lspName: portNameFor(req, source.provider),
+    lspName: portNameFor(req, source.provider, source.portBase),
     logicalSwitch: source.logicalSwitch ?? req.conf.logicalSwitch ?? defaultSwitch,
     hostIfName: hostIfName(req.containerId, req.ifName),
-    staticIps: req.conf.staticIps.length > 0 ? req.conf.staticIps : annIps.length > 0 && !writtenBack ? annIps : req.args.ips ?? [],
-    preferredIps: writtenBack ? annIps : [],
+    // A VM's address held by its other pod wins over anything this pod asks for: the port is one.
+    staticIps: source.vmAddress ? [] : req.conf.staticIps.length > 0 ? req.conf.staticIps : annIps.length > 0 && !writtenBack ? annIps : req.args.ips ?? [],
+    preferredIps: writtenBack && !source.vmAddress ? annIps : [],
+    vmIps: source.vmAddress?.ips ?? [],
     mtu: req.conf.mtu ?? node.mtu,
   };
+  if (source.migrationTarget) intent.migrationTarget = true;
   const annMac = ann[key('mac_address')];
-  const mac = req.conf.staticMac ?? (annMac ? requireMac(annMac, `pod annotation ${key('mac_address')}`) : undefined) ?? req.args.mac;
+  const mac = source.vmAddress?.mac ?? req.conf.staticMac ?? (annMac ? requireMac(annMac, `pod annotation ${key('mac_address')}`) : undefined) ?? req.args.mac;
   if (source.provider !== undefined) intent.provider = source.provider;
   if (mac) intent.staticMac = mac;
   if (req.args.podName) intent.podName = req.args.podName;

@@ -26,6 +26,7 @@ export const SB_MONITOR: MonitorTables = {
   // Remote chassis (other nodes) are written by this daemon: their encaps and markers are read back.
   [SB.chassis]: { columns: ['name', 'hostname', 'encaps', 'other_config', 'external_ids'] },
   Encap: { columns: ['type', 'ip', 'chassis_name'] },
-  // Remote pods' bindings: this daemon binds them to their node's chassis (northd does not).
-  [SB.pb]: { columns: ['logical_port', 'type', 'chassis'] },
+  // Remote pods' bindings: this daemon binds them to their node's chassis (northd does not); a
+  // migrating VM's also to its other chassis, and its activation is read from the options.
+  [SB.pb]: { columns: ['logical_port', 'type', 'chassis', 'additional_chassis', 'options'] },
 };

@@ -42,6 +42,7 @@ import { NodeLeaks, reconcile } from './reconcile';
 import { loopSettingsFromEnv, ReconcileLoop } from './reconcile-loop';
 import { startCluster, type ClusterNode } from '../cluster/cluster-node';
 import { poolNetwork } from '../cluster/hooks';
+import { VmAddressKeeper } from '../cluster/vm-addresses';
 import { MemoryStore } from '../objects/memory-store';
 import type { ObjectStore } from '../objects/types';
 import { PolicyEngine } from '../policy/engine';
@@ -257,6 +258,11 @@ export async function startNode(opts: DaemonOptions, log: Logger): Promise<Runni
       for (const a of nbAttachments(clients.nb)) {
         try { hooks.attached(a, poolNetwork(subnets.get(a.logicalSwitch), a.ips)); } catch { /* not a pod subnet */ }
       }
+      // Running VMs' addresses stay taken on every node, wherever the VM runs now.
+      const vmAddressKeeper = new VmAddressKeeper({ store: cluster.store, pools: () => subnets.all(), log });
+      vmAddressKeeper.start();
+      cleanups.push(() => vmAddressKeeper.stop());
+      deps.vmAddresses = vmAddressKeeper;
     }
     conntrack = deps.conntrack;
     policyEngine = policy;

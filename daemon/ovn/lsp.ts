@@ -17,6 +17,8 @@ export interface LspSpec {
   portSecurity: string[];
   /** The port's key on a switch spanning nodes (cluster/tunnel-keys.ts); unset: northd picks one. */
   tunnelKey?: number;
+  /** More NB options (a VM port's requested chassis and activation strategy). */
+  options?: Record<string, string>;
   /** More operations for the same transaction, given the new port's named-uuid. */
   extraOps?: (lspRef: string) => Operation[];
 }
@@ -47,7 +49,7 @@ export function assertAddressLine(line: string, column: string): void {
 }
 
 /** The new row's UUID; OvsdbOutcomeUnknownError when it may or may not have committed. */
-export async function createLsp(nb: OvsdbClient, { attachment, portSecurity, tunnelKey, extraOps }: LspSpec): Promise<string> {
+export async function createLsp(nb: OvsdbClient, { attachment, portSecurity, tunnelKey, options, extraOps }: LspSpec): Promise<string> {
   assertAddressLine(addressLine(attachment), 'addresses');
   for (const line of portSecurity) assertAddressLine(line, 'port_security');
   const ops: Operation[] = [];
@@ -65,7 +67,7 @@ export async function createLsp(nb: OvsdbClient, { attachment, portSecurity, tun
         name: attachment.lspName,
         addresses: ovsSet([line]),
         port_security: ovsSet(portSecurity),
-        options: ovsMap(tunnelKey === undefined ? {} : { 'requested-tnl-key': String(tunnelKey) }),
+        options: ovsMap({ ...options, ...(tunnelKey === undefined ? {} : { 'requested-tnl-key': String(tunnelKey) }) }),
         external_ids: ovsMap(toLspExternalIds(attachment)),
       },
     },

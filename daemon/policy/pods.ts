@@ -6,6 +6,7 @@ import type { ObjectStore, PodObj } from '../objects/types';
 import { ANNOTATION } from './port-settings';
 import type { OvsdbClient } from '../ovsdb/client';
 import { nbAttachments } from '../store/lookup';
+import { portBaseName, vmAddressPod, vmOf, VmPodIndex } from '../cluster/kubevirt';
 
 export interface PodPort {
   lspName: string;
@@ -55,13 +56,19 @@ export function remotePodPorts(store: ObjectStore, nodeName: string): PodPort[] 
     if (!l) nsLabels.set(ns, (l = namespaceLabels(store, ns)));
     return l;
   };
+  // A VM's pods (a live migration's source and target) share one port: it is listed once, with
+  // the addresses the VM uses.
+  let vms: VmPodIndex | undefined;
   for (const pod of store.list('Pod')) {
     const ips = recordedIps(pod);
     if (!ips || pod.spec.nodeName === nodeName) continue;
+    const vm = vmOf(pod);
+    if (vm && vmAddressPod((vms ??= new VmPodIndex(store.list('Pod'))).pods(vm), (p) => recordedIps(p) !== undefined) !== pod) continue;
     const ann = pod.metadata.annotations;
     const ns = pod.metadata.namespace;
+    const lspName = `${portBaseName(pod)}.${ns}`;
     out.push({
-      lspName: `${pod.metadata.name}.${ns}`, name: pod.metadata.name, namespace: ns, logicalSwitch: ann[ANNOTATION.logicalSwitch] ?? '',
+      lspName, name: pod.metadata.name, namespace: ns, logicalSwitch: ann[ANNOTATION.logicalSwitch] ?? '',
       mac: ann[ANNOTATION.macAddress] ?? '', ips, labels: pod.metadata.labels, namespaceLabels: labelsOf(ns), pod,
     });
   }

@@ -10,7 +10,6 @@ import { planRemotePorts } from '../../../../daemon/cluster/remote-port-plan';
 import { desiredRemotePorts } from '../../../../daemon/cluster/remote-ports';
 import { REMOTE_NODE } from '../../../../daemon/store/external-ids';
 import { RemotePorts } from '../../../../daemon/cluster/remote-ports-sync';
-import { NB_MONITOR, SB_MONITOR } from '../../../../daemon/node/monitors';
 import { MemoryStore } from '../../../../daemon/objects/memory-store';
 import type { PodObj } from '../../../../daemon/objects/types';
 import { OvsdbClient } from '../../../../daemon/ovsdb/client';
@@ -18,12 +17,11 @@ import type { Operation } from '../../../../daemon/ovsdb/types';
 import { asArray, asMap, namedUuid, ovsMap, ovsSet, uuid, type Row } from '../../../../daemon/ovsdb/values';
 import { ANNOTATION } from '../../../../daemon/policy/port-settings';
 import type { Fault } from '../../../fakes/fake-ovsdb-server';
-import { FakeOvsdbServer, loadSchema, NB_SCHEMA_PATH } from '../../../fakes/fake-ovsdb-server';
+import { FakeOvsdbServer } from '../../../fakes/fake-ovsdb-server';
+import { monitoredClient, NB_SCHEMA, SB_SCHEMA } from '../../../fakes/ovn-zone-clients';
 import { applyOk, viewOf } from '../../../fakes/fake-ovsdb-view';
 import { seededRandom } from '../../../support/seeded-random';
 
-const NB_SCHEMA = loadSchema(NB_SCHEMA_PATH);
-const SB_SCHEMA = loadSchema(NB_SCHEMA_PATH.replace('ovn-nb', 'ovn-sb'));
 const LS = 'Logical_Switch';
 const LSP = 'Logical_Switch_Port';
 const PB = 'Port_Binding';
@@ -76,13 +74,7 @@ function chassisOps(p: PeerNode): Operation[] {
   ];
 }
 
-async function client(fake: FakeOvsdbServer, database: string): Promise<OvsdbClient> {
-  const c = new OvsdbClient({ socketPath: fake.socketPath, database, reconnectDelayMs: 5 });
-  cleanups.push(() => c.close());
-  await c.connect();
-  await c.monitor(database === 'OVN_Northbound' ? NB_MONITOR : SB_MONITOR);
-  return c;
-}
+const client = (fake: FakeOvsdbServer, database: string): Promise<OvsdbClient> => monitoredClient(fake, database, cleanups);
 
 /** This zone: ovn-default (its router port requests key 1), blue, join; peers node2 and node3 with SB chassis; started and idle. */
 async function env(pods: PodState[] = [], opts: { retryMs?: number } = {}): Promise<Env> {
