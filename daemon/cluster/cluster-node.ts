@@ -69,6 +69,9 @@ export interface ClusterNode {
   joinZones(dbs: { nb: OvsdbClient; sb: OvsdbClient }, contract: NodeContract, opts: JoinOptions): Promise<void>;
   /** Services as OVN load balancers in this node's NB (no kube-proxy); call once the topology exists. */
   startServices(nb: OvsdbClient, nodeAddresses: () => string[], signal: AbortSignal): Promise<ServicesController>;
+  /** This node's labels as the Node watch has them now, and a subscription to their changes. */
+  nodeLabels(): Readonly<Record<string, string>>;
+  onNodeLabels(listener: () => void): () => void;
   /** The daemon serves: install the plugin, then the conflist, then tell the API. */
   serving(): Promise<void>;
   close(): Promise<void>;
@@ -90,7 +93,11 @@ export async function startCluster(s: ClusterSettings, log: Logger, signal: Abor
   let chassisNames: ChassisNames | undefined;
   let migrations: VmMigrations | undefined;
   let services: ServicesController | undefined;
-  const peers = new PeerNodes({ api, log, onPeers: (list) => { void remote?.sync(list); void remotePorts?.sync(); } });
+  const labelListeners = new Set<() => void>();
+  const peers = new PeerNodes({
+    api, log, onPeers: (list) => { void remote?.sync(list); void remotePorts?.sync(); },
+    localNode: { name: s.nodeName, onLabels: () => { for (const l of labelListeners) l(); } },
+  });
   let ipam: ClusterIpam | undefined;
   try {
     const started = Date.now();
@@ -146,6 +153,8 @@ export async function startCluster(s: ClusterSettings, log: Logger, signal: Abor
   };
   return {
     api, store, serving,
+    nodeLabels: () => peers.labels(s.nodeName),
+    onNodeLabels: (listener) => { labelListeners.add(listener); return () => labelListeners.delete(listener); },
     hooks: new KubeClusterHooks(store, writer, undefined, (pod) => (chassisNames ? vmPortOptions(store, chassisNames, pod) : {})), useClaims, joinZones, claimJoinAddress: claimJoin, startServices,
     close: async () => {
       writer.close();

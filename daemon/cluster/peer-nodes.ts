@@ -13,6 +13,8 @@ interface NodeSlim {
   name: string;
   /** ovnode.io/* annotations only: kubelet rewrites the rest of a Node every few seconds. */
   annotations: Record<string, string>;
+  /** Labels select nodes (a ProviderNetwork's nodeSelector). */
+  labels: Record<string, string>;
 }
 
 export interface PeerNodesOptions {
@@ -20,17 +22,26 @@ export interface PeerNodesOptions {
   log: Logger;
   /** Called with every peer that can be joined, whenever that list may have changed. */
   onPeers: (peers: readonly PeerNode[]) => void;
+  /** This node's name and what to call when its labels change. */
+  localNode?: { name: string; onLabels: (labels: Readonly<Record<string, string>>) => void };
 }
 
 export class PeerNodes {
   readonly #reflector: Reflector<NodeSlim>;
   readonly #reported = new Map<string, string>();
   #last = '';
+  #lastLabels = '';
 
   constructor(private readonly opts: PeerNodesOptions) {
     this.#reflector = new Reflector<NodeSlim>({ api: opts.api, path: '/api/v1/nodes', log: opts.log, project: projectNode });
     // Kubelets update their Node every few seconds; only a different peer list is news.
     this.#reflector.subscribe(() => {
+      const local = opts.localNode;
+      if (local) {
+        const labels = this.labels(local.name);
+        const key = JSON.stringify(labels);
+        if (key !== this.#lastLabels) { this.#lastLabels = key; local.onLabels(labels); }
+      }
       const peers = this.peers();
       const key = JSON.stringify(peers);
       if (key === this.#last) return;
@@ -42,6 +53,12 @@ export class PeerNodes {
   start(): void { this.#reflector.start(); }
   whenSynced(signal?: AbortSignal): Promise<void> { return this.#reflector.whenSynced(signal); }
   stop(): Promise<void> { return this.#reflector.stop(); }
+
+  /** A node's labels ({} for a node not seen). */
+  labels(node: string): Readonly<Record<string, string>> {
+    for (const n of this.#reflector.values()) if (n.name === node) return n.labels;
+    return {};
+  }
 
   /** Nodes with a readable contract, by name. */
   peers(): PeerNode[] {
@@ -70,5 +87,9 @@ function projectNode(raw: KubeRawObject): NodeSlim | undefined {
       if (k.startsWith('ovnode.io/') && typeof v === 'string') annotations[k] = v;
     }
   }
-  return { name: meta.name, annotations };
+  const labels: Record<string, string> = {};
+  if (meta.labels && typeof meta.labels === 'object') {
+    for (const [k, v] of Object.entries(meta.labels as Record<string, unknown>)) if (typeof v === 'string') labels[k] = v;
+  }
+  return { name: meta.name, annotations, labels };
 }

@@ -9,11 +9,13 @@ import type { ObjectStore } from '../objects/types';
 import type { Rtnl } from '../kernel/rtnl';
 import type { OvsdbClient } from '../ovsdb/client';
 import { syncProviderBridges, type ProviderBridgeSpec } from './provider-bridges';
+import { matchesSelector } from '../objects/selectors';
 
-export function desiredProviderBridges(store: ObjectStore, nodeName: string): ProviderBridgeSpec[] {
+export function desiredProviderBridges(store: ObjectStore, nodeName: string, nodeLabels: Readonly<Record<string, string>> = {}): ProviderBridgeSpec[] {
   const out: ProviderBridgeSpec[] = [];
   for (const pn of store.list('ProviderNetwork')) {
-    if (pn.spec.excludeNodes.includes(nodeName)) continue;
+    // As Kube-OVN: a nodeSelector decides alone (excludeNodes is then ignored).
+    if (pn.spec.nodeSelector !== undefined ? !matchesSelector(pn.spec.nodeSelector, nodeLabels) : pn.spec.excludeNodes.includes(nodeName)) continue;
     const iface = pn.spec.customInterfaces.find((c) => c.nodes.includes(nodeName))?.interface ?? pn.spec.defaultInterface;
     if (!iface) continue;
     // Untagged (0) too, as Kube-OVN trunks it: a Vlan with id 0 is the native network.
@@ -30,6 +32,8 @@ export interface ProviderNetworkDeps {
   store: ObjectStore;
   nodeName: string;
   datapathType: 'netdev' | 'system';
+  /** This node's labels (a cluster's Node; none in embedded mode). */
+  nodeLabels?: () => Readonly<Record<string, string>>;
   log: Logger;
 }
 
@@ -55,6 +59,9 @@ export class ProviderNetworks {
     while (this.running) await this.running;
   }
 
+  /** The node's labels changed (a nodeSelector may now match, or no longer). */
+  nodeLabelsChanged(): void { this.schedule(); }
+
   private schedule(): void {
     if (this.stopped) return;
     if (this.running) { this.again = true; return; }
@@ -65,7 +72,7 @@ export class ProviderNetworks {
   }
 
   private async run(): Promise<void> {
-    const desired = desiredProviderBridges(this.deps.store, this.deps.nodeName);
+    const desired = desiredProviderBridges(this.deps.store, this.deps.nodeName, this.deps.nodeLabels?.() ?? {});
     // Most store changes are pods: an unchanged plan costs nothing, not even a cache scan.
     const key = JSON.stringify(desired);
     if (key === this.lastKey && this.failures === 0) return;

@@ -287,8 +287,12 @@ export async function startNode(opts: DaemonOptions, log: Logger): Promise<Runni
     // Subnets, port groups and ACLs exist before the first ADD is served.
     await policy.start();
     // Underlay: this node's uplinks in their provider bridges, mapped for localnet ports.
-    const providerNetworks = new ProviderNetworks({ ovs: clients.ovs, rtnl, store: objects, nodeName: opts.nodeName, datapathType, log });
+    const providerNetworks = new ProviderNetworks({
+      ovs: clients.ovs, rtnl, store: objects, nodeName: opts.nodeName, datapathType, log,
+      ...(cluster ? { nodeLabels: () => (cluster as ClusterNode).nodeLabels() } : {}),
+    });
     cleanups.push(providerNetworks.start());
+    if (cluster) cleanups.push(cluster.onNodeLabels(() => providerNetworks.nodeLabelsChanged()));
     if (cluster) {
       // Pods scheduled here get their port before their ADD (prepared-ports.ts).
       const prepared = new PreparedPorts({
