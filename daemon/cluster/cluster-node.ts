@@ -25,6 +25,7 @@ import { PeerNodes } from './peer-nodes';
 import { RemoteChassis } from './remote-chassis';
 import { RemotePorts } from './remote-ports-sync';
 import { ChassisNames, VmMigrations, vmPortOptions } from './vm-migration';
+import { providerLabelPatch, type JoinedProvider } from './provider-labels';
 import { ServicesController } from '../services/controller';
 import type { OvsdbClient } from '../ovsdb/client';
 import { PodAnnotationWriter } from './pod-annotations';
@@ -69,6 +70,8 @@ export interface ClusterNode {
   joinZones(dbs: { nb: OvsdbClient; sb: OvsdbClient }, contract: NodeContract, opts: JoinOptions): Promise<void>;
   /** Services as OVN load balancers in this node's NB (no kube-proxy); call once the topology exists. */
   startServices(nb: OvsdbClient, nodeAddresses: () => string[], signal: AbortSignal): Promise<ServicesController>;
+  /** Marks the Node with the provider networks it joined (Kube-OVN's labels), off the caller's path. */
+  publishProviderLabels(joined: readonly JoinedProvider[]): void;
   /** This node's labels as the Node watch has them now, and a subscription to their changes. */
   nodeLabels(): Readonly<Record<string, string>>;
   onNodeLabels(listener: () => void): () => void;
@@ -154,6 +157,17 @@ export async function startCluster(s: ClusterSettings, log: Logger, signal: Abor
   return {
     api, store, serving,
     nodeLabels: () => peers.labels(s.nodeName),
+    publishProviderLabels: (joined) => nodeStatus.enqueue('provider-labels', async () => {
+      // Against the labels as the watch has them when the write runs: nothing sent when they match.
+      const labels = providerLabelPatch(peers.labels(s.nodeName), joined);
+      if (!labels) return true;
+      const res = await api.request({
+        method: 'PATCH', path: `/api/v1/nodes/${encodeURIComponent(s.nodeName)}`,
+        contentType: 'application/merge-patch+json', body: { metadata: { labels } },
+      });
+      if (res.status < 200 || res.status > 299) throw new Error(`PATCH node ${s.nodeName} labels: HTTP ${res.status}`);
+      return true;
+    }),
     onNodeLabels: (listener) => { labelListeners.add(listener); return () => labelListeners.delete(listener); },
     hooks: new KubeClusterHooks(store, writer, undefined, (pod) => (chassisNames ? vmPortOptions(store, chassisNames, pod) : {})), useClaims, joinZones, claimJoinAddress: claimJoin, startServices,
     close: async () => {

@@ -10,6 +10,7 @@ import type { Rtnl } from '../kernel/rtnl';
 import type { OvsdbClient } from '../ovsdb/client';
 import { syncProviderBridges, type ProviderBridgeSpec } from './provider-bridges';
 import { matchesSelector } from '../objects/selectors';
+import type { JoinedProvider } from '../cluster/provider-labels';
 
 export function desiredProviderBridges(store: ObjectStore, nodeName: string, nodeLabels: Readonly<Record<string, string>> = {}): ProviderBridgeSpec[] {
   const out: ProviderBridgeSpec[] = [];
@@ -34,6 +35,8 @@ export interface ProviderNetworkDeps {
   datapathType: 'netdev' | 'system';
   /** This node's labels (a cluster's Node; none in embedded mode). */
   nodeLabels?: () => Readonly<Record<string, string>>;
+  /** After each sync that changed the plan: the networks this node joined, with their uplinks' MTU. */
+  onJoined?: (joined: JoinedProvider[]) => void;
   log: Logger;
 }
 
@@ -80,12 +83,15 @@ export class ProviderNetworks {
       const r = await syncProviderBridges({ ovs: this.deps.ovs, log: this.deps.log, datapathType: this.deps.datapathType }, desired);
       // vswitchd opens a system port as it is (measured: the userspace datapath left a down
       // uplink down, so nothing left or arrived): the uplink is brought up, as Kube-OVN does.
-      for (const { interface: name } of desired) {
+      const joined: JoinedProvider[] = [];
+      for (const { provider, interface: name } of desired) {
         const link = await this.deps.rtnl.getLink(name);
         if (!link) throw new Error(`uplink ${name} is not an interface of this node`);
         if (!link.up) await this.deps.rtnl.setUp(link.index);
+        joined.push({ provider, interface: name, mtu: link.mtu });
       }
       this.lastKey = key;
+      this.deps.onJoined?.(joined);
       this.failures = 0;
       if (r.created.length + r.removed.length + r.updated.length > 0) this.deps.log.info({ step: 'provider-networks', ...r }, 'provider bridges synced');
     } catch (e) {

@@ -43,6 +43,7 @@ import { loopSettingsFromEnv, ReconcileLoop } from './reconcile-loop';
 import { startCluster, type ClusterNode } from '../cluster/cluster-node';
 import { poolNetwork } from '../cluster/hooks';
 import { VmAddressKeeper } from '../cluster/vm-addresses';
+import type { JoinedProvider } from '../cluster/provider-labels';
 import { MemoryStore } from '../objects/memory-store';
 import type { ObjectStore } from '../objects/types';
 import { PolicyEngine } from '../policy/engine';
@@ -289,7 +290,10 @@ export async function startNode(opts: DaemonOptions, log: Logger): Promise<Runni
     // Underlay: this node's uplinks in their provider bridges, mapped for localnet ports.
     const providerNetworks = new ProviderNetworks({
       ovs: clients.ovs, rtnl, store: objects, nodeName: opts.nodeName, datapathType, log,
-      ...(cluster ? { nodeLabels: () => (cluster as ClusterNode).nodeLabels() } : {}),
+      ...(cluster ? {
+        nodeLabels: () => (cluster as ClusterNode).nodeLabels(),
+        onJoined: (joined: JoinedProvider[]) => (cluster as ClusterNode).publishProviderLabels(joined),
+      } : {}),
     });
     cleanups.push(providerNetworks.start());
     if (cluster) cleanups.push(cluster.onNodeLabels(() => providerNetworks.nodeLabelsChanged()));

@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { NetnsSet } from '../integration/harness/netns';
 import { PhysicalNetwork } from '../integration/harness/physical-network';
-import { apply, kubectl, readLab, uniqueName, waitForPodReady, type KubeObject, type LabNode } from './harness/lab';
+import { apply, kubectl, kubectlJson, readLab, uniqueName, waitForObject, waitForPodReady, type KubeObject, type LabNode } from './harness/lab';
 import { createNamespace, deleteNamespace, deployOvnode, pingFrom, podExec, testPod, vsctl } from './harness/ovnode';
 
 const NS = uniqueName('ul');
@@ -73,6 +73,20 @@ describe('underlay subnet on the lab cluster (ProviderNetwork, Vlan, Subnet.spec
     for (const n of nodes) {
       expect(await vsctl(n.name, ['list-ports', `br-${PROVIDER}`])).toContain(UPLINK);
       expect(await vsctl(n.name, ['get', 'Open_vSwitch', '.', 'external_ids:ovn-bridge-mappings'])).toContain(`${PROVIDER}:br-${PROVIDER}`);
+    }
+  });
+
+  it('the joined nodes carry Kube-OVN\'s provider network labels (ready, uplink, MTU); the excluded node does not', async () => {
+    const key = (k: string): string => `${PROVIDER}.provider-network.kubernetes.io/${k}`;
+    for (const n of nodes) {
+      const node = await waitForObject('nodes', (o) => o.metadata?.name === n.name && o.metadata?.labels?.[key('ready')] === 'true',
+        { fieldSelector: `metadata.name=${n.name}`, timeoutMs: 30_000, description: `${n.name} labelled ${key('ready')}` });
+      expect(node.metadata.labels[key('interface')]).toBe(UPLINK);
+      expect(Number(node.metadata.labels[key('mtu')])).toBeGreaterThanOrEqual(1280);
+    }
+    for (const n of readLab().nodes.slice(2)) {
+      const node = await kubectlJson<KubeObject>(['get', 'node', n.name]);
+      expect(node.metadata.labels?.[key('ready')], `${n.name} is excluded`).toBeUndefined();
     }
   });
 
