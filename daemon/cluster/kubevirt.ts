@@ -61,12 +61,22 @@ export interface VmBinding {
 }
 
 /**
+ * A pod whose node attached it: its ADD returned (the port installed, a migration target's
+ * blocked until activation) and wrote its allocation back.
+ */
+export function isAttached(pod: PodObj): boolean {
+  return Object.entries(pod.metadata.annotations).some(([k, v]) => v === 'true' && k.endsWith('.kubernetes.io/allocated'));
+}
+
+/**
  * The VM's binding from its pods (any order). The active pod is the newest live pod that is not a
  * migration target still waiting for its activation; a pending target is a live, allowed, not
- * yet activated target newer than that, on another node. Pods being deleted do not count unless
- * nothing else is left (the port then follows the last one until its DEL).
+ * yet activated target newer than that, on another node, once `targetReady` (by default: once its
+ * node attached it; before, traffic sent to the target's chassis could meet its port while OVN is
+ * still setting it up, unblocked: seen as duplicate replies and TCP resets). Pods being deleted
+ * do not count unless nothing else is left (the port then follows the last one until its DEL).
  */
-export function vmBinding(pods: readonly PodObj[]): VmBinding | undefined {
+export function vmBinding(pods: readonly PodObj[], targetReady: (pod: PodObj) => boolean = isAttached): VmBinding | undefined {
   // A target the VM does not allow is refused at its ADD: it never holds the port.
   const eligible = pods.filter((p) => !isTarget(p) || allowsMigration(p));
   const livePods = eligible.filter(live).sort(byCreation);
@@ -74,7 +84,7 @@ export function vmBinding(pods: readonly PodObj[]): VmBinding | undefined {
   const settled = pool.filter((p) => !isTarget(p) || isActivated(p));
   const active = settled.at(-1) ?? pool[0];
   if (!active) return undefined;
-  const pending = livePods.filter((p) => isTarget(p) && !isActivated(p)
+  const pending = livePods.filter((p) => isTarget(p) && !isActivated(p) && targetReady(p)
     && byCreation(p, active) > 0 && p.spec.nodeName !== active.spec.nodeName).at(-1);
   return pending ? { active, pending } : { active };
 }

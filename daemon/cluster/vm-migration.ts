@@ -26,7 +26,7 @@ import { UniqueIndex } from '../ovsdb/unique-index';
 import { asArray, asMap, ovsMap, ovsSet, uuid, type Row } from '../ovsdb/values';
 import { NB, SB } from '../ovs/schema';
 import { EXT, OWNER } from '../store/external-ids';
-import { bindingNodes, KUBEVIRT, migrationOptions, vmBinding, vmOf, VmPodIndex, type VmBinding } from './kubevirt';
+import { bindingNodes, isAttached, KUBEVIRT, migrationOptions, vmBinding, vmOf, VmPodIndex, type VmBinding } from './kubevirt';
 import type { PeerNode } from './node-contract';
 import type { PodAnnotationWriter } from './pod-annotations';
 
@@ -55,7 +55,8 @@ export class ChassisNames {
 export function vmPortOptions(store: Pick<ObjectStore, 'list'>, chassis: ChassisNames, pod: PodObj | undefined): Record<string, string> {
   const vm = vmOf(pod);
   if (!vm) return {};
-  const b = vmBinding(new VmPodIndex(store.list('Pod')).pods(vm));
+  // The pod's own port is requested with the target it is (its ADD makes it ready).
+  const b = vmBinding(new VmPodIndex(store.list('Pod')).pods(vm), (p) => p === pod || isAttached(p));
   return b ? migrationOptions(chassis.forBinding(b)) : {};
 }
 
@@ -145,7 +146,8 @@ export class VmMigrations {
       const vm = vmOf(pod);
       if (!vm || !pod) continue;
       index ??= new VmPodIndex(store.list('Pod'));
-      const binding = vmBinding(index.pods(vm));
+      // A local target's own port keeps naming it while its ADD runs.
+      const binding = vmBinding(index.pods(vm), (p) => p === pod || isAttached(p));
       if (binding) out.push({ row, pod, binding });
     }
     return out;

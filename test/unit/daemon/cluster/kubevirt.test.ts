@@ -21,12 +21,14 @@ interface Spec {
   deleting?: boolean;
   finished?: boolean;
   hostNetwork?: boolean;
+  /** Its node attached it (ovn.kubernetes.io/allocated); default true. */
+  attached?: boolean;
   annotations?: Record<string, string>;
   labels?: Record<string, string>;
 }
 
 function pod(name: string, s: Spec = {}): PodObj {
-  const annotations: Record<string, string> = { ...s.annotations };
+  const annotations: Record<string, string> = { ...(s.attached ?? true ? { 'ovn.kubernetes.io/allocated': 'true' } : {}), ...s.annotations };
   if (s.target) annotations[KUBEVIRT.migrationJob] = 'job-1';
   if (s.allow ?? true) annotations[KUBEVIRT.allowMigration] = '';
   if (s.activated !== undefined) annotations[KUBEVIRT.activated] = s.activated;
@@ -101,6 +103,12 @@ describe('vmBinding', () => {
     expect(b?.active).toBe(src);
     expect(b?.pending).toBe(dst);
     expect(names(vmBinding([src, dst]))).toEqual({ active: 'virt-launcher-vm1-src', pending: 'virt-launcher-vm1-dst' });
+  });
+
+  it('counts a target as pending only once its node attached it, unless the caller says it is ready (its own node, during its ADD)', () => {
+    const dst = target({ attached: false });
+    expect(names(vmBinding([source(), dst]))).toEqual({ active: 'virt-launcher-vm1-src' });
+    expect(names(vmBinding([source(), dst], (p) => p === dst))).toEqual({ active: 'virt-launcher-vm1-src', pending: 'virt-launcher-vm1-dst' });
   });
 
   it('ignores a target whose VM does not allow migration over the pod network: never pending', () => {

@@ -146,10 +146,12 @@ describe('desiredRemotePorts for a migrating VM', () => {
     expect(pass(nbFake, 'node3', store)).toEqual([]);
   });
 
-  it('already requests the target\'s chassis while the target has not written its allocation back', async () => {
+  it('requests the target\'s chassis only once the target\'s node attached it (wrote its allocation back: its port is installed and blocked)', async () => {
     const nbFake = await nbZone();
-    const desired = desiredFrom('node3', storeOf(source(), target({ allocated: false })), viewOf(nbFake));
-    expect(desired.map((p) => [p.lspName, p.chassis, p.additionalChassis, p.pod])).toEqual([['vm1.default', 'ch-node1', ['ch-node2'], 'default/virt-launcher-vm1-src']]);
+    const before = desiredFrom('node3', storeOf(source(), target({ allocated: false })), viewOf(nbFake));
+    expect(before.map((p) => [p.lspName, p.chassis, p.additionalChassis, p.pod])).toEqual([['vm1.default', 'ch-node1', undefined, 'default/virt-launcher-vm1-src']]);
+    const after = desiredFrom('node3', storeOf(source(), target()), viewOf(nbFake));
+    expect(after.map((p) => [p.lspName, p.chassis, p.additionalChassis])).toEqual([['vm1.default', 'ch-node1', ['ch-node2']]]);
   });
 
   it('seen from the target\'s node (before its local port exists): the source\'s chassis only, never its own', async () => {
@@ -195,7 +197,7 @@ describe('desiredRemotePorts for a migrating VM', () => {
     // Activated on node3 itself: its ovn-controller binds the local port.
     expect(desiredFrom('node3', storeOf(source(), target({ node: 'node3', activated: true })), viewOf(nbFake))).toEqual([]);
     // The target's node has not joined (no chassis known): the source's chassis only.
-    const desired = desiredFrom('node3', storeOf(source(), target({ node: 'node9', allocated: false })), viewOf(nbFake));
+    const desired = desiredFrom('node3', storeOf(source(), target({ node: 'node9' })), viewOf(nbFake));
     expect(desired.map((p) => [p.chassis, p.additionalChassis])).toEqual([['ch-node1', undefined]]);
   });
 
@@ -357,11 +359,11 @@ describe('RemotePorts and a migrating VM', () => {
     expect(boundTo(e)).toEqual({ chassis: ['ch-node1'], additional: [] });
     const full = e.ports.passes.full;
 
-    // The target is scheduled: not allocated yet, so it holds no slot; the source's port moves.
+    // The target is scheduled, not attached yet: it holds no slot and is not requested yet.
     e.store.apply(target({ allocated: false }));
     await e.ports.idle();
-    expect(requested(e)).toBe('ch-node1,ch-node2');
-    expect(boundTo(e)).toEqual({ chassis: ['ch-node1'], additional: ['ch-node2'] });
+    expect(requested(e)).toBe('ch-node1');
+    expect(boundTo(e)).toEqual({ chassis: ['ch-node1'], additional: [] });
     expectConverged(e);
 
     // Its node activated it (before its own write-back reached this node).
@@ -394,9 +396,9 @@ describe('RemotePorts and a migrating VM', () => {
   });
 
   it('goes back to the source alone when a target being deleted is marked so', async () => {
-    const e = await syncEnv(source(), target({ allocated: false }));
+    const e = await syncEnv(source(), target());
     expect(requested(e)).toBe('ch-node1,ch-node2');
-    e.store.apply(target({ allocated: false, deleting: true }));
+    e.store.apply(target({ deleting: true }));
     await e.ports.idle();
     expect(requested(e)).toBe('ch-node1');
     expectConverged(e);
@@ -408,9 +410,9 @@ describe('RemotePorts and a migrating VM', () => {
   // (no slot of its own) and disappears without a prior "deleting" update (force deletion, a watch
   // relist) leaves the VM's port requested on the gone target's chassis until the next full pass.
   // The pass must know the removed pod's VM (e.g. remember VM pod keys as vm-migration.ts does).
-  it('goes back to the source alone when an unallocated target is removed outright (a failed migration)', async () => {
-    const e = await syncEnv(source(), target({ allocated: false }));
-    expect(requested(e)).toBe('ch-node1,ch-node2');
+  it('goes back to the source when a target holding no slot (activated before its write-back arrived) is removed outright', async () => {
+    const e = await syncEnv(source(), target({ allocated: false, activated: true }));
+    expect(requested(e)).toBe('ch-node2');
     e.store.remove('Pod', 'virt-launcher-vm1-dst', 'default');
     await e.ports.idle();
     expect(requested(e)).toBe('ch-node1');

@@ -27,8 +27,9 @@ const T1 = '2026-01-01T00:05:00Z';
 const SRC = 'virt-launcher-vm1-src';
 const DST = 'virt-launcher-vm1-dst';
 
-function pod(name: string, s: { node: string; createdAt?: string; vm?: string; target?: boolean; activated?: string; deleting?: boolean }): PodObj {
-  const annotations: Record<string, string> = { [KUBEVIRT.allowMigration]: '' };
+function pod(name: string, s: { node: string; createdAt?: string; vm?: string; target?: boolean; activated?: string; deleting?: boolean; attached?: boolean }): PodObj {
+  // Attached by its node (allocation written back) unless said otherwise: a target counts as pending from then on.
+  const annotations: Record<string, string> = { [KUBEVIRT.allowMigration]: '', ...(s.attached ?? true ? { 'ovn.kubernetes.io/allocated': 'true' } : {}) };
   if (s.target) annotations[KUBEVIRT.migrationJob] = 'job-1';
   if (s.activated !== undefined) annotations[KUBEVIRT.activated] = s.activated;
   return {
